@@ -1,0 +1,220 @@
+"""The closure model and the graph formats it is read from.
+
+A :class:`Closure` is a validated, acyclic set of store paths with sizes and references. Readers
+accept every format Nix tools produce for a closure graph:
+
+* a JSON list of ``{path, narSize, references, ...}`` (``exportReferencesGraph`` with
+  ``__structuredAttrs``, nix2container's closure-graph.json, ``nix path-info --json`` before 2.19);
+* a JSON object keyed by store path (``nix path-info --json`` of current Nix and Lix);
+* ``{"graph": [...]}`` / ``{"closure": [...]}`` wrappers (a structured-attrs ``.attrs.json``);
+* the plain-text ``exportReferencesGraph`` format (path, deriver, count, references), which has no sizes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterable, Mapping
+
+from .errors import InputError
+from .keys import path_key
+
+
+@dataclass(frozen=True, slots=True)
+class StorePath:
+    path: str
+    nar_size: int | None
+    references: tuple[str, ...]  # without the path itself
+
+    @property
+    def size(self) -> int:
+        return self.nar_size or 0
+
+
+@dataclass(frozen=True)
+class Closure:
+    """An acyclic graph of store paths; ``paths`` is keyed and sorted by store path."""
+
+    paths: Mapping[str, StorePath]
+    sizes_known: bool = True
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.paths.values())
+
+    @cached_property
+    def keys(self) -> dict[str, tuple[str, ...]]:
+        """key → the store paths of this closure that share it (usually one)."""
+        out: dict[str, list[str]] = {}
+        for p in self.paths:
+            out.setdefault(path_key(p), []).append(p)
+        return {k: tuple(v) for k, v in sorted(out.items())}
+
+    @cached_property
+    def referrers(self) -> dict[str, tuple[str, ...]]:
+        users: dict[str, list[str]] = {p: [] for p in self.paths}
+        for sp in self.paths.values():
+            for ref in sp.references:
+                users[ref].append(sp.path)
+        return {p: tuple(v) for p, v in users.items()}
+
+    def total_size(self) -> int:
+        return sum(sp.size for sp in self.paths.values())
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [
+            {"path": sp.path, "narSize": sp.nar_size, "references": list(sp.references)}
+            for sp in self.paths.values()
+        ]
+
+
+def build_closure(entries: Iterable[StorePath], *, sizes_known: bool = True, source: str = "graph") -> Closure:
+    """Validate entries (unique paths, references inside the graph, no cycle) into a Closure."""
+    paths: dict[str, StorePath] = {}
+    for sp in entries:
+        if sp.path in paths:
+            prev = paths[sp.path]
+            if prev != sp:
+                raise InputError(f"{source}: {sp.path} is listed twice with different data; fix the graph file")
+            continue
+        paths[sp.path] = sp
+    if not paths:
+        raise InputError(f"{source}: the closure graph is empty; pass the graph of a built image")
+    for sp in paths.values():
+        for ref in sp.references:
+            if ref not in paths:
+                raise InputError(
+                    f"{source}: {sp.path} references {ref}, which is not in the graph; "
+                    "export the whole closure (exportReferencesGraph or nix path-info --recursive)"
+                )
+    _check_acyclic(paths, source)
+    ordered = {p: paths[p] for p in sorted(paths)}
+    return Closure(ordered, sizes_known=sizes_known)
+
+
+def _check_acyclic(paths: Mapping[str, StorePath], source: str) -> None:
+    state: dict[str, int] = {}
+    for root in paths:
+        if state.get(root):
+            continue
+        stack = [(root, iter(paths[root].references))]
+        state[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+                continue
+            s = state.get(nxt, 0)
+            if s == 1:
+                raise InputError(
+                    f"{source}: the references form a cycle through {nxt}; store graphs are acyclic, "
+                    "check how the graph was produced"
+                )
+            if s == 0:
+                state[nxt] = 1
+                stack.append((nxt, iter(paths[nxt].references)))
+
+
+def _entry(obj: Any, source: str, path: str | None = None) -> StorePath:
+    if not isinstance(obj, dict):
+        raise InputError(f"{source}: expected an object per store path, got {type(obj).__name__}")
+    p = obj.get("path", path)
+    if not isinstance(p, str) or not p.startswith("/"):
+        raise InputError(f"{source}: an entry has no valid \"path\" (got {p!r})")
+    size = obj.get("narSize")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise InputError(f"{source}: {p} has an invalid narSize {size!r}")
+    refs = obj.get("references", [])
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise InputError(f"{source}: {p} has invalid references (expected a list of store paths)")
+    return StorePath(p, size, tuple(sorted({r for r in refs if r != p})))
+
+
+def closure_from_json(data: Any, source: str = "graph") -> Closure:
+    """A closure from any of the JSON shapes above (already parsed)."""
+    if isinstance(data, dict):
+        for wrapper in ("graph", "closure"):
+            if wrapper in data and isinstance(data[wrapper], list):
+                return closure_from_json(data[wrapper], source)
+        if data and all(isinstance(k, str) and k.startswith("/") for k in data):
+            # new `nix path-info --json`: {path: {narSize, references, ...}}; invalid paths map to null
+            entries = []
+            for p, v in data.items():
+                if v is None:
+                    raise InputError(f"{source}: {p} is not valid in the store; build it first")
+                entries.append(_entry(v, source, p))
+            return build_closure(entries, sizes_known=_sizes_known(entries), source=source)
+        raise InputError(
+            f"{source}: unrecognised JSON object; expected a list of store paths, an object keyed by "
+            "store path, or a {\"graph\": [...]} wrapper"
+        )
+    if isinstance(data, list):
+        entries = [_entry(obj, source) for obj in data]
+        return build_closure(entries, sizes_known=_sizes_known(entries), source=source)
+    raise InputError(f"{source}: expected a JSON list or object, got {type(data).__name__}")
+
+
+def _sizes_known(entries: list[StorePath]) -> bool:
+    return all(e.nar_size is not None for e in entries)
+
+
+def closure_from_text(text: str, source: str = "graph") -> Closure:
+    """The plain-text exportReferencesGraph format: path, deriver, count, then that many references."""
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    entries: list[StorePath] = []
+    i = 0
+    while i < len(lines):
+        path = lines[i]
+        if not path.startswith("/") or i + 2 >= len(lines):
+            raise InputError(f"{source}: line {i + 1} is not a store path block (path, deriver, count, references)")
+        try:
+            count = int(lines[i + 2])
+        except ValueError:
+            raise InputError(f"{source}: expected a reference count after {path}, got {lines[i + 2]!r}") from None
+        refs = lines[i + 3 : i + 3 + count]
+        if len(refs) != count or count < 0:
+            raise InputError(f"{source}: {path} announces {count} references but the file ends first")
+        entries.append(StorePath(path, None, tuple(sorted({r for r in refs if r != path}))))
+        i += 3 + count
+    return build_closure(entries, sizes_known=False, source=source)
+
+
+def parse_graph(text: str, source: str = "graph") -> Closure:
+    """Detect the format of ``text`` and read it."""
+    stripped = text.lstrip()
+    if not stripped:
+        raise InputError(f"{source}: the file is empty; pass a closure graph")
+    if stripped[0] in "[{":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{source}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+        return closure_from_json(data, source)
+    return closure_from_text(text, source)
+
+
+def closure_from_entries(entries: list[dict[str, Any]]) -> Closure:
+    return closure_from_json(entries)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One evaluated point in history: a revision, its date, and the closure of each image."""
+
+    rev: str
+    date: str  # ISO date (YYYY-MM-DD) or datetime
+    closures: Mapping[str, Closure] = field(default_factory=dict)
+
+    def merged(self) -> dict[str, tuple[str, ...]]:
+        """key → store paths, over every image of this snapshot."""
+        out: dict[str, set[str]] = {}
+        for c in self.closures.values():
+            for k, ps in c.keys.items():
+                out.setdefault(k, set()).update(ps)
+        return {k: tuple(sorted(v)) for k, v in sorted(out.items())}

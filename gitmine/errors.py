@@ -1,0 +1,74 @@
+"""One exception hierarchy; the CLI turns each into a one-line message and an exit code."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ANALYSIS = 1
+EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130
+
+
+class GitmineError(Exception):
+    """Base class: ``str(err)`` is the whole message shown to the user."""
+
+    exit_code = EXIT_ANALYSIS
+
+
+class UsageError(GitmineError):
+    """A flag, a config value or a command line that cannot be understood."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputError(GitmineError):
+    """A file given to gitmine (graph, history, hint file) is malformed."""
+
+    exit_code = EXIT_USAGE
+
+
+class RepositoryError(GitmineError):
+    """The repository cannot be analysed as asked (not a repo, no commits in the window...)."""
+
+    exit_code = EXIT_USAGE
+
+
+class EnvironmentProblem(GitmineError):
+    """Something gitmine needs on this machine is missing or misconfigured (nix, git)."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class AnalysisFailed(GitmineError):
+    """The run finished but produced nothing usable (every commit failed, or --strict)."""
+
+    exit_code = EXIT_ANALYSIS
+
+
+class CommandFailed(GitmineError):
+    """A git or nix subprocess exited non-zero; ``first_line`` is its first meaningful error line."""
+
+    def __init__(self, argv: list[str], returncode: int, stderr: str, *, timed_out: bool = False):
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr
+        self.timed_out = timed_out
+        self.first_line = first_error_line(stderr) or f"exit code {returncode}"
+        what = "timed out" if timed_out else f"failed ({returncode})"
+        super().__init__(f"`{' '.join(argv[:3])}` {what}: {self.first_line}")
+
+
+def first_error_line(stderr: str) -> str:
+    """The first line of ``stderr`` that says something: Nix prefixes real errors with ``error:``."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("error:"):
+            rest = line[len("error:") :].strip()
+            if rest:
+                return rest
+            idx = lines.index(line)
+            return lines[idx + 1] if idx + 1 < len(lines) else line
+    for line in lines:
+        if not line.startswith("warning:"):
+            return line
+    return lines[0] if lines else ""

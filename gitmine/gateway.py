@@ -1,0 +1,92 @@
+"""The one door through which every ``git`` and ``nix`` subprocess goes.
+
+Keeping it in one function gives one place for timeouts, environment, error shape and
+counting (the ``--json`` report counts evaluations and builds through :data:`COUNTERS`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from collections import Counter
+from pathlib import Path
+
+from .errors import CommandFailed, EnvironmentProblem
+
+COUNTERS: Counter[str] = Counter()
+_COUNTER_LOCK = threading.Lock()
+_LIVE: set[subprocess.Popen[str]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def run(
+    argv: list[str],
+    *,
+    cwd: Path | str | None = None,
+    timeout: float | None = None,
+    count_as: str | None = None,
+    input_text: str | None = None,
+) -> str:
+    """Run ``argv``, return its stdout; raise :class:`CommandFailed` on a non-zero exit.
+
+    ``count_as`` names a counter bumped once per call ("eval", "build", ...).
+    """
+    tool = argv[0]
+    if shutil.which(tool) is None:
+        hint = {
+            "nix": "install Nix (Debian: apt-get install nix-bin) or put it on PATH",
+            "nix-store": "install Nix (Debian: apt-get install nix-bin) or put it on PATH",
+            "nix-instantiate": "install Nix (Debian: apt-get install nix-bin) or put it on PATH",
+            "git": "install git and put it on PATH",
+        }.get(tool, "install it or put it on PATH")
+        raise EnvironmentProblem(f"`{tool}` was not found: {hint}")
+    if count_as:
+        with _COUNTER_LOCK:
+            COUNTERS[count_as] += 1
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
+    try:
+        out, err = proc.communicate(input=input_text, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        out, err = proc.communicate()
+        raise CommandFailed(argv, -1, err or f"no answer within {timeout:g} s", timed_out=True) from None
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
+    if proc.returncode != 0:
+        raise CommandFailed(argv, proc.returncode, err)
+    return out
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_all() -> None:
+    """Stop every subprocess still running (on Ctrl-C or SIGTERM)."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        _kill(proc)
+
+
+def reset_counters() -> None:
+    with _COUNTER_LOCK:
+        COUNTERS.clear()

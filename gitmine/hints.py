@@ -1,0 +1,218 @@
+"""The hint file: a TOML file, checked into the repository, that says which keys share a layer.
+
+Layers are listed bottom first. Keys the file does not list go to a reserved top layer at layout
+time. The file is byte-identical for identical inputs: no timestamps, sorted keys, rounded floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from .atomic import write_text_atomic
+from .errors import InputError
+
+SCHEMA = 1
+UNSEEN_RULE = "top"
+
+_TOP_KEYS = {"schema", "analysis", "unseen", "layer"}
+_ANALYSIS_KEYS = {
+    "source", "images", "rev-range", "snapshots", "transitions", "failures", "max-layers", "planner",
+}  # fmt: skip
+_LAYER_KEYS = {"keys", "size", "change-rate", "observed-rate"}
+
+
+@dataclass(frozen=True)
+class HintLayer:
+    keys: tuple[str, ...]
+    size: int  # bytes, in the latest analysed snapshot
+    change_rate: float  # predicted probability that the layer changes in a release
+    observed_rate: float  # fraction of analysed transitions in which the layer changed
+
+
+@dataclass(frozen=True)
+class Analysis:
+    source: str  # "git" or "closures"
+    images: tuple[str, ...]
+    rev_range: str
+    snapshots: int
+    transitions: int
+    failures: int
+    max_layers: int
+    planner: str
+
+
+@dataclass(frozen=True)
+class Hints:
+    analysis: Analysis
+    layers: tuple[HintLayer, ...]  # bottom first
+    layer_of: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layer_of", {k: i for i, layer in enumerate(self.layers) for k in layer.keys})
+
+    @property
+    def max_layers(self) -> int:
+        return self.analysis.max_layers
+
+
+def _rate(x: float) -> float:
+    return round(float(x), 4)
+
+
+def render(hints: Hints) -> str:
+    """The hint file's text."""
+    a = hints.analysis
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("gitmine layer hints: which store paths share an image layer."))
+    doc.add(tomlkit.comment("Layers are listed bottom first: stable keys deep, volatile keys on top."))
+    doc.add(tomlkit.comment("A key is a store path's name without hash and version (python3-3.12.4 -> python3)."))
+    doc.add(tomlkit.comment("Regenerate with `gitmine analyze`; lay an image out with `gitmine layout --hints`."))
+    doc.add("schema", SCHEMA)
+    doc.add(tomlkit.nl())
+    an = tomlkit.table()
+    an.add(tomlkit.comment("what was analysed"))
+    an.add("source", a.source)
+    an.add("images", sorted(a.images))
+    an.add("rev-range", a.rev_range)
+    an.add("snapshots", a.snapshots)
+    an.add("transitions", a.transitions)
+    an.add("failures", a.failures)
+    an.add("max-layers", a.max_layers)
+    an.add("planner", a.planner)
+    doc.add("analysis", an)
+    un = tomlkit.table()
+    un.add(tomlkit.comment("keys listed in no layer (new packages) go to one reserved layer on top"))
+    un.add("rule", UNSEEN_RULE)
+    doc.add("unseen", un)
+    aot = tomlkit.aot()
+    n = len(hints.layers)
+    for i, layer in enumerate(hints.layers):
+        t = tomlkit.table()
+        where = "bottom" if i == 0 else ("top" if i == n - 1 else f"{i + 1} of {n}")
+        t.add(
+            tomlkit.comment(
+                f"layer {i + 1} ({where}): {len(layer.keys)} keys, {layer.size / 1e6:.1f} MB, "
+                f"expected to change in {100 * layer.change_rate:.1f}% of releases"
+            )
+        )
+        t.add("size", layer.size)
+        t.add("change-rate", _rate(layer.change_rate))
+        t.add("observed-rate", _rate(layer.observed_rate))
+        arr = tomlkit.array()
+        arr.extend(sorted(layer.keys))
+        if len(layer.keys) > 3:
+            arr.multiline(True)
+        t.add("keys", arr)
+        aot.append(t)
+    doc.add("layer", aot)
+    return tomlkit.dumps(doc)
+
+
+def write(hints: Hints, path: Path) -> None:
+    write_text_atomic(path, render(hints))
+
+
+def problems(text: str) -> list[str]:
+    """Everything wrong with a hint file's text, one sentence each (empty: valid)."""
+    try:
+        data = tomlkit.parse(text).unwrap()
+    except TOMLKitError as err:
+        return [f"not valid TOML ({err}); regenerate it with `gitmine analyze`"]
+    out: list[str] = []
+    schema = data.get("schema")
+    if schema is None:
+        return ["no `schema` key: this is not a gitmine hint file"]
+    if schema != SCHEMA:
+        return [f"schema {schema!r} is not supported (this gitmine reads schema {SCHEMA}); regenerate with `gitmine analyze`"]
+    for k in sorted(set(data) - _TOP_KEYS):
+        out.append(f"unknown top-level key `{k}`; remove it")
+    an = data.get("analysis")
+    if not isinstance(an, dict):
+        out.append("missing [analysis] table")
+    else:
+        for k in sorted(set(an) - _ANALYSIS_KEYS):
+            out.append(f"unknown key `analysis.{k}`; remove it")
+        ml = an.get("max-layers")
+        if not isinstance(ml, int) or isinstance(ml, bool) or ml < 1:
+            out.append("`analysis.max-layers` must be a positive integer")
+    un = data.get("unseen", {"rule": UNSEEN_RULE})
+    if not isinstance(un, dict) or un.get("rule") != UNSEEN_RULE:
+        out.append(f"`unseen.rule` must be \"{UNSEEN_RULE}\"")
+    layers = data.get("layer")
+    if not isinstance(layers, list) or not layers:
+        out.append("no [[layer]] tables: the file lists no layers; regenerate it with `gitmine analyze`")
+        return out
+    seen: dict[str, int] = {}
+    for i, layer in enumerate(layers, 1):
+        if not isinstance(layer, dict):
+            out.append(f"layer {i} is not a table")
+            continue
+        for k in sorted(set(layer) - _LAYER_KEYS):
+            out.append(f"unknown key `{k}` in layer {i}; remove it")
+        keys = layer.get("keys")
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+            out.append(f"layer {i} has no `keys` list of names")
+            continue
+        for k in keys:
+            if k in seen:
+                out.append(f"key `{k}` is in layer {seen[k]} and layer {i}; keep it in one")
+            else:
+                seen[k] = i
+        for f in ("change-rate", "observed-rate"):
+            v = layer.get(f, 0.0)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
+                out.append(f"layer {i}: `{f}` must be a number between 0 and 1")
+        size = layer.get("size", 0)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            out.append(f"layer {i}: `size` must be a non-negative integer")
+    if isinstance(an, dict) and isinstance(an.get("max-layers"), int) and len(layers) > an["max-layers"]:
+        out.append(f"{len(layers)} layers exceed `analysis.max-layers` = {an['max-layers']}")
+    return out
+
+
+def parse(text: str, source: str = "hint file") -> Hints:
+    errs = problems(text)
+    if errs:
+        more = f" (and {len(errs) - 1} more; run `gitmine check`)" if len(errs) > 1 else ""
+        raise InputError(f"{source}: {errs[0]}{more}")
+    data = tomlkit.parse(text).unwrap()
+    an = data["analysis"]
+    analysis = Analysis(
+        source=str(an.get("source", "")),
+        images=tuple(an.get("images", ())),
+        rev_range=str(an.get("rev-range", "")),
+        snapshots=int(an.get("snapshots", 0)),
+        transitions=int(an.get("transitions", 0)),
+        failures=int(an.get("failures", 0)),
+        max_layers=int(an["max-layers"]),
+        planner=str(an.get("planner", "")),
+    )
+    layers = tuple(
+        HintLayer(
+            keys=tuple(layer["keys"]),
+            size=int(layer.get("size", 0)),
+            change_rate=float(layer.get("change-rate", 0.0)),
+            observed_rate=float(layer.get("observed-rate", 0.0)),
+        )
+        for layer in data["layer"]
+    )
+    return Hints(analysis, layers)
+
+
+def load(path: Path) -> Hints:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such hint file; create one with `gitmine analyze`") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read the hint file ({err})") from None
+    return parse(text, str(path))
+
+
+def as_dict(hints: Hints) -> dict[str, Any]:
+    return tomlkit.parse(render(hints)).unwrap()

@@ -1,0 +1,226 @@
+"""The planner: group keys into layers so that the expected bytes re-pulled per release are small.
+
+Model. In Nix a store path changes whenever it or anything below it changes. Each key ``d`` has an
+*own* update rate ``q_d``, estimated from the transitions in which it changed while none of its
+dependencies did, smoothed towards a prior so that a key never seen to change in the window still
+carries some risk (``(own + ALPHA) / (T + ALPHA + BETA)``). A layer ``L`` changes when any key in
+the dependency closure of its members gets an own update; treating own updates as independent,
+
+    P(L) = 1 - prod_{d in closure(L)} (1 - q_d)
+
+and the expected bytes pulled for the layer per release are ``size(L) * P(L)``. With one key per
+layer this sum is the lower bound; every merge adds
+
+    size(A) * (P(A u B) - P(A)) + size(B) * (P(A u B) - P(B)),
+
+which is zero for keys exposed to exactly the same updates (a package and its private
+dependencies) and large for a big stable key joined to a volatile one. The planner merges the
+cheapest pair until the budget is met (agglomerative, exact costs, deterministic tie-break by key
+order), keeps one layer free for keys it never saw, and stacks layers by rising ``P(L)`` so the
+stable bulk stays at the bottom, below the lowest layer a typical release touches.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+
+from .hints import Analysis, HintLayer, Hints
+from .stats import Statistics
+
+PRIOR_STRENGTH = 20.0  # weight, in transitions, of the pooled base rate in each key's estimate
+FULL_PAIRS_LIMIT = 900  # above this many keys, candidate pairs are limited to neighbours
+WINDOW = 48  # neighbours by rising risk considered per group when candidates are limited
+PLANNER_NAME = "expected-bytes-v1"
+
+
+@dataclass
+class _Group:
+    members: list[int]
+    mask: int
+    size: int
+    risk: float
+    version: int = 0
+
+
+class _RiskModel:
+    """Fast ``sum of lambda over a key mask``: keys are bucketed by their (identical) lambda."""
+
+    def __init__(self, lambdas: list[float]):
+        buckets: dict[float, int] = {}
+        for i, lam in enumerate(lambdas):
+            buckets[lam] = buckets.get(lam, 0) | (1 << i)
+        self.buckets = sorted(buckets.items())
+
+    def risk(self, mask: int) -> float:
+        total = 0.0
+        for lam, bmask in self.buckets:
+            c = (mask & bmask).bit_count()
+            if c:
+                total += lam * c
+        return -math.expm1(-total)
+
+
+def own_rate_estimator(stats: Statistics, keys: list[str]):
+    """Shrink each key's own-update frequency towards the pooled frequency of all keys."""
+    T = stats.transitions
+    total = sum(stats.keys[k].own_changes for k in keys)
+    pooled = (total + 1.0) / (len(keys) * T + 2.0)  # Laplace-smoothed base rate of own updates
+    a, b = PRIOR_STRENGTH * pooled, PRIOR_STRENGTH * (1 - pooled)
+    return lambda own: (own + a) / (T + a + b)
+
+
+def _closure_masks(keys: list[str], deps: dict[str, frozenset[str]]) -> list[int]:
+    index = {k: i for i, k in enumerate(keys)}
+    g = nx.DiGraph()
+    g.add_nodes_from(range(len(keys)))
+    for k in keys:
+        for d in sorted(deps.get(k, ())):
+            if d in index and d != k:
+                g.add_edge(index[k], index[d])
+    cond = nx.condensation(g)
+    scc_mask: dict[int, int] = {}
+    for c in reversed(list(nx.topological_sort(cond))):
+        m = 0
+        for node in cond.nodes[c]["members"]:
+            m |= 1 << node
+        for succ in cond.successors(c):
+            m |= scc_mask[succ]
+        scc_mask[c] = m
+    mapping = cond.graph["mapping"]
+    return [scc_mask[mapping[i]] for i in range(len(keys))]
+
+
+def expected_unpack(layers: list[_Group], model: _RiskModel) -> float:
+    """Expected bytes unpacked per release for this stacking: every layer at or above the lowest
+    changed one, i.e. layer ``j`` counts whenever any own update hits the closure of layers 1..j."""
+    total, prefix = 0.0, 0
+    for g in layers:
+        prefix |= g.mask
+        total += g.size * model.risk(prefix)
+    return total
+
+
+def order_layers(groups: list[_Group], model: _RiskModel) -> list[_Group]:
+    """Stack layers to keep expected unpack small: greedily put next the layer that adds the least
+    risk per byte to the stack below it (a layer whose dependencies are all below and which has no
+    own risk is free), then improve by adjacent swaps until none helps."""
+    remaining = sorted(groups, key=lambda g: (g.risk, -g.size, g.members[0]))
+    order: list[_Group] = []
+    prefix, base = 0, 0.0
+    while remaining:
+        best, best_key = 0, None
+        for i, g in enumerate(remaining):
+            inc = model.risk(prefix | g.mask) - base
+            key = (inc / max(g.size, 1), g.risk, g.members[0])
+            if best_key is None or key < best_key:
+                best, best_key = i, key
+        g = remaining.pop(best)
+        order.append(g)
+        prefix |= g.mask
+        base = model.risk(prefix)
+    cost = expected_unpack(order, model)
+    improved = True
+    while improved:
+        improved = False
+        for i in range(len(order) - 1):
+            order[i], order[i + 1] = order[i + 1], order[i]
+            c = expected_unpack(order, model)
+            if c < cost - 1e-9:
+                cost, improved = c, True
+            else:
+                order[i], order[i + 1] = order[i + 1], order[i]
+    return order
+
+
+def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -> Hints:
+    """Hints for at most ``max_layers`` layers, bottom first."""
+    if max_layers < 1:
+        raise ValueError("max_layers must be at least 1")
+    keys = sorted(stats.present)
+    T = stats.transitions
+    budget = max_layers
+    rate = own_rate_estimator(stats, keys)
+    lambdas = [-math.log1p(-rate(stats.keys[k].own_changes)) for k in keys]
+    model = _RiskModel(lambdas)
+    masks = _closure_masks(keys, dict(stats.deps))
+    groups: list[_Group] = []
+    for i, k in enumerate(keys):
+        groups.append(_Group([i], masks[i], stats.keys[k].size, model.risk(masks[i])))
+    alive = set(range(len(groups)))
+
+    def delta(a: _Group, b: _Group) -> tuple[float, float]:
+        r = model.risk(a.mask | b.mask)
+        return a.size * (r - a.risk) + b.size * (r - b.risk), r
+
+    heap: list[tuple[float, int, int, int, int]] = []
+
+    def push(ia: int, ib: int) -> None:
+        if ia > ib:
+            ia, ib = ib, ia
+        a, b = groups[ia], groups[ib]
+        d, _ = delta(a, b)
+        heapq.heappush(heap, (d, ia, ib, a.version, b.version))
+
+    def candidates(i: int) -> list[int]:
+        if len(alive) <= FULL_PAIRS_LIMIT:
+            return [j for j in alive if j != i]
+        ordered = sorted(alive, key=lambda j: (groups[j].risk, j))
+        pos = ordered.index(i)
+        near = ordered[max(0, pos - WINDOW) : pos + WINDOW + 1]
+        return [j for j in near if j != i]
+
+    if len(alive) > budget:
+        if len(alive) <= FULL_PAIRS_LIMIT:
+            order = sorted(alive)
+            for x, ia in enumerate(order):
+                for ib in order[x + 1 :]:
+                    push(ia, ib)
+        else:
+            ordered = sorted(alive, key=lambda j: (groups[j].risk, j))
+            for x, ia in enumerate(ordered):
+                for ib in ordered[x + 1 : x + 1 + WINDOW]:
+                    push(ia, ib)
+    while len(alive) > budget and heap:
+        d, ia, ib, va, vb = heapq.heappop(heap)
+        if ia not in alive or ib not in alive or groups[ia].version != va or groups[ib].version != vb:
+            continue
+        a, b = groups[ia], groups[ib]
+        a.members = sorted(a.members + b.members)
+        a.mask |= b.mask
+        a.size += b.size
+        a.risk = model.risk(a.mask)
+        a.version += 1
+        alive.discard(ib)
+        for j in candidates(ia):
+            push(ia, j)
+
+    final = order_layers([groups[i] for i in sorted(alive)], model)
+    layers = []
+    for g in final:
+        vec = 0
+        for m in g.members:
+            vec |= stats.keys[keys[m]].vector
+        layers.append(
+            HintLayer(
+                keys=tuple(keys[m] for m in g.members),
+                size=g.size,
+                change_rate=g.risk,
+                observed_rate=vec.bit_count() / T if T else 0.0,
+            )
+        )
+    if analysis is None:
+        analysis = Analysis(
+            source="closures",
+            images=(),
+            rev_range=f"{stats.revs[0]}..{stats.revs[-1]}" if stats.revs else "",
+            snapshots=len(stats.revs),
+            transitions=T,
+            failures=0,
+            max_layers=max_layers,
+            planner=PLANNER_NAME,
+        )
+    return Hints(analysis, tuple(layers))

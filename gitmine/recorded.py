@@ -1,0 +1,80 @@
+"""Histories recorded elsewhere: a JSONL file (optionally gzipped) or a directory of closures."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+from .closure import Snapshot, closure_from_json, parse_graph
+from .errors import InputError
+
+RECORDED_IMAGE = "image"
+
+
+def load_history(path: Path, *, since: str | None = None, until: str | None = None) -> list[Snapshot]:
+    """Snapshots oldest first, filtered to ``since <= date <= until`` (ISO strings compare in order)."""
+    if path.is_dir():
+        snaps = _load_directory(path)
+    elif path.is_file():
+        snaps = _load_jsonl(path)
+    else:
+        raise InputError(f"{path}: no such file or directory; pass a JSONL history or a directory of closures")
+    out = [s for s in snaps if (since is None or s.date[:10] >= since[:10]) and (until is None or s.date[:10] <= until[:10])]
+    if not out:
+        raise InputError(f"{path}: no snapshot in the window; widen --since/--until")
+    return out
+
+
+def _load_jsonl(path: Path) -> list[Snapshot]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    snaps: list[Snapshot] = []
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                src = f"{path}:{lineno}"
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise InputError(f"{src}: malformed JSON ({err.msg}); one snapshot per line") from None
+                if not isinstance(obj, dict) or "closure" not in obj:
+                    raise InputError(f"{src}: expected {{\"rev\", \"date\", \"closure\"}} per line")
+                date = str(obj.get("date", ""))
+                if not date:
+                    raise InputError(f"{src}: snapshot has no \"date\"")
+                rev = str(obj.get("rev", f"line-{lineno}"))
+                snaps.append(Snapshot(rev, date, {RECORDED_IMAGE: closure_from_json(obj["closure"], src)}))
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read history ({err})") from None
+    if not snaps:
+        raise InputError(f"{path}: the history is empty")
+    return snaps
+
+
+def _load_directory(path: Path) -> list[Snapshot]:
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise InputError(f"{path}: the directory holds no closure files")
+    snaps = []
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        closure = parse_graph(text, str(f))
+        stem = f.name.split(".")[0]
+        snaps.append(Snapshot(stem, stem, {RECORDED_IMAGE: closure}))
+    return snaps
+
+
+def write_history(path: Path, snapshots: list[Snapshot]) -> None:
+    """Record snapshots as JSONL (one image per line: the merged closure of all images)."""
+    lines = []
+    for s in snapshots:
+        merged: dict[str, dict] = {}
+        for c in s.closures.values():
+            for e in c.to_json():
+                merged[e["path"]] = e
+        lines.append(json.dumps({"rev": s.rev, "date": s.date, "closure": [merged[p] for p in sorted(merged)]}, sort_keys=True))
+    from .atomic import write_text_atomic
+
+    write_text_atomic(path, "\n".join(lines) + "\n")

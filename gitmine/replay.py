@@ -1,0 +1,158 @@
+"""Replay: what each layering strategy would have cost, release by release, on held-out history.
+
+Rolling folds: learn on ``train`` weeks, score the following ``test`` weeks, slide by ``test``.
+For each test snapshot, every strategy lays out its closure and its predecessor's with the same
+budget, and the transition is charged:
+
+* pull bytes: sizes of the layers whose exact path set was not a layer of the previous release
+  (registries dedupe blobs by digest, wherever the layer sits);
+* unpack bytes: sizes of all layers from the lowest position that differs upward (local stores key
+  unpacked layers by ChainID);
+* the lower bound: sizes of the store paths new in this release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Callable, Sequence
+
+from .baselines import BASELINES
+from .closure import Closure, Snapshot, build_closure
+from .layout import layout
+from .planner import plan
+from .stats import compute_statistics
+
+DEFAULT_STRATEGIES = ("single", "n2c", "nixpkgs-popularity", "autolayer", "gitmine")
+
+
+@dataclass(frozen=True)
+class Transition:
+    rev: str
+    date: str
+    pull: int
+    unpack: int
+    lower_bound: int
+    layers: int
+
+
+@dataclass
+class StrategyResult:
+    name: str
+    transitions: list[Transition] = field(default_factory=list)
+
+    @property
+    def pull(self) -> int:
+        return sum(t.pull for t in self.transitions)
+
+    @property
+    def unpack(self) -> int:
+        return sum(t.unpack for t in self.transitions)
+
+    @property
+    def lower_bound(self) -> int:
+        return sum(t.lower_bound for t in self.transitions)
+
+    @property
+    def max_layers_used(self) -> int:
+        return max((t.layers for t in self.transitions), default=0)
+
+
+@dataclass(frozen=True)
+class Fold:
+    train: tuple[int, int]  # snapshot index range [start, end)
+    test: tuple[int, int]
+
+
+def merged_closure(snapshot: Snapshot) -> Closure:
+    """One closure of all of a snapshot's images (the replay scores what a host pulls for all)."""
+    if len(snapshot.closures) == 1:
+        return next(iter(snapshot.closures.values()))
+    entries = {sp.path: sp for c in snapshot.closures.values() for sp in c}
+    return build_closure(entries.values(), source=snapshot.rev)
+
+
+def _day(s: str) -> date:
+    return date.fromisoformat(s[:10])
+
+
+def folds(snapshots: Sequence[Snapshot], train_weeks: int, test_weeks: int) -> list[Fold]:
+    """Rolling folds over snapshot dates; a fold needs at least one training and one test snapshot."""
+    if not snapshots:
+        return []
+    days = [_day(s.date) for s in snapshots]
+    out: list[Fold] = []
+    start = days[0]
+    train, test = timedelta(weeks=train_weeks), timedelta(weeks=test_weeks)
+    while True:
+        tr = [i for i, d in enumerate(days) if start <= d < start + train]
+        te = [i for i, d in enumerate(days) if start + train <= d < start + train + test]
+        if not te:
+            if start + train > days[-1]:
+                break
+            start += test
+            continue
+        if tr:
+            out.append(Fold((tr[0], tr[-1] + 1), (te[0], te[-1] + 1)))
+        start += test
+    return out
+
+
+def score_transition(prev: list[list[str]], cur: list[list[str]], sizes: dict[str, int], prev_paths: set[str]) -> tuple[int, int, int]:
+    """(pull, unpack, lower bound) bytes for going from layering ``prev`` to ``cur``."""
+
+    def size(layer: list[str]) -> int:
+        return sum(sizes[p] for p in layer)
+
+    prev_sets = [frozenset(layer) for layer in prev]
+    known = set(prev_sets)
+    cur_sets = [frozenset(layer) for layer in cur]
+    pull = sum(size(layer) for layer, s in zip(cur, cur_sets) if s not in known)
+    lowest = len(cur)
+    for i, s in enumerate(cur_sets):
+        if i >= len(prev_sets) or prev_sets[i] != s:
+            lowest = i
+            break
+    unpack = sum(size(layer) for layer in cur[lowest:])
+    lower = sum(sizes[p] for layer in cur for p in layer if p not in prev_paths)
+    return pull, unpack, lower
+
+
+LayoutFn = Callable[[Closure], list[list[str]]]
+
+
+def replay(
+    snapshots: Sequence[Snapshot],
+    *,
+    max_layers: int,
+    train_weeks: int = 26,
+    test_weeks: int = 26,
+    strategies: Sequence[str] = DEFAULT_STRATEGIES,
+    on_fold: Callable[[int, int], None] | None = None,
+) -> tuple[list[StrategyResult], list[Fold]]:
+    closures = [merged_closure(s) for s in snapshots]
+    results = {name: StrategyResult(name) for name in strategies}
+    fold_list = folds(snapshots, train_weeks, test_weeks)
+    for n, fold in enumerate(fold_list):
+        fns: dict[str, LayoutFn] = {}
+        for name in strategies:
+            if name == "gitmine":
+                hints = plan(compute_statistics(snapshots[fold.train[0] : fold.train[1]]), max_layers)
+                fns[name] = lambda c, h=hints: [list(layer.paths) for layer in layout(c, h, max_layers)]
+            else:
+                fn = BASELINES[name]
+                fns[name] = lambda c, f=fn: f(c, max_layers)
+        for name, fn in fns.items():
+            prev = fn(closures[fold.test[0] - 1])
+            for i in range(*fold.test):
+                cur_closure = closures[i]
+                cur = fn(cur_closure)
+                sizes = {p: sp.size for p, sp in cur_closure.paths.items()}
+                pull, unpack, lower = score_transition(prev, cur, sizes, set(closures[i - 1].paths))
+                results[name].transitions.append(
+                    Transition(snapshots[i].rev, snapshots[i].date, pull, unpack, lower, len(cur))
+                )
+                prev = cur
+        if on_fold:
+            on_fold(n + 1, len(fold_list))
+    return [results[name] for name in strategies], fold_list

@@ -1,0 +1,114 @@
+"""Statistics over a sequence of snapshots: how often each key changes, and what changes together.
+
+A key *changes* between two consecutive snapshots when its set of store paths differs (a hash
+change, an appearance or a disappearance). A change is *own* when none of the key's dependencies
+changed in the same transition: in Nix a path's hash changes whenever anything below it changes, so
+only own changes say that the package itself was updated; the rest is propagation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from .closure import Snapshot
+from .keys import path_key
+
+
+@dataclass(frozen=True)
+class KeyStats:
+    key: str
+    changes: int  # transitions in which the key's path set changed
+    own_changes: int  # of those, transitions in which none of its dependencies changed
+    size: int  # narSize of the key's paths in the latest snapshot that has it
+    first_seen: str  # rev
+    last_seen: str  # rev
+    vector: int  # bit t set: changed in transition t (t = 0 is snapshot 0 → 1)
+    own_vector: int
+
+    def rate(self, transitions: int) -> float:
+        return self.changes / transitions if transitions else 0.0
+
+
+@dataclass(frozen=True)
+class Statistics:
+    revs: tuple[str, ...]
+    dates: tuple[str, ...]
+    keys: Mapping[str, KeyStats]  # sorted by key
+    deps: Mapping[str, frozenset[str]]  # key → keys it references, in the latest snapshot having it
+    present: frozenset[str]  # keys of the latest snapshot
+    mass_rebuilds: tuple[int, ...]  # transitions that changed more than MASS_FRACTION of the keys
+    changed_per_transition: tuple[int, ...]
+
+    @property
+    def transitions(self) -> int:
+        return max(len(self.revs) - 1, 0)
+
+
+MASS_FRACTION = 0.5
+
+
+def key_graph(snapshot: Snapshot) -> tuple[dict[str, frozenset[str]], dict[str, int]]:
+    """Key-level dependency graph and key sizes of one snapshot (all images merged)."""
+    deps: dict[str, set[str]] = {}
+    sizes: dict[str, int] = {}
+    seen: set[str] = set()
+    for closure in snapshot.closures.values():
+        for sp in closure:
+            k = path_key(sp.path)
+            d = deps.setdefault(k, set())
+            d.update(path_key(r) for r in sp.references)
+            if sp.path not in seen:
+                seen.add(sp.path)
+                sizes[k] = sizes.get(k, 0) + sp.size
+    return {k: frozenset(v - {k}) for k, v in deps.items()}, sizes
+
+
+def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
+    """Statistics of ``snapshots`` (oldest first)."""
+    if not snapshots:
+        raise ValueError("no snapshots")
+    path_sets = [s.merged() for s in snapshots]
+    graphs = [key_graph(s) for s in snapshots]
+    all_keys = sorted(set().union(*path_sets))
+    vec = dict.fromkeys(all_keys, 0)
+    own = dict.fromkeys(all_keys, 0)
+    mass: list[int] = []
+    changed_counts: list[int] = []
+    for t in range(len(snapshots) - 1):
+        before, after = path_sets[t], path_sets[t + 1]
+        changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        changed_counts.append(len(changed))
+        present = len(before.keys() | after.keys())
+        if present and len(changed) > MASS_FRACTION * present:
+            mass.append(t)
+        deps_after, deps_before = graphs[t + 1][0], graphs[t][0]
+        bit = 1 << t
+        for k in changed:
+            vec[k] |= bit
+            kdeps = deps_after.get(k) or deps_before.get(k) or frozenset()
+            if not (kdeps & changed):
+                own[k] |= bit
+    first: dict[str, str] = {}
+    last: dict[str, str] = {}
+    size: dict[str, int] = {}
+    deps: dict[str, frozenset[str]] = {}
+    for snap, ps, (g, sz) in zip(snapshots, path_sets, graphs):
+        for k in ps:
+            first.setdefault(k, snap.rev)
+            last[k] = snap.rev
+            size[k] = sz.get(k, 0)
+            deps[k] = g.get(k, frozenset())
+    keys = {
+        k: KeyStats(k, vec[k].bit_count(), own[k].bit_count(), size[k], first[k], last[k], vec[k], own[k])
+        for k in all_keys
+    }
+    return Statistics(
+        revs=tuple(s.rev for s in snapshots),
+        dates=tuple(s.date for s in snapshots),
+        keys=keys,
+        deps={k: deps[k] for k in all_keys},
+        present=frozenset(path_sets[-1]),
+        mass_rebuilds=tuple(mass),
+        changed_per_transition=tuple(changed_counts),
+    )
