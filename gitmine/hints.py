@@ -20,9 +20,7 @@ SCHEMA = 1
 UNSEEN_RULE = "top"
 
 _TOP_KEYS = {"schema", "analysis", "unseen", "layer"}
-_ANALYSIS_KEYS = {
-    "source", "images", "rev-range", "snapshots", "transitions", "failures", "max-layers", "planner",
-}  # fmt: skip
+_ANALYSIS_KEYS = {"images", "rev-range", "snapshots", "transitions", "max-layers", "planner"}
 _LAYER_KEYS = {"keys", "size", "change-rate", "observed-rate"}
 
 
@@ -36,12 +34,10 @@ class HintLayer:
 
 @dataclass(frozen=True)
 class Analysis:
-    source: str  # "git" or "closures"
     images: tuple[str, ...]
-    rev_range: str
+    rev_range: str  # first..last analysed revision
     snapshots: int
     transitions: int
-    failures: int
     max_layers: int
     planner: str
 
@@ -76,12 +72,10 @@ def render(hints: Hints) -> str:
     doc.add(tomlkit.nl())
     an = tomlkit.table()
     an.add(tomlkit.comment("what was analysed"))
-    an.add("source", a.source)
     an.add("images", sorted(a.images))
     an.add("rev-range", a.rev_range)
     an.add("snapshots", a.snapshots)
     an.add("transitions", a.transitions)
-    an.add("failures", a.failures)
     an.add("max-layers", a.max_layers)
     an.add("planner", a.planner)
     doc.add("analysis", an)
@@ -183,12 +177,10 @@ def parse(text: str, source: str = "hint file") -> Hints:
     data = tomlkit.parse(text).unwrap()
     an = data["analysis"]
     analysis = Analysis(
-        source=str(an.get("source", "")),
         images=tuple(an.get("images", ())),
         rev_range=str(an.get("rev-range", "")),
         snapshots=int(an.get("snapshots", 0)),
         transitions=int(an.get("transitions", 0)),
-        failures=int(an.get("failures", 0)),
         max_layers=int(an["max-layers"]),
         planner=str(an.get("planner", "")),
     )

@@ -214,12 +214,10 @@ def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -
         )
     if analysis is None:
         analysis = Analysis(
-            source="closures",
             images=(),
             rev_range=f"{stats.revs[0]}..{stats.revs[-1]}" if stats.revs else "",
             snapshots=len(stats.revs),
             transitions=T,
-            failures=0,
             max_layers=max_layers,
             planner=PLANNER_NAME,
         )

@@ -1,0 +1,264 @@
+"""``gitmine analyze``: history walk → worktrees → Nix evaluation → statistics → plan → hint file.
+
+Each stage is a function of its own module; this one only chains them, and reports progress
+through a callback so the CLI can draw it (and tests can ignore it).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from joblib import Parallel, delayed
+
+from . import gateway, hints as hintfile
+from .cache import Cache, default_cache_dir, nix_settings_fingerprint
+from .closure import Closure, Snapshot
+from .errors import AnalysisFailed, CommandFailed, RepositoryError
+from .config import Settings
+from .hints import Analysis, Hints
+from .history import CommitInfo, open_repository, select_commits, workdir
+from .nixeval import ImageSpec, instantiate, is_absent, nix_version, realise
+from .planner import PLANNER_NAME, plan
+from .stats import Statistics, compute_statistics
+from .window import parse_window
+from .worktrees import WorktreePool
+
+OK, FAILED, ABSENT = "ok", "failed", "absent"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    commit: CommitInfo
+    image: str
+    status: str
+    closure: Closure | None = None
+    error: str | None = None
+    cached: bool = False
+
+
+@dataclass
+class Progress:
+    """Callbacks: ``start(total)`` once, then ``advance(evaluation)`` per evaluated commit×image."""
+
+    start: Callable[[int], None] = lambda total: None
+    advance: Callable[[Evaluation], None] = lambda ev: None
+
+
+@dataclass
+class AnalyzeResult:
+    settings: Settings
+    commits: list[CommitInfo]
+    evaluations: list[Evaluation]
+    snapshots: list[Snapshot]
+    stats: Statistics
+    hints: Hints
+    nix_evaluations: int
+    nix_builds: int
+    corrupt_cache_entries: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Evaluation]:
+        return [e for e in self.evaluations if e.status == FAILED]
+
+    @property
+    def cached(self) -> int:
+        return sum(1 for e in self.evaluations if e.cached)
+
+
+class _Evaluator:
+    """Evaluates commit × image through the cache; safe to call from several threads."""
+
+    def __init__(self, cache: Cache, settings_fp: str, timeout: float | None):
+        self.cache = cache
+        self.fp = settings_fp
+        self.timeout = timeout
+        self.stop = threading.Event()
+
+    def _key(self, commit: CommitInfo, image: ImageSpec) -> str | None:
+        return Cache.eval_key(commit.tree, image.attr, image.file, self.fp) if image.is_flake else None
+
+    def from_cache(self, commit: CommitInfo, image: ImageSpec) -> tuple[Evaluation | None, str | None]:
+        """(cached evaluation, or None; the derivation path if it alone is known)."""
+        key = self._key(commit, image)
+        entry = self.cache.get_eval(key) if key else None
+        if entry is None:
+            return None, None
+        status = entry.get("status")
+        if status in (FAILED, ABSENT):
+            return Evaluation(commit, image.name, status, error=entry.get("error"), cached=True), None
+        drv = entry.get("drv")
+        if status != OK or not isinstance(drv, str):
+            return None, None
+        closure = self.cache.get_closure(drv)
+        if closure is None:
+            return None, drv
+        return Evaluation(commit, image.name, OK, closure, cached=True), drv
+
+    def evaluate(self, worktree: Path | None, commit: CommitInfo, image: ImageSpec, drv: str | None) -> Evaluation:
+        key = self._key(commit, image)
+        if drv is None:
+            assert worktree is not None
+            try:
+                drv = instantiate(worktree, image, timeout=self.timeout)
+            except CommandFailed as err:
+                status = ABSENT if is_absent(err) else FAILED
+                if key and not err.timed_out:
+                    self.cache.put_eval(key, {"status": status, "error": err.first_line})
+                return Evaluation(commit, image.name, status, error=err.first_line)
+            if key:
+                self.cache.put_eval(key, {"status": OK, "drv": drv})
+        closure = self.cache.get_closure(drv)
+        if closure is not None:
+            return Evaluation(commit, image.name, OK, closure)
+        try:
+            closure = realise(drv, timeout=self.timeout)
+        except CommandFailed as err:
+            return Evaluation(commit, image.name, FAILED, error=err.first_line)
+        self.cache.put_closure(drv, closure)
+        return Evaluation(commit, image.name, OK, closure)
+
+
+def collect(
+    settings: Settings, commits: list[CommitInfo], repo_dir: Path, cache: Cache, progress: Progress
+) -> list[Evaluation]:
+    """Evaluate every commit × image, from the cache where possible, in parallel worktrees."""
+    evaluator = _Evaluator(cache, nix_settings_fingerprint(nix_version()), settings.eval_timeout)
+    done: dict[tuple[str, str], Evaluation] = {}
+    todo: list[tuple[CommitInfo, list[tuple[ImageSpec, str | None]]]] = []
+    for c in commits:
+        missing = []
+        for img in settings.images:
+            ev, drv = evaluator.from_cache(c, img)
+            if ev is None:
+                missing.append((img, drv))
+            else:
+                done[(c.sha, img.name)] = ev
+        if missing:
+            todo.append((c, missing))
+    progress.start(len(commits) * len(settings.images))
+    for ev in done.values():
+        progress.advance(ev)
+
+    def work(pool: WorktreePool, commit: CommitInfo, items: list[tuple[ImageSpec, str | None]]) -> list[Evaluation]:
+        if evaluator.stop.is_set():
+            return []
+        if all(drv is not None for _, drv in items):
+            return [evaluator.evaluate(None, commit, img, drv) for img, drv in items]
+        with pool.checkout(commit.sha) as wt:
+            return [evaluator.evaluate(wt, commit, img, drv) for img, drv in items]
+
+    if todo:
+        jobs = max(1, min(settings.jobs, len(todo)))
+        with WorktreePool(repo_dir, cache.root, jobs) as pool:
+            try:
+                results: Iterable[list[Evaluation]] = Parallel(
+                    n_jobs=jobs, prefer="threads", return_as="generator_unordered"
+                )(delayed(work)(pool, c, items) for c, items in todo)
+                for evs in results:
+                    for ev in evs:
+                        done[(ev.commit.sha, ev.image)] = ev
+                        progress.advance(ev)
+            except BaseException:
+                evaluator.stop.set()
+                gateway.kill_all()
+                raise
+    return [done[(c.sha, img.name)] for c in commits for img in settings.images if (c.sha, img.name) in done]
+
+
+def analysis_of(snapshots: list[Snapshot], stats: Statistics, max_layers: int) -> Analysis:
+    """What the hint file says was analysed: derived from the snapshots alone, so a recorded history
+    and the repository it was recorded from give the same file."""
+    return Analysis(
+        images=tuple(sorted({name for s in snapshots for name in s.closures})),
+        rev_range=f"{snapshots[0].rev}..{snapshots[-1].rev}",
+        snapshots=len(snapshots),
+        transitions=stats.transitions,
+        max_layers=max_layers,
+        planner=PLANNER_NAME,
+    )
+
+
+def snapshots_from(evaluations: list[Evaluation], commits: list[CommitInfo]) -> list[Snapshot]:
+    """One snapshot per commit whose images all evaluated (absent images are left out)."""
+    by_commit: dict[str, list[Evaluation]] = {}
+    for ev in evaluations:
+        by_commit.setdefault(ev.commit.sha, []).append(ev)
+    out = []
+    for c in commits:
+        evs = by_commit.get(c.sha, [])
+        if not evs or any(e.status == FAILED for e in evs):
+            continue
+        closures = {e.image: e.closure for e in evs if e.status == OK and e.closure is not None}
+        if closures:
+            out.append(Snapshot(c.sha[:12], c.date, closures))
+    return out
+
+
+def analyze(settings: Settings, progress: Progress | None = None) -> AnalyzeResult:
+    progress = progress or Progress()
+    repo = open_repository(settings.repo)
+    repo_dir = workdir(repo)
+    since, until = parse_window(settings.since, settings.until)
+    commits = select_commits(
+        repo,
+        rev=settings.rev,
+        since=since,
+        until=until,
+        all_parents=settings.all_parents,
+        every=settings.every,
+        allow_shallow=settings.allow_shallow,
+    )
+    nix_version()  # fail early, with one clear line, if Nix is missing or too old
+    cache = Cache(settings.cache_dir or default_cache_dir())
+    before = dict(gateway.COUNTERS)
+    evaluations = collect(settings, commits, repo_dir, cache, progress)
+    evals = gateway.COUNTERS["eval"] - before.get("eval", 0)
+    builds = gateway.COUNTERS["build"] - before.get("build", 0)
+    for img in settings.images:
+        if all(e.status == ABSENT for e in evaluations if e.image == img.name):
+            raise RepositoryError(
+                f"image {img.describe()} exists at no commit of the window; check --attr/--file and --since"
+            )
+    snapshots = snapshots_from(evaluations, commits)
+    failures = [e for e in evaluations if e.status == FAILED]
+    if not snapshots:
+        first = failures[0] if failures else None
+        why = f" (first failure at {first.commit.sha[:12]}: {first.error})" if first else ""
+        raise AnalysisFailed(f"every commit of the window failed to evaluate{why}; nothing was written")
+    stats = compute_statistics(snapshots)
+    hints = plan(stats, settings.max_layers, analysis_of(snapshots, stats, settings.max_layers))
+    if failures and settings.strict:
+        raise AnalysisFailed(
+            f"{len(failures)} evaluation(s) failed and --strict is set (first: {failures[0].commit.sha[:12]} "
+            f"{failures[0].image}: {failures[0].error}); nothing was written"
+        )
+    hintfile.write(hints, settings.output_path)
+    return AnalyzeResult(
+        settings, commits, evaluations, snapshots, stats, hints, evals, builds, list(cache.corrupt)
+    )
+
+
+@dataclass
+class LearnResult:
+    snapshots: list[Snapshot]
+    stats: Statistics
+    hints: Hints
+
+
+def learn_recorded(history: Path, *, since: str | None, until: str | None, max_layers: int, output: Path) -> LearnResult:
+    """``analyze --from-closures``: the same statistics, planner and hint file, from recorded closures."""
+    from .recorded import load_history
+
+    start, end = parse_window(since, until) if (since or until) else (None, None)
+    snapshots = load_history(
+        history,
+        since=start.date().isoformat() if start else None,
+        until=end.date().isoformat() if (end and until) else None,
+    )
+    stats = compute_statistics(snapshots)
+    hints = plan(stats, max_layers, analysis_of(snapshots, stats, max_layers))
+    hintfile.write(hints, output)
+    return LearnResult(snapshots, stats, hints)

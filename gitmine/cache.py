@@ -1,0 +1,159 @@
+"""A persistent cache of evaluations, so a rerun evaluates nothing and a new commit evaluates once.
+
+Two levels, both plain JSON files written atomically (temp file + rename, so concurrent runs and
+kills never leave a half-written entry) and each carrying a SHA-256 of its payload:
+
+* ``eval/<key>.json``: commit tree + image → derivation path (or the evaluation failure, or
+  "absent"). The key hashes the commit's tree id (a flake's ``flake.lock`` is part of the tree),
+  the attribute, the Nix version and the Nix configuration in effect (``NIX_CONFIG`` and the
+  ``nix.conf`` files). Only pure flake evaluation is cached at this level: a ``--file`` image may
+  read ``NIX_PATH``, ``<nixpkgs>`` or the environment, which no key can cover, so it is always
+  re-evaluated (cheap) and only its realisation is served from the cache.
+* ``closure/<drv name>.json``: derivation path → runtime closure. Sound whatever the evaluation
+  mode: a derivation path fixes its outputs.
+
+A corrupt entry (bad JSON, wrong checksum, wrong schema) is reported once and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_text_atomic
+from .closure import Closure, closure_from_json
+from .errors import GitmineError
+
+CACHE_SCHEMA = 1
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gitmine"
+
+
+def nix_settings_fingerprint(nix_version: str) -> str:
+    h = hashlib.sha256()
+    h.update(nix_version.encode())
+    h.update(os.environ.get("NIX_CONFIG", "").encode())
+    for conf in ("/etc/nix/nix.conf", Path.home() / ".config/nix/nix.conf"):
+        try:
+            h.update(Path(conf).read_bytes())
+        except OSError:
+            h.update(b"-")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    path: Path
+    eval_entries: int
+    closure_entries: int
+    bytes: int
+
+
+class Cache:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.dir = self.root / f"v{CACHE_SCHEMA}"
+        self._lock = threading.Lock()
+        self.corrupt: list[str] = []
+
+    # -- entries -------------------------------------------------------------------------------
+    def _read(self, path: Path) -> Any | None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return None
+        try:
+            obj = json.loads(text)
+            payload = obj["payload"]
+            ok = obj.get("schema") == CACHE_SCHEMA and obj.get("sha256") == _digest(payload)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            ok, payload = False, None
+        if not ok:
+            with self._lock:
+                self.corrupt.append(path.name)
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            return None
+        return payload
+
+    def _write(self, path: Path, payload: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = json.dumps({"schema": CACHE_SCHEMA, "sha256": _digest(payload), "payload": payload}, sort_keys=True)
+        try:
+            write_text_atomic(path, body)
+        except GitmineError:
+            pass  # a cache that cannot be written costs speed, not correctness
+
+    @staticmethod
+    def eval_key(tree: str, image_attr: str, image_file: str | None, settings: str) -> str:
+        return hashlib.sha256(json.dumps([CACHE_SCHEMA, tree, image_attr, image_file, settings]).encode()).hexdigest()
+
+    def get_eval(self, key: str) -> dict[str, Any] | None:
+        return self._read(self.dir / "eval" / f"{key}.json")
+
+    def put_eval(self, key: str, entry: dict[str, Any]) -> None:
+        self._write(self.dir / "eval" / f"{key}.json", entry)
+
+    def _closure_path(self, drv: str) -> Path:
+        return self.dir / "closure" / f"{Path(drv).name}.json"
+
+    def get_closure(self, drv: str) -> Closure | None:
+        payload = self._read(self._closure_path(drv))
+        if payload is None:
+            return None
+        try:
+            return closure_from_json(payload, f"cache entry for {drv}")
+        except GitmineError:
+            with self._lock:
+                self.corrupt.append(self._closure_path(drv).name)
+            return None
+
+    def put_closure(self, drv: str, closure: Closure) -> None:
+        self._write(self._closure_path(drv), closure.to_json())
+
+    # -- maintenance ---------------------------------------------------------------------------
+    def info(self) -> CacheInfo:
+        counts = {}
+        total = 0
+        for level in ("eval", "closure"):
+            files = list((self.dir / level).glob("*.json")) if (self.dir / level).is_dir() else []
+            counts[level] = len(files)
+            total += sum(f.stat().st_size for f in files)
+        return CacheInfo(self.root, counts["eval"], counts["closure"], total)
+
+    def prune(self, older_than_seconds: float) -> int:
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for level in ("eval", "closure"):
+            d = self.dir / level
+            if not d.is_dir():
+                continue
+            for f in d.glob("*.json"):
+                if f.stat().st_mtime < cutoff:
+                    f.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    def clear(self) -> int:
+        n = self.info()
+        for level in ("eval", "closure"):
+            shutil.rmtree(self.dir / level, ignore_errors=True)
+        return n.eval_entries + n.closure_entries
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

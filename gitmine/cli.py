@@ -1,0 +1,445 @@
+"""The command line: a thin typer layer over the pipeline's functions.
+
+Human output (progress, tables) goes to stderr; ``--json`` results go to stdout. Every
+:class:`~gitmine.errors.GitmineError` becomes one line on stderr and its exit code; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="History-aware layering for Nix-built container images.")
+cache_app = typer.Typer(no_args_is_help=True, help="Inspect or trim the evaluation cache.")
+app.add_typer(cache_app, name="cache")
+err = Console(stderr=True)
+_DEBUG = False
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    global _DEBUG
+    _DEBUG = debug
+    if version:
+        typer.echo(f"gitmine {__version__}")
+        raise typer.Exit()
+
+
+# ---------------------------------------------------------------------------------------------
+# analyze
+
+
+@app.command()
+def analyze(
+    repo: Path = typer.Argument(Path("."), help="The repository to analyse (default: the current directory)."),
+    since: Optional[str] = typer.Option(None, help="Start of the window: 6months, 2w, 90days, 1y, or an ISO date."),
+    until: Optional[str] = typer.Option(None, help="End of the window (default: now); same forms as --since."),
+    rev: Optional[str] = typer.Option(None, help="Walk history back from this revision (default: HEAD)."),
+    all_parents: Optional[bool] = typer.Option(None, "--all-parents", help="Include commits of merged branches, not just first parents."),
+    every: Optional[str] = typer.Option(None, help="Sample: commit (default), 1d, 1w or tag."),
+    attr: Optional[list[str]] = typer.Option(None, "--attr", help="Image attribute (repeatable): flake attr, or attr of --file."),
+    file: Optional[str] = typer.Option(None, "--file", help="Evaluate --attr in this Nix file instead of the flake."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Commits evaluated at once (default: cores)."),
+    max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget (default 100)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Hint file to write (default: REPO/layer-hints.toml)."),
+    strict: Optional[bool] = typer.Option(None, "--strict", help="Fail (exit 1) if any commit fails to evaluate."),
+    allow_shallow: Optional[bool] = typer.Option(None, "--allow-shallow", help="Analyse a shallow clone's partial history."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Evaluation cache (default: $XDG_CACHE_HOME/gitmine)."),
+    eval_timeout: Optional[float] = typer.Option(None, "--eval-timeout", help="Seconds before a Nix call counts as failed."),
+    from_closures: Optional[Path] = typer.Option(None, "--from-closures", help="Learn from recorded closures (JSONL or directory) instead of git + Nix."),
+    record: Optional[Path] = typer.Option(None, "--record", help="Also write the evaluated closures as a JSONL history."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Mine the repository's history into a layer hint file."""
+    from . import config
+    from .analyze import learn_recorded
+
+    if from_closures is not None:
+        out = output or Path(config.DEFAULT_OUTPUT)
+        res = learn_recorded(
+            from_closures, since=since, until=until, max_layers=max_layers or config.DEFAULT_MAX_LAYERS, output=out
+        )
+        summary = _summary_recorded(res, out)
+        _show_summary(summary, as_json)
+        return
+    settings = _settings(repo, dict(
+        since=since, until=until, rev=rev, all_parents=all_parents, every=every, jobs=jobs,
+        max_layers=max_layers, output=output, strict=strict, allow_shallow=allow_shallow,
+        cache_dir=cache_dir, eval_timeout=eval_timeout,
+    ), attr, file)  # fmt: skip
+    result = _run_analysis(settings)
+    if record is not None:
+        from .recorded import write_history
+
+        write_history(record, result.snapshots)
+    _show_summary(_summary(result), as_json)
+
+
+def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: str | None):  # type: ignore[no-untyped-def]
+    from .config import Settings, resolve
+    from .nixeval import ImageSpec
+
+    repo = repo.resolve()
+    if not repo.exists():
+        raise UsageError(f"{repo} does not exist; pass the path of a git repository")
+    if file and not attr:
+        raise UsageError("--file needs --attr: which attribute of the file is the image?")
+    if attr:
+        flags["images"] = tuple(ImageSpec(a, a, file) for a in attr)
+    if flags.get("output") is not None:
+        flags["output"] = Path(flags["output"]).resolve()
+    return resolve(Settings(repo=repo), flags)
+
+
+def _run_analysis(settings):  # type: ignore[no-untyped-def]
+    from .analyze import FAILED, Progress, analyze
+
+    with RichProgress(
+        TextColumn("[bold]evaluating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("eval", total=None, failed=0)
+        failed = 0
+
+        def start(total: int) -> None:
+            bar.update(task, total=total)
+
+        def advance(ev) -> None:  # type: ignore[no-untyped-def]
+            nonlocal failed
+            if ev.status == FAILED:
+                failed += 1
+            bar.update(task, advance=1, failed=failed)
+
+        return analyze(settings, Progress(start, advance))
+
+
+def _volatile(stats, n: int = 5) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    T = stats.transitions
+    ks = sorted(stats.keys.values(), key=lambda k: (-k.changes, k.key))[:n]
+    return [{"key": k.key, "changes": k.changes, "rate": round(k.rate(T), 4)} for k in ks]
+
+
+def _summary(result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    absent = sum(1 for e in result.evaluations if e.status == "absent")
+    return {
+        "commits": len(result.commits),
+        "snapshots": len(result.snapshots),
+        "evaluations": result.nix_evaluations,
+        "builds": result.nix_builds,
+        "from_cache": result.cached,
+        "failed": len(result.failures),
+        "absent": absent,
+        "failures": [
+            {"commit": e.commit.sha, "image": e.image, "error": e.error} for e in result.failures
+        ],
+        "corrupt_cache_entries": len(result.corrupt_cache_entries),
+        "keys": len(result.stats.keys),
+        "most_volatile": _volatile(result.stats),
+        "layers": len(result.hints.layers),
+        "output": str(result.settings.output_path),
+    }
+
+
+def _summary_recorded(res, out: Path) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {
+        "snapshots": len(res.snapshots),
+        "keys": len(res.stats.keys),
+        "most_volatile": _volatile(res.stats),
+        "layers": len(res.hints.layers),
+        "output": str(out),
+    }
+
+
+def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _emit_json(summary)
+        return
+    t = Table(title="gitmine analyze", show_header=False, title_justify="left")
+    for k in ("commits", "snapshots", "evaluations", "builds", "from_cache", "failed", "absent", "keys", "layers", "output"):
+        if k in summary:
+            t.add_row(k.replace("_", " "), str(summary[k]))
+    t.add_row("most volatile", ", ".join(f"{v['key']} ({v['changes']})" for v in summary["most_volatile"]))
+    err.print(t)
+    for f in summary.get("failures", []):
+        err.print(f"[yellow]failed[/] {f['commit'][:12]} {f['image']}: {f['error']}")
+    if summary.get("corrupt_cache_entries"):
+        err.print(f"[yellow]{summary['corrupt_cache_entries']} corrupt cache entries were recomputed[/]")
+
+
+# ---------------------------------------------------------------------------------------------
+# layout, check
+
+
+@app.command()
+def layout(
+    graph: str = typer.Argument(..., help="Closure graph file (JSON or exportReferencesGraph text), or - for stdin."),
+    hints: Path = typer.Option(..., "--hints", help="The hint file (layer-hints.toml)."),
+    max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget (default: the hint file's)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the layers here instead of stdout."),
+    explain: bool = typer.Option(False, "--explain", help="Print a table of the layers on stderr."),
+) -> None:
+    """Lay a closure out into layers: nix2container's layersFile JSON, bottom layer first."""
+    from . import hints as hintfile
+    from .closure import parse_graph
+    from .layout import layers_json, layout as do_layout
+
+    h = hintfile.load(hints)
+    if max_layers is not None and max_layers < 1:
+        raise UsageError(f"--max-layers {max_layers}: must be at least 1")
+    if graph == "-":
+        text, source = sys.stdin.read(), "<stdin>"
+    else:
+        try:
+            text, source = Path(graph).read_text(encoding="utf-8"), graph
+        except FileNotFoundError:
+            raise InputError(f"{graph}: no such graph file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{graph}: cannot read the graph ({e})") from None
+    closure = parse_graph(text, source)
+    layers = do_layout(closure, h, max_layers)
+    body = layers_json(layers)
+    if output is not None:
+        from .atomic import write_text_atomic
+
+        write_text_atomic(output, body)
+    else:
+        sys.stdout.write(body)
+    if explain:
+        t = Table(title=f"{len(layers)} layers, bottom first", title_justify="left")
+        for col in ("#", "paths", "size", "change rate", "keys"):
+            t.add_column(col)
+        for i, layer in enumerate(layers, 1):
+            keys = ", ".join(layer.keys[:6]) + (f" +{len(layer.keys) - 6}" if len(layer.keys) > 6 else "")
+            size = f"{layer.size / 1e6:.1f} MB" if closure.sizes_known else "unknown"
+            t.add_row(str(i), str(len(layer.paths)), size, f"{layer.change_rate:.3f}" + (" (new keys)" if layer.unseen else ""), keys)
+        err.print(t)
+
+
+@app.command()
+def check(file: Path = typer.Argument(..., help="The hint file to validate.")) -> None:
+    """Validate a hint file and explain what is wrong with it."""
+    from . import hints as hintfile
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{file}: cannot read it ({e})") from None
+    problems = hintfile.problems(text)
+    if problems:
+        for p in problems:
+            err.print(f"{file}: {p}", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    h = hintfile.parse(text, str(file))
+    n_keys = sum(len(layer.keys) for layer in h.layers)
+    err.print(f"{file}: valid: {len(h.layers)} layers, {n_keys} keys, max-layers {h.max_layers}", highlight=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# replay
+
+
+@app.command()
+def replay(
+    history: Path = typer.Argument(..., help="Recorded history (JSONL or directory), or a git repository with --attr."),
+    max_layers: list[int] = typer.Option([100], "--max-layers", help="Layer budget (repeatable)."),
+    train: int = typer.Option(26, "--train", help="Training window, in weeks."),
+    test: int = typer.Option(26, "--test", help="Scored window after it, in weeks."),
+    strategy: Optional[list[str]] = typer.Option(None, "--strategy", help="Strategies to compare (default: all)."),
+    attr: Optional[list[str]] = typer.Option(None, "--attr", help="With a git repository: image attribute(s)."),
+    file: Optional[str] = typer.Option(None, "--file", help="With a git repository: Nix file of --attr."),
+    since: Optional[str] = typer.Option(None, help="Only snapshots since (same forms as analyze)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="With a git repository: the evaluation cache."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON on stdout."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw cumulative pull bytes to FILE.png or FILE.svg."),
+) -> None:
+    """Score layering strategies on held-out history: bytes pulled and unpacked per release."""
+    from .replay import DEFAULT_STRATEGIES, replay as do_replay
+    from .report import plot_cumulative, replay_json, replay_table
+
+    strategies = tuple(strategy or DEFAULT_STRATEGIES)
+    bad = [s for s in strategies if s not in DEFAULT_STRATEGIES]
+    if bad:
+        raise UsageError(f"--strategy {bad[0]!r} is not known; choose from {', '.join(DEFAULT_STRATEGIES)}")
+    if train < 1 or test < 1:
+        raise UsageError("--train and --test must be at least 1 week")
+    if any(n < 1 for n in max_layers):
+        raise UsageError("--max-layers must be at least 1")
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
+        raise UsageError(f"--plot {plot}: the file must end in .png or .svg")
+    snapshots = _replay_snapshots(history, attr, file, since, cache_dir)
+    runs = []
+    for n in max_layers:
+        results, folds = do_replay(snapshots, max_layers=n, train_weeks=train, test_weeks=test, strategies=strategies)
+        if not folds:
+            raise InputError(
+                f"{history}: {len(snapshots)} snapshots do not cover one fold of {train}+{test} weeks; "
+                "lower --train/--test or record more history"
+            )
+        runs.append((n, results, folds))
+    if as_json:
+        _emit_json(replay_json(str(history), runs))
+    else:
+        for n, results, folds in runs:
+            err.print(replay_table(str(history), n, results, folds))
+    if plot is not None:
+        plot_cumulative(runs[-1][1], plot, title=f"{history.name}, {runs[-1][0]} layers")
+
+
+def _replay_snapshots(history: Path, attr, file, since, cache_dir):  # type: ignore[no-untyped-def]
+    from .recorded import load_history
+
+    if history.is_dir() and (history / ".git").exists():
+        if not attr:
+            try:
+                from .config import load_config
+
+                if not load_config(history.resolve()).get("image"):
+                    raise UsageError("replaying a git repository needs --attr (or [[image]] in gitmine.toml)")
+            except GitmineError:
+                raise
+        settings = _settings(history, dict(since=since, cache_dir=cache_dir, output=None), attr, file)
+        from .analyze import FAILED, Progress, collect, snapshots_from
+        from .cache import Cache, default_cache_dir
+        from .history import open_repository, select_commits, workdir
+        from .window import parse_window
+
+        repo = open_repository(settings.repo)
+        start, end = parse_window(settings.since, settings.until)
+        commits = select_commits(repo, rev=settings.rev, since=start, until=end, every=settings.every)
+        cache = Cache(settings.cache_dir or default_cache_dir())
+        evs = collect(settings, commits, workdir(repo), cache, Progress())
+        del FAILED
+        return snapshots_from(evs, commits)
+    return load_history(history, since=since)
+
+
+# ---------------------------------------------------------------------------------------------
+# cache, example
+
+
+@cache_app.command("info")
+def cache_info(
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show the cache's location, size and entry counts."""
+    from .cache import Cache, default_cache_dir
+
+    info = Cache(cache_dir or default_cache_dir()).info()
+    data = {"path": str(info.path), "eval_entries": info.eval_entries, "closure_entries": info.closure_entries, "bytes": info.bytes}
+    if as_json:
+        _emit_json(data)
+    else:
+        err.print(f"{info.path}: {info.eval_entries} evaluations, {info.closure_entries} closures, {info.bytes / 1e6:.1f} MB", highlight=False)
+
+
+@cache_app.command("prune")
+def cache_prune(
+    older_than: str = typer.Option("30days", "--older-than", help="Remove entries not written or used within this window."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+) -> None:
+    """Remove cache entries older than a window."""
+    from datetime import datetime, timezone
+
+    from .cache import Cache, default_cache_dir
+    from .window import parse_point
+
+    now = datetime.now(timezone.utc)
+    cutoff = parse_point(older_than, now=now, flag="--older-than")
+    n = Cache(cache_dir or default_cache_dir()).prune((now - cutoff).total_seconds())
+    err.print(f"removed {n} entries")
+
+
+@cache_app.command("clear")
+def cache_clear(cache_dir: Optional[Path] = typer.Option(None, "--cache-dir")) -> None:
+    """Remove every cache entry."""
+    from .cache import Cache, default_cache_dir
+
+    n = Cache(cache_dir or default_cache_dir()).clear()
+    err.print(f"removed {n} entries")
+
+
+@app.command()
+def example(
+    directory: Path = typer.Argument(..., help="Where to create the example repository (must not exist)."),
+    commits: int = typer.Option(60, help="Number of commits."),
+    days: float = typer.Option(150.0, help="Days of history the commits span, ending now."),
+) -> None:
+    """Create an example repository with Nix-built images and a history to analyse."""
+    from .fixture import generate
+
+    if directory.exists() and any(directory.iterdir()):
+        raise UsageError(f"{directory} exists and is not empty; choose a new directory")
+    generate(directory, commits=commits, days=days)
+    err.print(f"created {directory} ({commits} commits over {days:g} days); now run: gitmine analyze {directory}", highlight=False)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    cmd = typer.main.get_command(app)
+    try:
+        cmd.main(args=argv, prog_name="gitmine", standalone_mode=False)
+        return 0
+    except GitmineError as e:
+        if _DEBUG:
+            raise
+        err.print(f"gitmine: error: {e}", highlight=False, markup=False, soft_wrap=True)
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        err.print("gitmine: interrupted", highlight=False)
+        return EXIT_INTERRUPTED
+    except click.ClickException as e:
+        err.print(f"gitmine: error: {e.format_message()}", highlight=False, markup=False, soft_wrap=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        err.print("gitmine: interrupted; finished evaluations are cached, rerun to resume", highlight=False)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,104 @@
+"""Settings of an analysis: ``gitmine.toml`` in the analysed repository, overridden by flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from .errors import UsageError
+from .nixeval import ImageSpec
+from .window import check_every
+
+CONFIG_NAME = "gitmine.toml"
+DEFAULT_OUTPUT = "layer-hints.toml"
+DEFAULT_MAX_LAYERS = 100
+_KEYS = {"since", "until", "every", "max-layers", "output", "image", "jobs", "eval-timeout", "all-parents"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo: Path
+    images: tuple[ImageSpec, ...] = ()
+    since: str | None = None
+    until: str | None = None
+    rev: str = "HEAD"
+    all_parents: bool = False
+    every: str = "commit"
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    max_layers: int = DEFAULT_MAX_LAYERS
+    output: Path | None = None  # default: <repo>/layer-hints.toml
+    strict: bool = False
+    allow_shallow: bool = False
+    cache_dir: Path | None = None
+    eval_timeout: float | None = None
+
+    @property
+    def output_path(self) -> Path:
+        return self.output if self.output is not None else self.repo / DEFAULT_OUTPUT
+
+
+def load_config(repo: Path) -> dict[str, Any]:
+    path = repo / CONFIG_NAME
+    if not path.is_file():
+        return {}
+    try:
+        data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    except (TOMLKitError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: not valid TOML ({err}); fix or remove it") from None
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise UsageError(f"{path}: unknown key `{unknown[0]}`; known keys are {', '.join(sorted(_KEYS))}")
+    return data
+
+
+def images_from_config(data: dict[str, Any], source: str) -> tuple[ImageSpec, ...]:
+    raw = data.get("image", [])
+    if not isinstance(raw, list):
+        raise UsageError(f"{source}: `image` must be an array of tables ([[image]] with attr = ...)")
+    out = []
+    for i, entry in enumerate(raw, 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("attr"), str) or not entry["attr"]:
+            raise UsageError(f"{source}: image {i} needs `attr = \"...\"`")
+        f = entry.get("file")
+        if f is not None and not isinstance(f, str):
+            raise UsageError(f"{source}: image {i}: `file` must be a path string")
+        out.append(ImageSpec(str(entry.get("name", entry["attr"])), entry["attr"], f))
+    return tuple(out)
+
+
+def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
+    """Config file values under CLI flags (``flags`` holds only what the user gave)."""
+    data = load_config(base.repo)
+    src = str(base.repo / CONFIG_NAME)
+    s = base
+    if data:
+        images = images_from_config(data, src)
+        s = replace(
+            s,
+            images=images or s.images,
+            since=data.get("since", s.since),
+            until=data.get("until", s.until),
+            every=data.get("every", s.every),
+            max_layers=int(data.get("max-layers", s.max_layers)),
+            output=(base.repo / data["output"]) if "output" in data else s.output,
+            jobs=int(data.get("jobs", s.jobs)),
+            eval_timeout=data.get("eval-timeout", s.eval_timeout),
+            all_parents=bool(data.get("all-parents", s.all_parents)),
+        )
+    s = replace(s, **{k: v for k, v in flags.items() if v is not None})
+    check_every(s.every)
+    if s.max_layers < 1:
+        raise UsageError(f"--max-layers {s.max_layers}: must be at least 1")
+    if s.jobs < 1:
+        raise UsageError(f"--jobs {s.jobs}: must be at least 1")
+    if not s.images:
+        raise UsageError(
+            f"no image to analyse: pass --attr ATTR (a flake attribute, or with --file an attribute of "
+            f"that file), or list [[image]] tables in {CONFIG_NAME}"
+        )
+    return s

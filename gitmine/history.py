@@ -1,0 +1,120 @@
+"""Walk a repository's history: the commits of the window, sampled, oldest first (pygit2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pygit2
+
+from .errors import RepositoryError
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    tree: str
+    time: int  # committer time, seconds since the epoch
+
+    @property
+    def date(self) -> str:
+        return datetime.fromtimestamp(self.time, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def open_repository(path: Path) -> pygit2.Repository:
+    found = pygit2.discover_repository(str(path))
+    if found is None:
+        raise RepositoryError(f"{path} is not in a git repository; run gitmine inside one or pass its path")
+    repo = pygit2.Repository(found)
+    if repo.is_bare:
+        raise RepositoryError(f"{path} is a bare repository; clone it (git clone {path}) and analyse the clone")
+    return repo
+
+
+def workdir(repo: pygit2.Repository) -> Path:
+    return Path(repo.workdir).resolve()
+
+
+def _resolve(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
+    try:
+        obj = repo.revparse_single(rev)
+        commit = obj.peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        raise RepositoryError(f"--rev {rev!r} names no commit in this repository; check `git log {rev}`") from None
+    return commit
+
+
+def _shallow_shas(repo: pygit2.Repository) -> set[str]:
+    p = Path(repo.path) / "shallow"
+    return set(p.read_text().split()) if p.exists() else set()
+
+
+def select_commits(
+    repo: pygit2.Repository,
+    *,
+    rev: str = "HEAD",
+    since: datetime | None,
+    until: datetime,
+    all_parents: bool = False,
+    every: str = "commit",
+    allow_shallow: bool = False,
+) -> list[CommitInfo]:
+    """The sampled commits of the window, oldest first."""
+    if repo.head_is_unborn and rev == "HEAD":
+        raise RepositoryError("the repository has no commits yet; commit something first")
+    head = _resolve(repo, rev)
+    lo = since.timestamp() if since else float("-inf")
+    hi = until.timestamp()
+    shallow = _shallow_shas(repo) if repo.is_shallow else set()
+    picked: list[pygit2.Commit] = []
+    hit_boundary = False
+    if all_parents:
+        walker = repo.walk(head.id, pygit2.enums.SortMode.TIME)
+        for c in walker:
+            if str(c.id) in shallow:
+                hit_boundary = True
+            if lo <= c.commit_time <= hi:
+                picked.append(c)
+    else:
+        c: pygit2.Commit | None = head
+        while c is not None:
+            if c.commit_time < lo:
+                break
+            if c.commit_time <= hi:
+                picked.append(c)
+            if str(c.id) in shallow:
+                hit_boundary = True
+                break
+            c = c.parents[0] if c.parent_ids else None
+    if hit_boundary and not allow_shallow:
+        raise RepositoryError(
+            "this is a shallow clone whose history ends inside the window; run `git fetch --unshallow` "
+            "(or pass --allow-shallow to analyse what is there)"
+        )
+    commits = [CommitInfo(str(c.id), str(c.tree_id), c.commit_time) for c in picked]
+    commits.sort(key=lambda ci: ci.time)
+    commits = _sample(repo, commits, every)
+    if not commits:
+        span = f"since {since:%Y-%m-%d}" if since else "in the window"
+        raise RepositoryError(f"no commits {span} on {rev}; widen --since or check --rev")
+    return commits
+
+
+def _sample(repo: pygit2.Repository, commits: list[CommitInfo], every: str) -> list[CommitInfo]:
+    if every == "commit":
+        return commits
+    if every == "tag":
+        tagged = set()
+        for ref in repo.references:
+            if ref.startswith("refs/tags/"):
+                try:
+                    tagged.add(str(repo.references[ref].peel(pygit2.Commit).id))
+                except (ValueError, pygit2.GitError):
+                    continue
+        return [c for c in commits if c.sha in tagged]
+    fmt = "%Y-%m-%d" if every == "1d" else "%G-W%V"
+    last: dict[str, CommitInfo] = {}
+    for c in commits:
+        last[datetime.fromtimestamp(c.time, timezone.utc).strftime(fmt)] = c
+    return sorted(last.values(), key=lambda ci: ci.time)

@@ -1,0 +1,101 @@
+"""Evaluate and realise an image with real Nix, and read its runtime closure.
+
+Two steps, so the cache can key them separately: *instantiate* (cheap evaluation: the image's
+derivation path) and *realise* (build or substitute, then ``nix path-info --recursive --json``).
+Works with Nix 2.8 (Debian 12) through current Nix and Lix: no ``--print-out-paths`` (outputs come
+from ``nix-store --realise``), and both JSON shapes of ``path-info``. Every call goes through
+:func:`gitmine.gateway.run`, with the user's own Nix settings; gitmine only adds the
+``nix-command`` and ``flakes`` experimental features to its own calls.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from . import gateway
+from .closure import Closure, closure_from_json
+from .errors import CommandFailed, EnvironmentProblem
+
+NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"]
+MIN_NIX = (2, 4)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image: ``attr`` of the flake at the repository root, or of ``file`` if given."""
+
+    name: str
+    attr: str
+    file: str | None = None
+
+    @property
+    def is_flake(self) -> bool:
+        return self.file is None
+
+    def describe(self) -> str:
+        return f"{self.file}:{self.attr}" if self.file else f"#{self.attr}"
+
+
+@lru_cache(maxsize=1)
+def nix_version() -> str:
+    """``nix --version`` as printed, e.g. ``nix (Nix) 2.8.0``; checks that Nix is new enough."""
+    text = gateway.run(["nix", "--version"]).strip()
+    m = re.search(r"(\d+)\.(\d+)", text)
+    if not m:
+        raise EnvironmentProblem(f"cannot read the Nix version from {text!r}; is `nix` really Nix?")
+    major, minor = int(m.group(1)), int(m.group(2))
+    if "lix" not in text.lower() and (major, minor) < MIN_NIX:
+        raise EnvironmentProblem(f"{text} is too old: gitmine needs Nix 2.4 or newer (flakes, nix-command)")
+    return text
+
+
+_ABSENT = (
+    re.compile(r"does not provide attribute"),
+    re.compile(r"attribute '[^']*' in selection path '[^']*' not found"),
+    re.compile(r"does not contain a 'flake\.nix'"),
+    re.compile(r"getting status of '[^']*': No such file or directory"),
+    re.compile(r"path '[^']*' does not exist"),
+)
+
+
+def is_absent(err: CommandFailed) -> bool:
+    """True when the error says the image's attribute (or file) is not there at all."""
+    return not err.timed_out and any(p.search(err.stderr) for p in _ABSENT)
+
+
+def instantiate(worktree: Path, image: ImageSpec, *, timeout: float | None) -> str:
+    """The image's derivation path at ``worktree`` (raises CommandFailed)."""
+    if image.is_flake:
+        ref = f"git+file://{worktree}#{image.attr}.drvPath"
+        out = gateway.run(["nix", *NIX_FEATURES, "eval", "--raw", ref], cwd=worktree, timeout=timeout, count_as="eval")
+    else:
+        out = gateway.run(
+            ["nix-instantiate", str(worktree / image.file), "-A", image.attr],  # type: ignore[operator]
+            cwd=worktree,
+            timeout=timeout,
+            count_as="eval",
+        )
+    drvs = [line.strip() for line in out.splitlines() if line.strip().endswith(".drv")]
+    if len(drvs) != 1:
+        raise CommandFailed(["nix", "instantiate", image.attr], 1, f"error: {image.attr} is not a single derivation")
+    return drvs[0]
+
+
+def realise(drv: str, *, timeout: float | None) -> Closure:
+    """Build (or substitute) ``drv`` and return the runtime closure of its outputs."""
+    out = gateway.run(["nix-store", "--realise", drv], timeout=timeout, count_as="build")
+    outputs = sorted({line.strip() for line in out.splitlines() if line.strip().startswith("/")})
+    if not outputs:
+        raise CommandFailed(["nix-store", "--realise", drv], 1, "error: the build produced no output path")
+    info = gateway.run(
+        ["nix", *NIX_FEATURES, "path-info", "--recursive", "--json", *outputs], timeout=timeout
+    )
+    try:
+        data = json.loads(info)
+    except json.JSONDecodeError:
+        raise CommandFailed(["nix", "path-info"], 1, "error: nix path-info printed invalid JSON") from None
+    return closure_from_json(data, f"closure of {drv}")

@@ -1,0 +1,97 @@
+"""Presenting replay results: a rich table, JSON, and an optional plot (matplotlib extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.table import Table
+
+from .errors import EnvironmentProblem
+from .replay import Fold, StrategyResult
+
+
+def _ratio(x: int, lb: int) -> float:
+    return round(x / lb, 4) if lb else 0.0
+
+
+def replay_table(name: str, max_layers: int, results: Sequence[StrategyResult], folds: Sequence[Fold]) -> Table:
+    n = len(results[0].transitions) if results else 0
+    t = Table(title=f"{name}: {max_layers} layers, {len(folds)} folds, {n} releases scored", title_justify="left")
+    for col in ("strategy", "pull MB", "pull / bound", "unpack MB", "unpack / bound", "layers"):
+        t.add_column(col, justify="right" if col != "strategy" else "left")
+    lb = results[0].lower_bound if results else 0
+    for r in results:
+        t.add_row(r.name, f"{r.pull / 1e6:,.1f}", f"{_ratio(r.pull, lb):.2f}", f"{r.unpack / 1e6:,.1f}", f"{_ratio(r.unpack, lb):.2f}", str(r.max_layers_used))
+    t.add_row("lower bound", f"{lb / 1e6:,.1f}", "1.00", "", "", "")
+    return t
+
+
+def replay_json(name: str, runs: list[tuple[int, list[StrategyResult], list[Fold]]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"history": name, "runs": []}
+    for n, results, folds in runs:
+        lb = results[0].lower_bound if results else 0
+        out["runs"].append(
+            {
+                "max_layers": n,
+                "folds": [{"train": list(f.train), "test": list(f.test)} for f in folds],
+                "lower_bound": lb,
+                "strategies": {
+                    r.name: {
+                        "pull": r.pull,
+                        "unpack": r.unpack,
+                        "pull_ratio": _ratio(r.pull, lb),
+                        "unpack_ratio": _ratio(r.unpack, lb),
+                        "max_layers_used": r.max_layers_used,
+                        "releases": [
+                            {"rev": t.rev, "date": t.date, "pull": t.pull, "unpack": t.unpack, "lower_bound": t.lower_bound, "layers": t.layers}
+                            for t in r.transitions
+                        ],
+                    }
+                    for r in results
+                },
+            }
+        )
+    return out
+
+
+def plot_cumulative(results: Sequence[StrategyResult], path: Path, *, title: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise EnvironmentProblem("--plot needs matplotlib: pip install 'gitmine[plot]'") from None
+    from .atomic import write_text_atomic  # noqa: F401  (atomic write below, by rename)
+    import os
+    import tempfile
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for r in results:
+        total, ys = 0, []
+        for t in r.transitions:
+            total += t.pull
+            ys.append(total / 1e6)
+        ax.plot(range(1, len(ys) + 1), ys, label=r.name)
+    if results:
+        total, ys = 0, []
+        for t in results[0].transitions:
+            total += t.lower_bound
+            ys.append(total / 1e6)
+        ax.plot(range(1, len(ys) + 1), ys, label="lower bound", linestyle="--", color="black")
+    ax.set_xlabel("release")
+    ax.set_ylabel("cumulative MB pulled")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,99 @@
+"""Reusable detached git worktrees, one per worker, moved from commit to commit.
+
+They live under ``<cache-dir>/worktrees/<repository id>/run-<pid>/`` (never inside the user's
+working tree). The pool removes them on exit, also on error and Ctrl-C; a run killed with SIGKILL
+leaves its directory behind, and the next run removes every ``run-<pid>`` whose process is gone
+and lets ``git worktree prune`` forget them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from . import gateway
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def repo_id(repo_dir: Path) -> str:
+    return hashlib.sha256(str(repo_dir.resolve()).encode()).hexdigest()[:16]
+
+
+def prune_stale(base: Path, repo_dir: Path) -> int:
+    """Remove worktree directories left by dead runs; return how many were removed."""
+    removed = 0
+    if base.is_dir():
+        for d in sorted(base.glob("run-*")):
+            try:
+                pid = int(d.name.split("-", 1)[1])
+            except ValueError:
+                continue
+            if pid != os.getpid() and not _alive(pid):
+                shutil.rmtree(d, ignore_errors=True)
+                removed += 1
+    gateway.run(["git", "worktree", "prune"], cwd=repo_dir)
+    return removed
+
+
+class WorktreePool:
+    """``size`` detached worktrees of ``repo_dir``; :meth:`checkout` lends one, at a commit."""
+
+    def __init__(self, repo_dir: Path, cache_dir: Path, size: int):
+        self.repo_dir = repo_dir
+        self.base = cache_dir / "worktrees" / repo_id(repo_dir)
+        self.run_dir = self.base / f"run-{os.getpid()}"
+        self.size = size
+        self._free: queue.Queue[Path] = queue.Queue()
+        self._created: list[Path] = []
+
+    def __enter__(self) -> "WorktreePool":
+        self.base.mkdir(parents=True, exist_ok=True)
+        prune_stale(self.base, self.repo_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(self.size):
+            self._free.put(self.run_dir / f"wt-{i}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for wt in self._created:
+            try:
+                gateway.run(["git", "worktree", "remove", "--force", str(wt)], cwd=self.repo_dir)
+            except Exception:  # noqa: BLE001 - cleanup must go on; the directory goes below anyway
+                pass
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        try:
+            gateway.run(["git", "worktree", "prune"], cwd=self.repo_dir)
+        except Exception:  # noqa: BLE001
+            pass
+        self._created.clear()
+
+    @contextmanager
+    def checkout(self, sha: str) -> Iterator[Path]:
+        wt = self._free.get()
+        try:
+            if wt in self._created:
+                gateway.run(["git", "checkout", "--quiet", "--force", "--detach", sha], cwd=wt)
+                gateway.run(["git", "clean", "-ffdxq"], cwd=wt)
+            else:
+                gateway.run(["git", "worktree", "add", "--force", "--detach", str(wt), sha], cwd=self.repo_dir)
+                self._created.append(wt)
+            yield wt
+        finally:
+            self._free.put(wt)
