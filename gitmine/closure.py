@@ -166,11 +166,15 @@ def _sizes_known(entries: list[StorePath]) -> bool:
 def closure_from_text(text: str, source: str = "graph") -> Closure:
     """The plain-text exportReferencesGraph format: path, deriver, count, then that many references."""
     lines = [line.strip() for line in text.splitlines()]
-    lines = [line for line in lines if line]
+    while lines and not lines[-1]:
+        lines.pop()
     entries: list[StorePath] = []
     i = 0
     while i < len(lines):
         path = lines[i]
+        if not path:
+            i += 1
+            continue
         if not path.startswith("/") or i + 2 >= len(lines):
             raise InputError(f"{source}: line {i + 1} is not a store path block (path, deriver, count, references)")
         try:
@@ -190,7 +194,7 @@ def parse_graph(text: str, source: str = "graph") -> Closure:
     stripped = text.lstrip()
     if not stripped:
         raise InputError(f"{source}: the file is empty; pass a closure graph")
-    if stripped[0] in "[{":
+    if not stripped.startswith("/"):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:

@@ -1,0 +1,49 @@
+"""Shared test fixtures: small graphs, the recorded corpus, and real Nix on generated repositories."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gitmine.closure import Snapshot, StorePath, build_closure
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "fixtures" / "corpus"
+SMALL_HISTORIES = sorted(CORPUS.glob("deb-*.jsonl.gz"))
+
+# Offline, single-user Nix: no sandbox, no build users, no binary cache to wait for.
+OFFLINE_NIX_CONFIG = "sandbox = false\nbuild-users-group =\nsubstituters =\nexperimental-features = nix-command flakes"
+os.environ.setdefault("NIX_CONFIG", OFFLINE_NIX_CONFIG)
+
+
+def nix_available() -> bool:
+    return shutil.which("nix") is not None and shutil.which("nix-store") is not None
+
+
+@pytest.fixture
+def needs_nix() -> None:
+    if not nix_available():
+        if os.environ.get("GITMINE_REQUIRE_NIX"):
+            pytest.fail("nix is required here (GITMINE_REQUIRE_NIX is set) but not installed")
+        pytest.skip("nix is not installed")
+
+
+def store(name: str, h: str = "0") -> str:
+    """``/nix/store/<h * 32>-<name>``: a store path whose hash is ``h`` repeated."""
+    return f"/nix/store/{(h * 32)[:32]}-{name}"
+
+
+def sp(name: str, size: int = 100, refs: tuple[str, ...] = (), h: str = "0") -> StorePath:
+    """A store path entry; ``refs`` are full store paths."""
+    return StorePath(store(name, h), size, tuple(sorted(refs)))
+
+
+def closure(*entries: StorePath):  # type: ignore[no-untyped-def]
+    return build_closure(entries)
+
+
+def snapshot(rev: str, date: str, *entries: StorePath) -> Snapshot:
+    return Snapshot(rev, date, {"image": build_closure(entries)})

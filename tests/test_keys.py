@@ -1,0 +1,41 @@
+import pytest
+
+from gitmine.keys import parse_drv_name, path_key, store_name
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("python3-3.12.4", ("python3", "3.12.4")),
+        ("hello-2.12.1", ("hello", "2.12.1")),
+        ("nix-2.8.0", ("nix", "2.8.0")),
+        ("gcc-wrapper-13.2.0", ("gcc-wrapper", "13.2.0")),
+        ("libssl3-3.0.15-1~deb12u1", ("libssl3", "3.0.15-1~deb12u1")),
+        ("source", ("source", "")),
+        ("foo-bar", ("foo-bar", "")),
+        ("gcc-16-base-14.2.0-8", ("gcc", "16-base-14.2.0-8")),
+        ("x-", ("x-", "")),
+    ],
+)
+def test_parse_drv_name_matches_nix(name, expected):
+    assert parse_drv_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    "path, key",
+    [
+        ("/nix/store/00000000000000000000000000000000-python3-3.12.4", "python3"),
+        ("/nix/store/00000000000000000000000000000000-openssl-3.0.13-dev", "openssl-dev"),
+        ("/nix/store/00000000000000000000000000000000-openssl-3.0.13-lib", "openssl-lib"),
+        ("/nix/store/00000000000000000000000000000000-openssl-3.0.13", "openssl"),
+        ("/nix/store/00000000000000000000000000000000-image-root", "image-root"),
+        ("/nix/store/00000000000000000000000000000000-glibc-2.39-52-bin", "glibc-bin"),
+        ("/nix/store/00000000000000000000000000000000-a+b_c.d?e=f-1.0", "a+b_c.d?e=f"),
+    ],
+)
+def test_path_key_drops_hash_and_version_keeps_output(path, key):
+    assert path_key(path) == key
+
+
+def test_store_name_of_path_without_hash_is_the_name():
+    assert store_name("/some/dir/plain-name") == "plain-name"
