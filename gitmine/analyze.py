@@ -6,7 +6,6 @@ through a callback so the CLI can draw it (and tests can ignore it).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -16,7 +15,7 @@ from joblib import Parallel, delayed
 from . import gateway, hints as hintfile
 from .cache import Cache, default_cache_dir, nix_settings_fingerprint
 from .closure import Closure, Snapshot
-from .errors import AnalysisFailed, CommandFailed, RepositoryError
+from .errors import AnalysisFailed, CommandFailed, Interrupted, RepositoryError
 from .config import Settings
 from .hints import Analysis, Hints
 from .history import CommitInfo, open_repository, select_commits, workdir
@@ -75,7 +74,6 @@ class _Evaluator:
         self.cache = cache
         self.fp = settings_fp
         self.timeout = timeout
-        self.stop = threading.Event()
 
     def _key(self, commit: CommitInfo, image: ImageSpec) -> str | None:
         return Cache.eval_key(commit.tree, image.attr, image.file, self.fp) if image.is_flake else None
@@ -143,7 +141,7 @@ def collect(
         progress.advance(ev)
 
     def work(pool: WorktreePool, commit: CommitInfo, items: list[tuple[ImageSpec, str | None]]) -> list[Evaluation]:
-        if evaluator.stop.is_set():
+        if gateway.STOP.is_set():
             return []
         if all(drv is not None for _, drv in items):
             return [evaluator.evaluate(None, commit, img, drv) for img, drv in items]
@@ -162,9 +160,10 @@ def collect(
                         done[(ev.commit.sha, ev.image)] = ev
                         progress.advance(ev)
             except BaseException:
-                evaluator.stop.set()
-                gateway.kill_all()
+                gateway.request_stop()
                 raise
+        if gateway.STOP.is_set():
+            raise Interrupted()
     return [done[(c.sha, img.name)] for c in commits for img in settings.images if (c.sha, img.name) in done]
 
 

@@ -14,16 +14,21 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import __version__
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="History-aware layering for Nix-built container images.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="History-aware layering for Nix-built container images.",
+)
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect or trim the evaluation cache.")
 app.add_typer(cache_app, name="cache")
 err = Console(stderr=True)
@@ -113,30 +118,35 @@ def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: s
 
 
 def _run_analysis(settings):  # type: ignore[no-untyped-def]
+    """Run the analysis with a progress bar on stderr, shown once evaluation starts."""
     from .analyze import FAILED, Progress, analyze
 
-    with RichProgress(
+    bar = RichProgress(
         TextColumn("[bold]evaluating"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed"),
         TimeRemainingColumn(),
         console=err,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("eval", total=None, failed=0)
-        failed = 0
+    )
+    task = None
+    failed = 0
 
-        def start(total: int) -> None:
-            bar.update(task, total=total)
+    def start(total: int) -> None:
+        nonlocal task
+        bar.start()
+        task = bar.add_task("eval", total=total, failed=0)
 
-        def advance(ev) -> None:  # type: ignore[no-untyped-def]
-            nonlocal failed
-            if ev.status == FAILED:
-                failed += 1
-            bar.update(task, advance=1, failed=failed)
+    def advance(ev) -> None:  # type: ignore[no-untyped-def]
+        nonlocal failed
+        failed += ev.status == FAILED
+        bar.update(task, advance=1, failed=failed)
 
+    try:
         return analyze(settings, Progress(start, advance))
+    finally:
+        if task is not None:
+            bar.stop()
 
 
 def _volatile(stats, n: int = 5) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -187,7 +197,7 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     t.add_row("most volatile", ", ".join(f"{v['key']} ({v['changes']})" for v in summary["most_volatile"]))
     err.print(t)
     for f in summary.get("failures", []):
-        err.print(f"[yellow]failed[/] {f['commit'][:12]} {f['image']}: {f['error']}")
+        err.print(f"[yellow]failed[/] {f['commit'][:12]} {escape(f['image'])}: {escape(str(f['error']))}")
     if summary.get("corrupt_cache_entries"):
         err.print(f"[yellow]{summary['corrupt_cache_entries']} corrupt cache entries were recomputed[/]")
 
@@ -255,7 +265,7 @@ def check(file: Path = typer.Argument(..., help="The hint file to validate.")) -
     problems = hintfile.problems(text)
     if problems:
         for p in problems:
-            err.print(f"{file}: {p}", highlight=False)
+            err.print(f"{file}: {p}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE)
     h = hintfile.parse(text, str(file))
     n_keys = sum(len(layer.keys) for layer in h.layers)
@@ -405,32 +415,24 @@ def example(
 # ---------------------------------------------------------------------------------------------
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn every failure into one line and an exit code."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    cmd = typer.main.get_command(app)
+    from .gateway import request_stop
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
-        cmd.main(args=argv, prog_name="gitmine", standalone_mode=False)
+        app(args=argv, prog_name="gitmine", standalone_mode=True)
         return 0
+    except SystemExit as e:  # usage errors (exit 2) and normal ends, as click reports them
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except GitmineError as e:
         if _DEBUG:
             raise
         err.print(f"gitmine: error: {e}", highlight=False, markup=False, soft_wrap=True)
         return e.exit_code
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.exceptions.Abort:
-        err.print("gitmine: interrupted", highlight=False)
-        return EXIT_INTERRUPTED
-    except click.ClickException as e:
-        err.print(f"gitmine: error: {e.format_message()}", highlight=False, markup=False, soft_wrap=True)
-        return e.exit_code
     except KeyboardInterrupt:
-        err.print("gitmine: interrupted; finished evaluations are cached, rerun to resume", highlight=False)
+        err.print("gitmine: interrupted", highlight=False)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

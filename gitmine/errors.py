@@ -45,6 +45,15 @@ class AnalysisFailed(GitmineError):
     exit_code = EXIT_ANALYSIS
 
 
+class Interrupted(GitmineError):
+    """Ctrl-C or SIGTERM: workers stopped, worktrees removed, finished evaluations kept in the cache."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self) -> None:
+        super().__init__("interrupted; finished evaluations are cached, rerun to resume")
+
+
 class CommandFailed(GitmineError):
     """A git or nix subprocess exited non-zero; ``first_line`` is its first meaningful error line."""
 

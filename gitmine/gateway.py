@@ -14,9 +14,10 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from .errors import CommandFailed, EnvironmentProblem
+from .errors import CommandFailed, EnvironmentProblem, Interrupted
 
 COUNTERS: Counter[str] = Counter()
+STOP = threading.Event()  # set on Ctrl-C / SIGTERM: no new subprocess starts, running ones are killed
 _COUNTER_LOCK = threading.Lock()
 _LIVE: set[subprocess.Popen[str]] = set()
 _LIVE_LOCK = threading.Lock()
@@ -29,11 +30,15 @@ def run(
     timeout: float | None = None,
     count_as: str | None = None,
     input_text: str | None = None,
+    cleanup: bool = False,
 ) -> str:
     """Run ``argv``, return its stdout; raise :class:`CommandFailed` on a non-zero exit.
 
-    ``count_as`` names a counter bumped once per call ("eval", "build", ...).
+    ``count_as`` names a counter bumped once per call ("eval", "build", ...). ``cleanup`` calls
+    (removing worktrees) still run after a stop was requested.
     """
+    if STOP.is_set() and not cleanup:
+        raise Interrupted()
     tool = argv[0]
     if shutil.which(tool) is None:
         hint = {
@@ -67,6 +72,8 @@ def run(
     finally:
         with _LIVE_LOCK:
             _LIVE.discard(proc)
+    if STOP.is_set() and not cleanup:
+        raise Interrupted()
     if proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, err)
     return out
@@ -79,8 +86,14 @@ def _kill(proc: subprocess.Popen[str]) -> None:
         pass
 
 
+def request_stop(*_: object) -> None:
+    """Signal handler for SIGINT/SIGTERM: refuse new subprocesses and kill the running ones."""
+    STOP.set()
+    kill_all()
+
+
 def kill_all() -> None:
-    """Stop every subprocess still running (on Ctrl-C or SIGTERM)."""
+    """Stop every subprocess still running."""
     with _LIVE_LOCK:
         procs = list(_LIVE)
     for proc in procs:

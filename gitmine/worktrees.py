@@ -74,12 +74,12 @@ class WorktreePool:
     def close(self) -> None:
         for wt in self._created:
             try:
-                gateway.run(["git", "worktree", "remove", "--force", str(wt)], cwd=self.repo_dir)
+                gateway.run(["git", "worktree", "remove", "--force", str(wt)], cwd=self.repo_dir, cleanup=True)
             except Exception:  # noqa: BLE001 - cleanup must go on; the directory goes below anyway
                 pass
         shutil.rmtree(self.run_dir, ignore_errors=True)
         try:
-            gateway.run(["git", "worktree", "prune"], cwd=self.repo_dir)
+            gateway.run(["git", "worktree", "prune"], cwd=self.repo_dir, cleanup=True)
         except Exception:  # noqa: BLE001
             pass
         self._created.clear()

@@ -1,0 +1,216 @@
+"""End to end with real Nix on generated git repositories."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gitmine import hints as hintfile
+from gitmine.fixture import generate
+
+pytestmark = [pytest.mark.nix, pytest.mark.usefixtures("needs_nix")]
+BROKEN = 30
+
+
+def gitmine(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "gitmine.cli", *args], cwd=cwd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def analyze_json(*args: str, check: bool = True) -> dict:
+    return json.loads(gitmine("analyze", "--json", *args, check=check).stdout)
+
+
+def worktrees(repo: Path) -> list[str]:
+    out = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line.startswith("worktree ")]
+
+
+def commit_all(repo: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    subprocess.run(["git", "commit", "-qm", message], cwd=repo, check=True, env=env)
+
+
+@pytest.fixture(scope="session")
+def mined(tmp_path_factory):
+    """A 60-commit repository (one broken commit) analysed once with a fresh cache."""
+    base = tmp_path_factory.mktemp("mined")
+    repo = generate(base / "repo", commits=60, days=150, broken=(BROKEN,))
+    cache = base / "cache"
+    out = base / "hints.toml"
+    summary = analyze_json(str(repo), "--since", "6months", "--attr", "image", "--max-layers", "8",
+                           "--cache-dir", str(cache), "--output", str(out), "--record", str(base / "history.jsonl"))
+    return repo, cache, out, summary
+
+
+def test_hint_file_puts_the_app_above_the_base_libraries(mined):
+    repo, cache, out, summary = mined
+    h = hintfile.load(out)
+    assert summary["commits"] == 60 and summary["layers"] == len(h.layers) <= 8
+    assert h.layer_of["app"] > h.layer_of["glibc"]
+    assert h.layer_of["app"] >= h.layer_of["openssl"]
+    assert h.layers[h.layer_of["glibc"]].change_rate < h.layers[h.layer_of["app"]].change_rate
+    assert summary["most_volatile"][0]["key"] in ("app", "image-root")
+
+
+def test_broken_commit_is_reported_and_skipped(mined):
+    repo, cache, out, summary = mined
+    broken = subprocess.run(["git", "rev-list", "--reverse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.split()[BROKEN]
+    assert [f["commit"] for f in summary["failures"]] == [broken]
+    assert "syntax error" in summary["failures"][0]["error"]
+    assert summary["failed"] == 1 and summary["snapshots"] == 59
+    assert hintfile.load(out).analysis.snapshots == 59
+
+
+def test_rerun_is_byte_identical_and_evaluates_nothing(mined, tmp_path):
+    repo, cache, out, summary = mined
+    again = tmp_path / "again.toml"
+    s2 = analyze_json(str(repo), "--since", "6months", "--attr", "image", "--max-layers", "8",
+                      "--cache-dir", str(cache), "--output", str(again))
+    assert again.read_bytes() == out.read_bytes()
+    assert (s2["evaluations"], s2["builds"], s2["from_cache"]) == (0, 0, 60)
+
+
+def test_worktrees_are_gone_after_the_run(mined):
+    repo, cache, out, summary = mined
+    assert worktrees(repo) == [f"worktree {repo}"]
+    assert not any((cache / "worktrees").glob("*/run-*"))
+
+
+def test_recorded_history_gives_the_same_hint_file(mined, tmp_path):
+    repo, cache, out, summary = mined
+    from_rec = tmp_path / "rec.toml"
+    gitmine("analyze", "--from-closures", str(out.parent / "history.jsonl"), "--max-layers", "8", "--output", str(from_rec))
+    assert from_rec.read_text() == out.read_text()
+
+
+def test_strict_fails_and_writes_nothing(mined, tmp_path):
+    repo, cache, out, summary = mined
+    strict_out = tmp_path / "strict.toml"
+    proc = gitmine("analyze", str(repo), "--attr", "image", "--since", "6months", "--cache-dir", str(cache),
+                   "--output", str(strict_out), "--strict", check=False)
+    assert proc.returncode == 1 and "--strict" in proc.stderr
+    assert not strict_out.exists()
+
+
+def test_new_commit_evaluates_once_and_docs_commit_builds_nothing(mined, tmp_path):
+    repo, cache, out, summary = mined
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    local_cache = tmp_path / "cache"
+    shutil.copytree(cache / "v1", local_cache / "v1")
+    args = (str(clone), "--attr", "image", "--since", "6months", "--cache-dir", str(local_cache), "--output", str(tmp_path / "h.toml"))
+    versions = (clone / "versions.nix").read_text()
+    (clone / "versions.nix").write_text(versions.replace('"app" = "1.', '"app" = "2.'))
+    commit_all(clone, "new app release")
+    s = analyze_json(*args)
+    assert (s["evaluations"], s["builds"]) == (1, 1)
+    (clone / "README.md").write_text("docs only\n")
+    commit_all(clone, "docs")
+    s = analyze_json(*args)
+    assert s["evaluations"] <= 1 and s["builds"] == 0
+
+
+def test_corrupt_cache_entry_is_detected_and_recomputed(mined, tmp_path):
+    repo, cache, out, summary = mined
+    local_cache = tmp_path / "cache"
+    shutil.copytree(cache / "v1", local_cache / "v1")
+    victim = sorted((local_cache / "v1" / "closure").glob("*.json"))[0]
+    victim.write_text(victim.read_text()[:40])
+    s = analyze_json(str(repo), "--attr", "image", "--since", "6months", "--max-layers", "8",
+                     "--cache-dir", str(local_cache), "--output", str(tmp_path / "h.toml"))
+    assert s["corrupt_cache_entries"] == 1 and s["builds"] == 1
+    assert (tmp_path / "h.toml").read_text() == out.read_text()
+
+
+def test_file_mode_matches_flake_mode(tmp_path):
+    repo = generate(tmp_path / "repo", commits=8, days=10)
+    cache = tmp_path / "cache"
+    a = analyze_json(str(repo), "--attr", "image", "--cache-dir", str(cache), "--output", str(tmp_path / "flake.toml"), "--since", "1month")
+    b = analyze_json(str(repo), "--attr", "image", "--file", "default.nix", "--cache-dir", str(cache), "--output", str(tmp_path / "file.toml"), "--since", "1month")
+    assert (tmp_path / "flake.toml").read_text() == (tmp_path / "file.toml").read_text()
+    assert a["builds"] > 0 and b["builds"] == 0  # same derivations: realisations come from the cache
+    assert b["evaluations"] == 8  # --file evaluation is never served from the cache (it may be impure)
+
+
+def test_sampling_every_week(tmp_path):
+    repo = generate(tmp_path / "repo", commits=15, days=28)
+    s = analyze_json(str(repo), "--attr", "image", "--every", "1w", "--since", "2months", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "h.toml"))
+    assert 4 <= s["commits"] <= 6
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--since", "bogus"], "6months, 2w, 90days, 1y"),
+        (["--since", "2024-01-01", "--until", "2023-01-01"], "before --since"),
+        (["--every", "fortnight"], "commit, 1d, 1w, tag"),
+        (["--rev", "no-such-branch"], "names no commit"),
+        (["--since", "2000-01-01", "--until", "2001-01-01"], "no commits"),
+        (["--attr", "nope"], "exists at no commit"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
+    repo = generate(tmp_path / "repo", commits=3, days=3)
+    out = tmp_path / "h.toml"
+    argv = [str(repo), "--cache-dir", str(tmp_path / "c"), "--output", str(out)]
+    if "--attr" not in args:
+        argv += ["--attr", "image"]
+    proc = gitmine("analyze", *argv, *args, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert message in lines[-1] and lines[-1].startswith("gitmine: error: ")
+    assert "Traceback" not in proc.stderr and sum(line.startswith("gitmine:") for line in lines) == 1
+    assert not out.exists()
+    assert worktrees(repo) == [f"worktree {repo}"]
+
+
+def test_not_a_repository(tmp_path):
+    proc = gitmine("analyze", str(tmp_path), "--attr", "image", check=False)
+    assert proc.returncode == 2 and "not in a git repository" in proc.stderr
+
+
+def test_config_file_alone_does_the_whole_job(tmp_path):
+    repo = generate(tmp_path / "repo", commits=6, days=6)
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    proc = subprocess.run([sys.executable, "-m", "gitmine.cli", "analyze"], cwd=repo, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    h = hintfile.load(repo / "layer-hints.toml")
+    assert h.max_layers == 8  # from gitmine.toml
+    assert (tmp_path / "xdg" / "gitmine" / "v1").is_dir()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_run_resumes_from_the_cache(tmp_path, sig):
+    repo = generate(tmp_path / "repo", commits=40, days=40)
+    cache = tmp_path / "cache"
+    args = [sys.executable, "-m", "gitmine.cli", "analyze", str(repo), "--attr", "image", "--since", "3months",
+            "--cache-dir", str(cache), "--output", str(tmp_path / "h.toml"), "--jobs", "2", "--json"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((cache / "v1" / "closure").glob("*.json")) if (cache / "v1" / "closure").is_dir() else []) < 5:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == (130 if sig == signal.SIGTERM else -9), stderr
+    if sig == signal.SIGTERM:
+        assert "interrupted" in stderr and "Traceback" not in stderr
+        assert worktrees(repo) == [f"worktree {repo}"]
+    assert not (tmp_path / "h.toml").exists()
+    done = len(list((cache / "v1" / "closure").glob("*.json")))
+    assert done >= 5
+    s = analyze_json(str(repo), "--attr", "image", "--since", "3months", "--cache-dir", str(cache), "--output", str(tmp_path / "h.toml"))
+    assert s["from_cache"] >= 5 and s["evaluations"] <= 40 - 5 + 1
+    assert worktrees(repo) == [f"worktree {repo}"]
+    assert not any((cache / "worktrees").glob("*/run-*"))

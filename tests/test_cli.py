@@ -1,0 +1,123 @@
+"""The CLI's contract: JSON on stdout, one-line errors with exit codes, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitmine import hints as hintfile
+from gitmine.cli import main
+from gitmine.planner import plan
+from gitmine.recorded import load_history
+from gitmine.stats import compute_statistics
+from tests.conftest import SMALL_HISTORIES
+
+
+@pytest.fixture(scope="module")
+def hint_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("h") / "hints.toml"
+    snaps = load_history(SMALL_HISTORIES[0])
+    hintfile.write(plan(compute_statistics(snaps[:26]), 8), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def graph_path(tmp_path_factory):
+    snaps = load_history(SMALL_HISTORIES[0])
+    path = tmp_path_factory.mktemp("g") / "graph.json"
+    path.write_text(json.dumps(next(iter(snaps[30].closures.values())).to_json()))
+    return path
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gitmine.cli", *args], capture_output=True, text=True, input=stdin)
+
+
+def test_layout_prints_layers_file(hint_path, graph_path):
+    proc = run("layout", "--hints", str(hint_path), str(graph_path))
+    assert proc.returncode == 0, proc.stderr
+    layers = json.loads(proc.stdout)
+    graph = json.loads(graph_path.read_text())
+    assert sorted(p for layer in layers for p in layer) == sorted(e["path"] for e in graph)
+    assert len(layers) <= 8
+
+
+def test_layout_from_stdin_with_explain_and_output(hint_path, graph_path, tmp_path):
+    out = tmp_path / "layers.json"
+    proc = run("layout", "--hints", str(hint_path), "--max-layers", "4", "--explain", "-o", str(out), "-", stdin=graph_path.read_text())
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(out.read_text())) <= 4
+    assert "layers, bottom first" in proc.stderr and "change rate" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "graph, message",
+    [
+        ("[{", "malformed JSON"),
+        ('[{"path": "/nix/store/a", "narSize": 1, "references": ["/nix/store/b"]}]', "not in the graph"),
+        ("[]", "empty"),
+    ],
+)
+def test_layout_bad_graph_exit_2_nothing_written(hint_path, tmp_path, graph, message):
+    g = tmp_path / "g.json"
+    g.write_text(graph)
+    out = tmp_path / "out.json"
+    proc = run("layout", "--hints", str(hint_path), "-o", str(out), str(g))
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and proc.stdout == ""
+
+
+def test_layout_bad_hint_file(tmp_path, graph_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("schema = 2\n")
+    proc = run("layout", "--hints", str(bad), str(graph_path))
+    assert proc.returncode == 2 and "schema 2 is not supported" in proc.stderr
+
+
+def test_check_valid_and_invalid(hint_path, tmp_path):
+    ok = run("check", str(hint_path))
+    assert ok.returncode == 0 and "valid" in ok.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(hint_path.read_text().replace("[analysis]", "extra = 1\n[analysis]"))
+    proc = run("check", str(bad))
+    assert proc.returncode == 2 and "unknown top-level key `extra`" in proc.stderr
+
+
+def test_analyze_from_closures_json_summary(tmp_path):
+    out = tmp_path / "h.toml"
+    proc = run("analyze", "--from-closures", str(SMALL_HISTORIES[1]), "--since", "2025-01-01", "--until", "2025-06-30",
+               "--max-layers", "8", "--output", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["layers"] <= 8 and summary["snapshots"] == 26
+    assert hintfile.load(out).analysis.snapshots == 26
+
+
+def test_replay_json_and_plot(tmp_path):
+    plot = tmp_path / "pull.svg"
+    proc = run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--json", "--plot", str(plot))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    strategies = data["runs"][0]["strategies"]
+    assert set(strategies) == {"single", "n2c", "nixpkgs-popularity", "autolayer", "gitmine"}
+    assert strategies["gitmine"]["pull"] <= strategies["single"]["pull"]
+    assert plot.read_text().startswith("<?xml")
+
+
+def test_unknown_strategy_and_usage_errors():
+    assert main(["replay", str(SMALL_HISTORIES[0]), "--strategy", "magic"]) == 2
+    assert main(["layout", "--hints", "/nonexistent.toml", "-"]) == 2
+    assert main(["frobnicate"]) == 2
+
+
+def test_cache_commands(tmp_path):
+    c = tmp_path / "cache"
+    info = run("cache", "info", "--cache-dir", str(c), "--json")
+    assert info.returncode == 0 and json.loads(info.stdout)["eval_entries"] == 0
+    assert run("cache", "prune", "--older-than", "1w", "--cache-dir", str(c)).returncode == 0
+    assert run("cache", "prune", "--older-than", "soon", "--cache-dir", str(c)).returncode == 2
+    assert run("cache", "clear", "--cache-dir", str(c)).returncode == 0

@@ -1,0 +1,38 @@
+from gitmine.replay import folds, replay, score_transition
+from gitmine.recorded import load_history
+from tests.conftest import SMALL_HISTORIES, snapshot, sp
+
+
+def test_metric_arithmetic_on_three_releases():
+    sizes = {"a": 100, "b": 10, "c": 1, "c2": 2, "d": 5}
+    r1 = [["a"], ["b"], ["c"]]
+    r2 = [["a"], ["b"], ["c2"]]  # only the top layer is new
+    assert score_transition(r1, r2, sizes, {"a", "b", "c"}) == (2, 2, 2)
+    r3 = [["a"], ["b", "d"], ["c2"]]  # a new path joins the middle layer
+    # pull: layer [b, d] is new (15); [c2] was a layer before (deduped by digest): 0
+    # unpack: from position 1 upward: 15 + 2; lower bound: d alone
+    assert score_transition(r2, r3, sizes, {"a", "b", "c2"}) == (15, 17, 5)
+    # the same layers in another order: nothing to pull, everything above position 0 to unpack
+    assert score_transition(r3, [["b", "d"], ["a"], ["c2"]], sizes, {"a", "b", "c2", "d"}) == (0, 117, 0)
+
+
+def test_folds_roll_by_the_test_length():
+    snaps = [snapshot(str(i), f"2024-{1 + i // 4:02d}-{1 + 7 * (i % 4):02d}", sp("a-1", 1)) for i in range(12)]
+    f = folds(snaps, train_weeks=4, test_weeks=2)
+    assert f[0].train == (0, 4) and f[0].test == (4, 6)
+    assert all(b.train[0] > a.train[0] for a, b in zip(f, f[1:]))
+    assert all(fold.test[1] <= 12 for fold in f)
+
+
+def test_replay_on_a_recorded_history():
+    snaps = load_history(SMALL_HISTORIES[0])
+    results, fold_list = replay(snaps, max_layers=8, strategies=("single", "autolayer", "gitmine"))
+    assert len(fold_list) == 3
+    by = {r.name: r for r in results}
+    lb = by["single"].lower_bound
+    assert lb == by["gitmine"].lower_bound > 0
+    for r in results:
+        assert r.pull >= lb and r.unpack >= r.pull * 0  # never below the bound
+        assert r.pull >= lb and r.max_layers_used <= 8
+    assert by["single"].pull == by["single"].unpack
+    assert by["gitmine"].pull < by["single"].pull
