@@ -35,6 +35,10 @@ PRIOR_STRENGTH = 20.0  # weight, in transitions, of the pooled base rate in each
 FULL_PAIRS_LIMIT = 900  # above this many keys, candidate pairs are limited to neighbours
 WINDOW = 48  # neighbours by rising risk considered per group when candidates are limited
 PLANNER_NAME = "expected-bytes-v1"
+UNPACK_WEIGHT = 1.0  # expected unpacked bytes count this much against expected pulled bytes
+REFINE_ROUNDS = 4
+REFINE_REACH = 8  # with many layers, a key may move this many positions up or down
+
 
 
 @dataclass
@@ -64,13 +68,25 @@ class _RiskModel:
         return -math.expm1(-total)
 
 
-def own_rate_estimator(stats: Statistics, keys: list[str]):
-    """Shrink each key's own-update frequency towards the pooled frequency of all keys."""
+def own_rates(stats: Statistics, keys: list[str]) -> list[float]:
+    """Each key's probability of an own update per release.
+
+    Each key's own-update frequency is shrunk towards the pooled frequency of all keys (a beta
+    prior worth ``PRIOR_STRENGTH`` transitions), so a key never updated in the window keeps the
+    risk typical of this history: high on a rolling distribution, low on a stable one.
+    """
     T = stats.transitions
-    total = sum(stats.keys[k].own_changes for k in keys)
-    pooled = (total + 1.0) / (len(keys) * T + 2.0)  # Laplace-smoothed base rate of own updates
+    owns = [stats.keys[k].own_changes for k in keys]
+    pooled = (sum(owns) + 1.0) / (len(keys) * T + 2.0)
     a, b = PRIOR_STRENGTH * pooled, PRIOR_STRENGTH * (1 - pooled)
-    return lambda own: (own + a) / (T + a + b)
+    return [(own + a) / (T + a + b) for own in owns]
+
+
+def _quantize(x: float) -> float:
+    """Round to about 1% so keys with near-equal rates share a bucket of the risk model."""
+    if x <= 0:
+        return 0.0
+    return round(math.exp(round(math.log(x) * 100) / 100), 12)
 
 
 def _closure_masks(keys: list[str], deps: dict[str, frozenset[str]]) -> list[int]:
@@ -136,6 +152,70 @@ def order_layers(groups: list[_Group], model: _RiskModel) -> list[_Group]:
     return order
 
 
+def refine(order: list[_Group], masks: list[int], sizes: list[int], model: _RiskModel) -> list[_Group]:
+    """Move single keys between layers while that lowers expected pulled + unpacked bytes.
+
+    A move of a key from layer ``a`` to layer ``b`` changes the pull cost of those two layers and
+    the unpack cost of positions ``min(a, b)`` to ``max(a, b)`` only (above both, the union of
+    closures below is unchanged), so each candidate costs a few risk evaluations. Moves reach
+    ``REFINE_REACH`` positions; rounds alternate moves and re-stacking until nothing improves.
+    """
+
+    def own_mask(members: list[int]) -> int:
+        m = 0
+        for i in members:
+            m |= masks[i]
+        return m
+
+    for _ in range(REFINE_ROUNDS):
+        improved = False
+        n = len(order)
+        for a in range(n):
+            for key in list(order[a].members):
+                src = order[a]
+                if len(src.members) == 1:
+                    break
+                prefix = [0] * (n + 1)  # prefix[j]: union of closures of layers below j
+                for j, g in enumerate(order):
+                    prefix[j + 1] = prefix[j] | g.mask
+                rest = [i for i in src.members if i != key]
+                a_mask, a_size = own_mask(rest), src.size - sizes[key]
+                a_risk = model.risk(a_mask)
+                best, best_gain = None, 1e-6
+                for b in range(max(0, a - REFINE_REACH), min(n, a + REFINE_REACH + 1)):
+                    if b == a:
+                        continue
+                    dst = order[b]
+                    b_mask, b_size = dst.mask | masks[key], dst.size + sizes[key]
+                    b_risk = model.risk(b_mask)
+                    gain = src.size * src.risk + dst.size * dst.risk - a_size * a_risk - b_size * b_risk
+                    lo, hi = min(a, b), max(a, b)
+                    union = prefix[lo]
+                    for j in range(lo, hi + 1):
+                        g = order[j]
+                        mask, size = (a_mask, a_size) if j == a else ((b_mask, b_size) if j == b else (g.mask, g.size))
+                        union |= mask
+                        gain += UNPACK_WEIGHT * (g.size * model.risk(prefix[j + 1]) - size * model.risk(union))
+                    if gain > best_gain:
+                        best, best_gain = b, gain
+                if best is None:
+                    continue
+                dst = order[best]
+                src.members, src.mask, src.size, src.risk = rest, a_mask, a_size, a_risk
+                dst.members = sorted(dst.members + [key])
+                dst.mask |= masks[key]
+                dst.size += sizes[key]
+                dst.risk = model.risk(dst.mask)
+                improved = True
+        before = expected_unpack(order, model)
+        reordered = order_layers(order, model)
+        if expected_unpack(reordered, model) < before - 1e-6:
+            order, improved = reordered, True
+        if not improved:
+            break
+    return order
+
+
 def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -> Hints:
     """Hints for at most ``max_layers`` layers, bottom first."""
     if max_layers < 1:
@@ -143,8 +223,7 @@ def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -
     keys = sorted(stats.present)
     T = stats.transitions
     budget = max_layers
-    rate = own_rate_estimator(stats, keys)
-    lambdas = [-math.log1p(-rate(stats.keys[k].own_changes)) for k in keys]
+    lambdas = [_quantize(-math.log1p(-q)) for q in own_rates(stats, keys)]
     model = _RiskModel(lambdas)
     masks = _closure_masks(keys, dict(stats.deps))
     groups: list[_Group] = []
@@ -199,6 +278,8 @@ def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -
             push(ia, j)
 
     final = order_layers([groups[i] for i in sorted(alive)], model)
+    if len(final) > 1:
+        final = refine(final, masks, [stats.keys[k].size for k in keys], model)
     layers = []
     for g in final:
         vec = 0
