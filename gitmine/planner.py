@@ -62,9 +62,7 @@ class _RiskModel:
     def risk(self, mask: int) -> float:
         total = 0.0
         for lam, bmask in self.buckets:
-            c = (mask & bmask).bit_count()
-            if c:
-                total += lam * c
+            total += lam * (mask & bmask).bit_count()
         return -math.expm1(-total)
 
 
@@ -138,17 +136,21 @@ def order_layers(groups: list[_Group], model: _RiskModel) -> list[_Group]:
         order.append(g)
         prefix |= g.mask
         base = model.risk(prefix)
-    cost = expected_unpack(order, model)
+    # adjacent swaps: exchanging layers i and i+1 only changes the union below position i + 1
     improved = True
     while improved:
         improved = False
+        below = 0
         for i in range(len(order) - 1):
-            order[i], order[i + 1] = order[i + 1], order[i]
-            c = expected_unpack(order, model)
-            if c < cost - 1e-9:
-                cost, improved = c, True
-            else:
-                order[i], order[i + 1] = order[i + 1], order[i]
+            lo, hi = order[i], order[i + 1]
+            both = below | lo.mask | hi.mask
+            r_both = model.risk(both)
+            now = lo.size * model.risk(below | lo.mask) + hi.size * r_both
+            swapped = hi.size * model.risk(below | hi.mask) + lo.size * r_both
+            if swapped < now - 1e-9:
+                order[i], order[i + 1] = hi, lo
+                improved = True
+            below |= order[i].mask
     return order
 
 
@@ -167,17 +169,22 @@ def refine(order: list[_Group], masks: list[int], sizes: list[int], model: _Risk
             m |= masks[i]
         return m
 
+    def prefixes() -> tuple[list[int], list[float]]:
+        """prefix[j]: union of the closures of layers below position j; and its risk."""
+        prefix = [0] * (len(order) + 1)
+        for j, g in enumerate(order):
+            prefix[j + 1] = prefix[j] | g.mask
+        return prefix, [model.risk(m) for m in prefix]
+
     for _ in range(REFINE_ROUNDS):
         improved = False
         n = len(order)
+        prefix, prefix_risk = prefixes()
         for a in range(n):
             for key in list(order[a].members):
                 src = order[a]
                 if len(src.members) == 1:
                     break
-                prefix = [0] * (n + 1)  # prefix[j]: union of closures of layers below j
-                for j, g in enumerate(order):
-                    prefix[j + 1] = prefix[j] | g.mask
                 rest = [i for i in src.members if i != key]
                 a_mask, a_size = own_mask(rest), src.size - sizes[key]
                 a_risk = model.risk(a_mask)
@@ -195,7 +202,7 @@ def refine(order: list[_Group], masks: list[int], sizes: list[int], model: _Risk
                         g = order[j]
                         mask, size = (a_mask, a_size) if j == a else ((b_mask, b_size) if j == b else (g.mask, g.size))
                         union |= mask
-                        gain += UNPACK_WEIGHT * (g.size * model.risk(prefix[j + 1]) - size * model.risk(union))
+                        gain += UNPACK_WEIGHT * (g.size * prefix_risk[j + 1] - size * model.risk(union))
                     if gain > best_gain:
                         best, best_gain = b, gain
                 if best is None:
@@ -207,6 +214,7 @@ def refine(order: list[_Group], masks: list[int], sizes: list[int], model: _Risk
                 dst.size += sizes[key]
                 dst.risk = model.risk(dst.mask)
                 improved = True
+                prefix, prefix_risk = prefixes()
         before = expected_unpack(order, model)
         reordered = order_layers(order, model)
         if expected_unpack(reordered, model) < before - 1e-6:

@@ -1,0 +1,44 @@
+"""The replay benchmark: every strategy on every corpus history, at the issue's budgets.
+
+    python scripts/bench_replay.py            # all six histories (about two minutes)
+    python scripts/bench_replay.py --small    # the four small ones
+
+Prints a Markdown table (pull and unpack bytes as ratios to the lower bound) for the README.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from gitmine.recorded import load_history
+from gitmine.replay import DEFAULT_STRATEGIES, replay
+
+CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "corpus"
+BUDGETS = {"deb-": (8, 16), "big-": (64, 100)}
+
+
+def main() -> None:
+    small_only = "--small" in sys.argv
+    files = sorted(CORPUS.glob("*.jsonl.gz"))
+    if small_only:
+        files = [f for f in files if f.name.startswith("deb-")]
+    head = " | ".join(f"{s} pull / unpack" for s in DEFAULT_STRATEGIES)
+    print(f"| history | layers | {head} | gitmine vs autolayer (pull) |")
+    print("| --- | ---: |" + " ---: |" * len(DEFAULT_STRATEGIES) + " ---: |")
+    t0 = time.perf_counter()
+    for f in files:
+        snaps = load_history(f)
+        for n in BUDGETS[f.name[:4]]:
+            results, _ = replay(snaps, max_layers=n)
+            lb = results[0].lower_bound
+            by = {r.name: r for r in results}
+            cells = " | ".join(f"{r.pull / lb:.2f} / {r.unpack / lb:.2f}" for r in results)
+            gain = 1 - by["gitmine"].pull / by["autolayer"].pull
+            print(f"| {f.name.removesuffix('.jsonl.gz')} | {n} | {cells} | {gain:+.0%} |", flush=True)
+    print(f"\n({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Speed of the learning and layout stages on synthetic histories (results go in the README).
+
+    python scripts/bench_speed.py
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synthetic import synthetic_history  # noqa: E402
+
+from gitmine.layout import layout  # noqa: E402
+from gitmine.planner import plan  # noqa: E402
+from gitmine.stats import compute_statistics  # noqa: E402
+
+
+def timed(fn):  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - t
+
+
+def main() -> None:
+    rows = []
+    hist, _ = timed(lambda: synthetic_history(2000, 100))
+    stats, t_stats = timed(lambda: compute_statistics(hist))
+    hints, t_plan = timed(lambda: plan(stats, 100))
+    rows.append(("statistics, 100 snapshots x 2,000 paths", t_stats))
+    rows.append(("plan, 100 snapshots x 2,000 paths, 100 layers", t_plan))
+    for n in (1000, 5000):
+        h = synthetic_history(n, 30, seed=n)
+        hints = plan(compute_statistics(h[:26]), 100)
+        closure = next(iter(h[-1].closures.values()))
+        _, t = timed(lambda: layout(closure, hints, 100))
+        rows.append((f"layout of a {n:,}-path graph, 100 layers", t))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("| step | seconds |\n| --- | ---: |")
+    for name, t in rows:
+        print(f"| {name} | {t:.2f} |")
+    print(f"\npeak memory: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
