@@ -196,7 +196,8 @@ def snapshots_from(evaluations: list[Evaluation], commits: list[CommitInfo]) -> 
     return out
 
 
-def analyze(settings: Settings, progress: Progress | None = None) -> AnalyzeResult:
+def analyze(settings: Settings, progress: Progress | None = None, *, write: bool = True) -> AnalyzeResult:
+    """The whole job; ``write=False`` computes the hints without writing them (``--check``)."""
     progress = progress or Progress()
     repo = open_repository(settings.repo)
     repo_dir = workdir(repo)
@@ -234,7 +235,8 @@ def analyze(settings: Settings, progress: Progress | None = None) -> AnalyzeResu
             f"{len(failures)} evaluation(s) failed and --strict is set (first: {failures[0].commit.sha[:12]} "
             f"{failures[0].image}: {failures[0].error}); nothing was written"
         )
-    hintfile.write(hints, settings.output_path)
+    if write:
+        hintfile.write(hints, settings.output_path)
     return AnalyzeResult(
         settings, commits, evaluations, snapshots, stats, hints, evals, builds, list(cache.corrupt)
     )

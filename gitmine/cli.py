@@ -74,6 +74,8 @@ def analyze(
     eval_timeout: Optional[float] = typer.Option(None, "--eval-timeout", help="Seconds before a Nix call counts as failed."),
     from_closures: Optional[Path] = typer.Option(None, "--from-closures", help="Learn from recorded closures (JSONL or directory) instead of git + Nix."),
     record: Optional[Path] = typer.Option(None, "--record", help="Also write the evaluated closures as a JSONL history."),
+    check_only: bool = typer.Option(False, "--check", help="Exit 1 if the committed hint file is stale; write nothing."),
+    report: Optional[Path] = typer.Option(None, "--report", help="With --check: write the drift report as Markdown."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Mine the repository's history into a layer hint file."""
@@ -93,6 +95,11 @@ def analyze(
         max_layers=max_layers, output=output, strict=strict, allow_shallow=allow_shallow,
         cache_dir=cache_dir, eval_timeout=eval_timeout,
     ), attr, file)  # fmt: skip
+    if report is not None and not check_only:
+        raise UsageError("--report goes with --check")
+    if check_only:
+        _check(settings, report, as_json)
+        return
     result = _run_analysis(settings)
     if record is not None:
         from .recorded import write_history
@@ -117,7 +124,28 @@ def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: s
     return resolve(Settings(repo=repo), flags)
 
 
-def _run_analysis(settings):  # type: ignore[no-untyped-def]
+def _check(settings, report: Path | None, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from . import hints as hintfile
+    from .atomic import write_text_atomic
+    from .drift import drift, markdown
+
+    path = settings.output_path
+    if not path.exists():
+        raise UsageError(f"no committed hint file at {path}; create it with `gitmine analyze` first")
+    committed = hintfile.load(path)
+    result = _run_analysis(settings, write=False)
+    d = drift(committed, result.hints, result.snapshots)
+    if report is not None:
+        write_text_atomic(report, markdown(d, str(path)))
+    if as_json:
+        _emit_json({"check": d.as_dict(), "summary": _summary(result)})
+    else:
+        err.print(markdown(d, str(path)), highlight=False, markup=False, soft_wrap=True)
+    if d.stale:
+        raise typer.Exit(1)
+
+
+def _run_analysis(settings, *, write: bool = True):  # type: ignore[no-untyped-def]
     """Run the analysis with a progress bar on stderr, shown once evaluation starts."""
     from .analyze import FAILED, Progress, analyze
 
@@ -143,7 +171,7 @@ def _run_analysis(settings):  # type: ignore[no-untyped-def]
         bar.update(task, advance=1, failed=failed)
 
     try:
-        return analyze(settings, Progress(start, advance))
+        return analyze(settings, Progress(start, advance), write=write)
     finally:
         if task is not None:
             bar.stop()
@@ -208,11 +236,14 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
 
 @app.command()
 def layout(
-    graph: str = typer.Argument(..., help="Closure graph file (JSON or exportReferencesGraph text), or - for stdin."),
+    graph: Optional[str] = typer.Argument(None, help="Closure graph file (JSON or exportReferencesGraph text), or - for stdin."),
     hints: Path = typer.Option(..., "--hints", help="The hint file (layer-hints.toml)."),
     max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget (default: the hint file's)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the layers here instead of stdout."),
     explain: bool = typer.Option(False, "--explain", help="Print a table of the layers on stderr."),
+    nix_build: bool = typer.Option(
+        False, "--nix-build", help="Run as a Nix builder: read `graph` from $NIX_ATTRS_JSON_FILE, write to its `out`."
+    ),
 ) -> None:
     """Lay a closure out into layers: nix2container's layersFile JSON, bottom layer first."""
     from . import hints as hintfile
@@ -222,6 +253,10 @@ def layout(
     h = hintfile.load(hints)
     if max_layers is not None and max_layers < 1:
         raise UsageError(f"--max-layers {max_layers}: must be at least 1")
+    if nix_build:
+        graph, output = _structured_attrs()
+    if graph is None:
+        raise UsageError("layout needs a GRAPH file (or - for stdin)")
     if graph == "-":
         text, source = sys.stdin.read(), "<stdin>"
     else:
@@ -249,6 +284,18 @@ def layout(
             size = f"{layer.size / 1e6:.1f} MB" if closure.sizes_known else "unknown"
             t.add_row(str(i), str(len(layer.paths)), size, f"{layer.change_rate:.3f}" + (" (new keys)" if layer.unseen else ""), keys)
         err.print(t)
+
+
+def _structured_attrs() -> tuple[str, Path]:
+    """(graph file, output path) of a structured-attrs Nix build (``__structuredAttrs = true``)."""
+    attrs = os.environ.get("NIX_ATTRS_JSON_FILE") or (".attrs.json" if Path(".attrs.json").exists() else None)
+    if not attrs:
+        raise UsageError("--nix-build runs inside a Nix build with __structuredAttrs = true; no .attrs.json found")
+    try:
+        out = json.loads(Path(attrs).read_text(encoding="utf-8"))["outputs"]["out"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"{attrs}: no outputs.out in the structured attributes") from None
+    return attrs, Path(out)
 
 
 @app.command()

@@ -43,9 +43,12 @@ DEFAULT_NIX = r'''# Generated example: a package set of trivial derivations (no 
 { system ? builtins.currentSystem }:
 let
   versions = import ./versions.nix;
+  # CPU work done at evaluation time (benchmarks use it to make evaluation cost about a second)
+  evalWork = builtins.foldl' builtins.add 0 (builtins.genList (x: x) @WORK@);
   mk = name: size: deps: derivation {
     inherit system;
     name = "${name}-${versions.${name}}";
+    salt = "@SALT@";
     builder = "/bin/sh";
     args = [ "-c" ''printf '%s\n' ${builtins.concatStringsSep " " deps} > $out; printf '%0${toString size}d' 0 >> $out'' ];
   };
@@ -56,6 +59,7 @@ in pkgs // {
   image = derivation {
     inherit system;
     name = "image-root";
+    work = toString evalWork;
     builder = "/bin/sh";
     args = [ "-c" "printf '%s\n' ${pkgs.app} ${pkgs.python3} ${pkgs.curl} > $out" ];
   };
@@ -97,12 +101,12 @@ def _versions(i: int) -> dict[str, str]:
     return out
 
 
-def _render_default() -> str:
+def _render_default(eval_work: int = 0, salt: str = "") -> str:
     lines = []
     for p in PACKAGES:
         deps = " ".join(p.deps)
         lines.append(f"    {_ident(p.name)} = mk \"{p.name}\" {p.size} [ {deps and ' '.join(_ident(d) for d in p.deps)} ];")
-    return DEFAULT_NIX.replace("@PACKAGES@", "\n".join(lines))
+    return DEFAULT_NIX.replace("@PACKAGES@", "\n".join(lines)).replace("@WORK@", str(eval_work)).replace("@SALT@", salt)
 
 
 def _ident(name: str) -> str:
@@ -131,11 +135,15 @@ def generate(
     end: datetime | None = None,
     docs_every: int = 7,
     broken: tuple[int, ...] = (),
+    eval_work: int = 0,
+    salt: str = "",
 ) -> Path:
     """Create ``repo`` with ``commits`` commits spread over ``days`` days ending at ``end`` (default: now).
 
     Every ``docs_every``-th commit only edits the README; commits listed in ``broken`` have a Nix
-    syntax error in ``default.nix`` (fixed by the next commit).
+    syntax error in ``default.nix`` (fixed by the next commit). ``eval_work`` adds CPU work to
+    every evaluation; a ``salt`` gives every derivation other store paths than an unsalted
+    repository's (benchmarks use it to start from an empty store).
     """
     repo = Path(repo)
     if repo.exists() and any(repo.iterdir()):
@@ -147,7 +155,7 @@ def generate(
     start = end - step * (commits - 1)
     (repo / "flake.nix").write_text(FLAKE_NIX)
     (repo / "gitmine.toml").write_text(GITMINE_TOML)
-    good_default = _render_default()
+    good_default = _render_default(eval_work, salt)
     app_version = 0
     for i in range(commits):
         when = start + step * i

@@ -1,0 +1,103 @@
+"""``gitmine analyze --check``: is the committed hint file still what the history says?
+
+Compares the committed hints with freshly computed ones: keys that moved layers, keys new to the
+hints, keys gone, layers whose expected pull bytes per release changed, and an estimate of the bytes
+per release that updating would save, by replaying the analysed snapshots under both hint files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .closure import Snapshot
+from .hints import Hints
+from .layout import layout
+from .replay import merged_closure, score_transition
+
+CHANGED_LAYER = 0.05  # a layer's expected pull "changed" when it moved by more than 5%
+
+
+@dataclass(frozen=True)
+class Drift:
+    moved: tuple[tuple[str, int, int], ...]  # key, old layer, new layer (1-based, bottom first)
+    new_keys: tuple[str, ...]
+    removed_keys: tuple[str, ...]
+    layers: tuple[tuple[int, float, float], ...]  # layer, old and new expected pull bytes per release
+    pull_committed: float  # mean bytes pulled per release over the analysed history, committed hints
+    pull_updated: float  # the same with the recomputed hints
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.moved or self.new_keys or self.removed_keys)
+
+    @property
+    def saving(self) -> float:
+        return self.pull_committed - self.pull_updated
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stale": self.stale,
+            "moved": [{"key": k, "from": a, "to": b} for k, a, b in self.moved],
+            "new_keys": list(self.new_keys),
+            "removed_keys": list(self.removed_keys),
+            "layers": [{"layer": i, "expected_pull_before": round(a), "expected_pull_after": round(b)} for i, a, b in self.layers],
+            "pull_per_release_committed": round(self.pull_committed),
+            "pull_per_release_updated": round(self.pull_updated),
+            "saving_per_release": round(self.saving),
+        }
+
+
+def _mean_pull(snapshots: Sequence[Snapshot], hints: Hints) -> float:
+    closures = [merged_closure(s) for s in snapshots]
+    if len(closures) < 2:
+        return 0.0
+    total = 0
+    prev = [list(layer.paths) for layer in layout(closures[0], hints)]
+    for before, cur_closure in zip(closures, closures[1:]):
+        cur = [list(layer.paths) for layer in layout(cur_closure, hints)]
+        sizes = {p: sp.size for p, sp in cur_closure.paths.items()}
+        total += score_transition(prev, cur, sizes, set(before.paths))[0]
+        prev = cur
+    return total / (len(closures) - 1)
+
+
+def drift(committed: Hints, updated: Hints, snapshots: Sequence[Snapshot]) -> Drift:
+    old, new = committed.layer_of, updated.layer_of
+    moved = tuple(sorted((k, old[k] + 1, new[k] + 1) for k in old.keys() & new.keys() if old[k] != new[k]))
+    layers = []
+    for i in range(max(len(committed.layers), len(updated.layers))):
+        a = committed.layers[i].size * committed.layers[i].change_rate if i < len(committed.layers) else 0.0
+        b = updated.layers[i].size * updated.layers[i].change_rate if i < len(updated.layers) else 0.0
+        if abs(a - b) > CHANGED_LAYER * max(a, b, 1.0):
+            layers.append((i + 1, a, b))
+    return Drift(
+        moved=moved,
+        new_keys=tuple(sorted(new.keys() - old.keys())),
+        removed_keys=tuple(sorted(old.keys() - new.keys())),
+        layers=tuple(layers),
+        pull_committed=_mean_pull(snapshots, committed),
+        pull_updated=_mean_pull(snapshots, updated),
+    )
+
+
+def markdown(d: Drift, path: str) -> str:
+    lines = [f"## gitmine: `{path}` is {'stale' if d.stale else 'up to date'}", ""]
+    lines.append(
+        f"Mean bytes pulled per release over the analysed history: {d.pull_committed / 1e6:.1f} MB with the "
+        f"committed hints, {d.pull_updated / 1e6:.1f} MB with updated ones "
+        f"(saving {d.saving / 1e6:.1f} MB per release)."
+    )
+    if d.moved:
+        lines += ["", "| key | layer before | layer after |", "| --- | ---: | ---: |"]
+        lines += [f"| `{k}` | {a} | {b} |" for k, a, b in d.moved]
+    if d.new_keys:
+        lines += ["", "New keys: " + ", ".join(f"`{k}`" for k in d.new_keys)]
+    if d.removed_keys:
+        lines += ["", "Keys gone: " + ", ".join(f"`{k}`" for k in d.removed_keys)]
+    if d.layers:
+        lines += ["", "| layer | expected MB pulled per release before | after |", "| ---: | ---: | ---: |"]
+        lines += [f"| {i} | {a / 1e6:.2f} | {b / 1e6:.2f} |" for i, a, b in d.layers]
+    if d.stale:
+        lines += ["", "Update it with `gitmine analyze` and commit the result."]
+    return "\n".join(lines) + "\n"

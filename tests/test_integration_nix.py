@@ -1,0 +1,102 @@
+"""Where Nix users build images: the layersFile builder, the pre-release check, the CI example."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitmine import hints as hintfile
+from gitmine.fixture import generate
+from gitmine.keys import path_key
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.nix, pytest.mark.usefixtures("needs_nix")]
+
+
+def gitmine(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "gitmine.cli", *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("integration")
+    repo = generate(base / "repo", commits=20, days=40)
+    gitmine("analyze", str(repo), "--cache-dir", str(base / "cache"))
+    return repo, base / "cache"
+
+
+def test_layers_file_builds_inside_nix(analysed, tmp_path):
+    repo, _ = analysed
+    exe = shutil.which("gitmine")
+    assert exe, "gitmine must be installed (pip install .) for Nix to run it as a builder"
+    prefix = Path(exe).resolve().parent.parent
+    expr = tmp_path / "layers.nix"
+    expr.write_text(
+        f"""
+let
+  image = (import {repo}/default.nix {{ }}).image;
+  layersFile = import {ROOT}/nix/layers-file.nix;
+in layersFile {{ gitmine = "{prefix}"; hints = {repo}/layer-hints.toml; roots = [ image ]; maxLayers = 6; }}
+"""
+    )
+    out = subprocess.run(["nix-build", str(expr), "--no-out-link"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    layers = json.loads(Path(out.stdout.strip()).read_text())
+    image = subprocess.run(["nix-build", f"{repo}/default.nix", "-A", "image", "--no-out-link"], capture_output=True, text=True, check=True).stdout.strip()
+    closure = subprocess.run(["nix-store", "-qR", image], capture_output=True, text=True, check=True).stdout.split()
+    flat = [p for layer in layers for p in layer]
+    assert sorted(flat) == sorted(closure) and len(flat) == len(set(flat))
+    assert 1 <= len(layers) <= 6
+    position = {path_key(p): i for i, layer in enumerate(layers) for p in layer}
+    assert position["app"] == len(layers) - 1  # the app is in the top layer
+    assert position["glibc"] < position["app"]
+
+
+def test_check_is_clean_then_stale(analysed, tmp_path):
+    repo, cache = analysed
+    report = tmp_path / "report.md"
+    ok = gitmine("analyze", str(repo), "--check", "--cache-dir", str(cache), "--report", str(report), "--json")
+    data = json.loads(ok.stdout)
+    assert data["check"]["stale"] is False and "up to date" in report.read_text()
+    hints_path = repo / "layer-hints.toml"
+    text = hints_path.read_text()
+    h = hintfile.parse(text)
+    moved_key = h.layers[-1].keys[0]
+    edited = text.replace(f'"{moved_key}"', '"placeholder"', 1)
+    hints_path.write_text(edited)
+    try:
+        stale = gitmine("analyze", str(repo), "--check", "--cache-dir", str(cache), "--report", str(report), "--json", check=False)
+        assert stale.returncode == 1
+        d = json.loads(stale.stdout)["check"]
+        assert d["stale"] and moved_key in d["new_keys"] and "placeholder" in d["removed_keys"]
+        assert "stale" in report.read_text() and f"`{moved_key}`" in report.read_text()
+        assert hints_path.read_text() == edited  # --check writes nothing
+    finally:
+        hints_path.write_text(text)
+
+
+def test_check_without_committed_hints_is_a_usage_error(tmp_path):
+    repo = generate(tmp_path / "repo", commits=3, days=3)
+    proc = gitmine("analyze", str(repo), "--check", "--cache-dir", str(tmp_path / "c"), check=False)
+    assert proc.returncode == 2 and "no committed hint file" in proc.stderr
+
+
+def test_github_actions_example_is_valid_yaml():
+    wf = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
+    steps = wf["jobs"]["check-hints"]["steps"]
+    assert any("gitmine analyze --check" in s.get("run", "") for s in steps)
+    assert any(s.get("uses", "").startswith("actions/cache") for s in steps)
+
+
+@pytest.mark.parametrize("path", ["flake.nix", "nix/layers-file.nix"])
+def test_nix_files_parse(path):
+    subprocess.run(["nix-instantiate", "--parse", str(ROOT / path)], check=True, capture_output=True)
