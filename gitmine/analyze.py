@@ -70,10 +70,11 @@ class AnalyzeResult:
 class _Evaluator:
     """Evaluates commit × image through the cache; safe to call from several threads."""
 
-    def __init__(self, cache: Cache, settings_fp: str, timeout: float | None):
+    def __init__(self, cache: Cache, settings_fp: str, timeout: float | None, shallow: bool = False):
         self.cache = cache
         self.fp = settings_fp
         self.timeout = timeout
+        self.shallow = shallow
 
     def _key(self, commit: CommitInfo, image: ImageSpec) -> str | None:
         return Cache.eval_key(commit.tree, image.attr, image.file, self.fp) if image.is_flake else None
@@ -100,7 +101,7 @@ class _Evaluator:
         if drv is None:
             assert worktree is not None
             try:
-                drv = instantiate(worktree, image, timeout=self.timeout)
+                drv = instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow)
             except CommandFailed as err:
                 status = ABSENT if is_absent(err) else FAILED
                 if key and not err.timed_out:
@@ -120,10 +121,16 @@ class _Evaluator:
 
 
 def collect(
-    settings: Settings, commits: list[CommitInfo], repo_dir: Path, cache: Cache, progress: Progress
+    settings: Settings,
+    commits: list[CommitInfo],
+    repo_dir: Path,
+    cache: Cache,
+    progress: Progress,
+    *,
+    shallow: bool = False,
 ) -> list[Evaluation]:
     """Evaluate every commit × image, from the cache where possible, in parallel worktrees."""
-    evaluator = _Evaluator(cache, nix_settings_fingerprint(nix_version()), settings.eval_timeout)
+    evaluator = _Evaluator(cache, nix_settings_fingerprint(nix_version()), settings.eval_timeout, shallow)
     done: dict[tuple[str, str], Evaluation] = {}
     todo: list[tuple[CommitInfo, list[tuple[ImageSpec, str | None]]]] = []
     for c in commits:
@@ -214,7 +221,7 @@ def analyze(settings: Settings, progress: Progress | None = None, *, write: bool
     nix_version()  # fail early, with one clear line, if Nix is missing or too old
     cache = Cache(settings.cache_dir or default_cache_dir())
     before = dict(gateway.COUNTERS)
-    evaluations = collect(settings, commits, repo_dir, cache, progress)
+    evaluations = collect(settings, commits, repo_dir, cache, progress, shallow=repo.is_shallow)
     evals = gateway.COUNTERS["eval"] - before.get("eval", 0)
     builds = gateway.COUNTERS["build"] - before.get("build", 0)
     for img in settings.images:

@@ -69,16 +69,14 @@ class Cache:
     # -- entries -------------------------------------------------------------------------------
     def _read(self, path: Path) -> Any | None:
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
+            raw = path.read_bytes()
         except OSError:
             return None
         try:
-            obj = json.loads(text)
+            obj = json.loads(raw.decode("utf-8"))
             payload = obj["payload"]
             ok = obj.get("schema") == CACHE_SCHEMA and obj.get("sha256") == _digest(payload)
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
             ok, payload = False, None
         if not ok:
             with self._lock:

@@ -67,10 +67,13 @@ def is_absent(err: CommandFailed) -> bool:
     return not err.timed_out and any(p.search(err.stderr) for p in _ABSENT)
 
 
-def instantiate(worktree: Path, image: ImageSpec, *, timeout: float | None) -> str:
-    """The image's derivation path at ``worktree`` (raises CommandFailed)."""
+def instantiate(worktree: Path, image: ImageSpec, *, timeout: float | None, shallow: bool = False) -> str:
+    """The image's derivation path at ``worktree`` (raises CommandFailed).
+
+    Nix refuses a shallow clone's worktree as a flake unless told that shallow is fine.
+    """
     if image.is_flake:
-        ref = f"git+file://{worktree}#{image.attr}.drvPath"
+        ref = f"git+file://{worktree}{'?shallow=1' if shallow else ''}#{image.attr}.drvPath"
         out = gateway.run(["nix", *NIX_FEATURES, "eval", "--raw", ref], cwd=worktree, timeout=timeout, count_as="eval")
     else:
         out = gateway.run(

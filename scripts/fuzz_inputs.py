@@ -1,0 +1,135 @@
+"""Fuzz `gitmine layout` and `gitmine check` with malformed graph and hint files (hypothesis).
+
+    python scripts/fuzz_inputs.py [--examples 2000]
+
+Inputs are mutations of valid files (truncations, byte changes, dropped or duplicated entries, cycles,
+wrong types, random text). Each run must end either with exit 0 and a valid partition (a mutation that
+happens to stay valid) or with exit 2, one `gitmine: error:` line and no output file; never a traceback or
+any other exit code. Prints how many cases ran and how they ended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from gitmine import hints as hintfile
+from gitmine.cli import main
+from gitmine.planner import plan
+from gitmine.recorded import load_history
+from gitmine.stats import compute_statistics
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY = load_history(ROOT / "fixtures" / "corpus" / "deb-bw-web.jsonl.gz")
+HINTS_TEXT = hintfile.render(plan(compute_statistics(HISTORY[:26]), 8))
+GRAPH = next(iter(HISTORY[40].closures.values())).to_json()
+GRAPH_TEXT = json.dumps(GRAPH)
+OUTCOMES: Counter[str] = Counter()
+
+
+def mutate_text(text: str, data: st.DataObject) -> str:
+    kind = data.draw(st.sampled_from(["truncate", "flip", "insert", "random"]))
+    if kind == "truncate":
+        return text[: data.draw(st.integers(0, len(text) - 1))]
+    if kind == "flip":
+        i = data.draw(st.integers(0, len(text) - 1))
+        return text[:i] + data.draw(st.characters(codec="utf-8")) + text[i + 1 :]
+    if kind == "insert":
+        i = data.draw(st.integers(0, len(text)))
+        return text[:i] + data.draw(st.text(max_size=20)) + text[i:]
+    return data.draw(st.text(max_size=200))
+
+
+def mutate_graph(data: st.DataObject) -> str:
+    g = json.loads(GRAPH_TEXT)
+    kind = data.draw(st.sampled_from(["drop", "cycle", "types", "dup", "text", "empty", "shape"]))
+    if kind == "drop":  # a referenced path goes missing
+        referenced = sorted({r for e in g for r in e["references"]})
+        victim = data.draw(st.sampled_from(referenced))
+        g = [e for e in g if e["path"] != victim]
+    elif kind == "cycle":
+        a, b = data.draw(st.sampled_from([(e, r) for e in g for r in e["references"]]))
+        next(e for e in g if e["path"] == b)["references"].append(a["path"])
+    elif kind == "types":
+        e = data.draw(st.sampled_from(g))
+        field = data.draw(st.sampled_from(["narSize", "references", "path"]))
+        e[field] = data.draw(st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5), st.lists(st.integers(), max_size=2)))
+    elif kind == "dup":
+        e = dict(data.draw(st.sampled_from(g)))
+        e["narSize"] = (e.get("narSize") or 0) + 1
+        g.append(e)
+    elif kind == "empty":
+        g = []
+    elif kind == "shape":
+        return json.dumps(data.draw(st.one_of(st.integers(), st.text(), st.dictionaries(st.text(max_size=3), st.integers(), max_size=3))))
+    else:
+        return mutate_text(GRAPH_TEXT, data)
+    return json.dumps(g)
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    err = io.StringIO()
+    out = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main(argv)
+    return code, err.getvalue()
+
+
+def check_outcome(code: int, stderr: str, out: Path, label: str) -> None:
+    assert "Traceback" not in stderr, stderr
+    if code == 0:
+        OUTCOMES[f"{label}: valid"] += 1
+        return
+    assert code == 2, (code, stderr)
+    assert stderr.strip().split("\n")[-1].startswith(("gitmine: error:", "Usage:", "Error:")) or label == "check", stderr
+    assert not out.exists(), "an output was written for bad input"
+    OUTCOMES[f"{label}: rejected"] += 1
+
+
+def fuzz_layout(data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        bad_hints = data.draw(st.booleans())
+        (t / "h.toml").write_text(mutate_text(HINTS_TEXT, data) if bad_hints else HINTS_TEXT)
+        (t / "g.json").write_text(GRAPH_TEXT if bad_hints else mutate_graph(data))
+        out = t / "layers.json"
+        code, stderr = run_cli(["layout", "--hints", str(t / "h.toml"), "-o", str(out), str(t / "g.json")])
+        if code == 0:
+            layers = json.loads(out.read_text())
+            flat = [p for layer in layers for p in layer]
+            assert len(flat) == len(set(flat)) and all(layers)
+            out.unlink()
+        check_outcome(code, stderr, out, "layout")
+
+
+def fuzz_check(data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "h.toml").write_text(mutate_text(HINTS_TEXT, data))
+        code, stderr = run_cli(["check", str(t / "h.toml")])
+        check_outcome(code, stderr, t / "never-written", "check")
+
+
+def main_() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--examples", type=int, default=2000)
+    n = ap.parse_args().examples
+    run = settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    run(given(st.data())(fuzz_layout))()
+    run(given(st.data())(fuzz_check))()
+    total = sum(OUTCOMES.values())
+    print(f"{total} cases, no traceback, every rejection exit 2 with nothing written:")
+    for k, v in sorted(OUTCOMES.items()):
+        print(f"  {k}: {v}")
+
+
+if __name__ == "__main__":
+    sys.exit(main_())

@@ -1,0 +1,250 @@
+"""Hard inputs and faults: one clear line, a documented exit code, nothing lost, nothing left behind."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitmine import hints as hintfile
+from gitmine.atomic import write_text_atomic
+from gitmine.cache import Cache
+from gitmine.closure import StorePath, build_closure
+from gitmine.errors import InputError
+from gitmine.fixture import generate
+from gitmine.hints import Analysis, HintLayer, Hints
+from gitmine.layout import layout
+
+GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+
+def gitmine(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gitmine.cli", *args], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], code: int, message: str) -> None:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code, proc.stderr
+    assert lines and lines[-1].startswith("gitmine: error: ") and message in lines[-1], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=GIT_ENV).stdout
+
+
+# -- repositories --------------------------------------------------------------------------------
+
+
+def test_bare_repository(tmp_path):
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "bare.git")], check=True)
+    one_error_line(gitmine("analyze", str(tmp_path / "bare.git"), "--attr", "image"), 2, "bare repository")
+
+
+@pytest.mark.usefixtures("needs_nix")
+def test_shallow_clone_needs_unshallow(tmp_path):
+    repo = generate(tmp_path / "repo", commits=6, days=12)
+    clone = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "2", f"file://{repo}", str(clone)], check=True)
+    args = ("analyze", str(clone), "--attr", "image", "--since", "1y", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "h.toml"))
+    one_error_line(gitmine(*args), 2, "git fetch --unshallow")
+    ok = gitmine(*args, "--allow-shallow", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["commits"] == 2
+
+
+def test_no_commits_yet(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path / "empty")], check=True)
+    one_error_line(gitmine("analyze", str(tmp_path / "empty"), "--attr", "image"), 2, "no commits yet")
+
+
+def test_missing_repo_path(tmp_path):
+    one_error_line(gitmine("analyze", str(tmp_path / "nope"), "--attr", "image"), 2, "does not exist")
+
+
+# -- environment ---------------------------------------------------------------------------------
+
+
+def test_nix_not_installed_is_an_environment_error(tmp_path):
+    repo = generate(tmp_path / "repo", commits=2, days=2)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    os.symlink(subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip(), bindir / "git")
+    env = dict(os.environ, PATH=str(bindir))
+    proc = gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), env=env)
+    one_error_line(proc, 3, "`nix` was not found")
+    assert not (repo / "layer-hints.toml").exists()
+
+
+def test_nix_version_check():
+    from gitmine.nixeval import MIN_NIX
+
+    assert MIN_NIX == (2, 4)
+
+
+# -- evaluation faults -----------------------------------------------------------------------------
+
+
+def _flake_repo(path: Path, versions: list[str]) -> Path:
+    path.mkdir()
+    git(path, "init", "-q")
+    for i, text in enumerate(versions):
+        (path / "flake.nix").write_text(text)
+        git(path, "add", "-A")
+        git(path, "commit", "-qm", f"c{i}")
+    return path
+
+
+DRV = 'derivation {{ name = "{n}"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "echo {n} > $out"]; }}'
+
+
+@pytest.mark.usefixtures("needs_nix")
+def test_image_added_mid_history_is_absent_not_failed(tmp_path):
+    only_a = "{ outputs = { self }: { a = " + DRV.format(n="a-1") + "; }; }"
+    both = "{ outputs = { self }: { a = " + DRV.format(n="a-1") + "; b = " + DRV.format(n="b-1") + "; }; }"
+    both2 = "{ outputs = { self }: { a = " + DRV.format(n="a-1") + "; b = " + DRV.format(n="b-2") + "; }; }"
+    repo = _flake_repo(tmp_path / "repo", [only_a, both, both2])
+    proc = gitmine("analyze", str(repo), "--attr", "b", "--cache-dir", str(tmp_path / "c"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert (s["absent"], s["failed"], s["snapshots"]) == (1, 0, 2)
+
+
+@pytest.mark.usefixtures("needs_nix")
+def test_unfetchable_flake_input_is_a_recorded_failure(tmp_path):
+    good = "{ outputs = { self }: { image = " + DRV.format(n="img-1") + "; }; }"
+    bad = '{ inputs.dep.url = "github:example/does-not-exist"; outputs = { self, dep }: { image = ' + DRV.format(n="img-2") + "; }; }"
+    good2 = "{ outputs = { self }: { image = " + DRV.format(n="img-3") + "; }; }"
+    repo = _flake_repo(tmp_path / "repo", [good, bad, good2])
+    proc = gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["failed"] == 1 and s["snapshots"] == 2
+    assert "does-not-exist" in s["failures"][0]["error"]
+
+
+@pytest.mark.usefixtures("needs_nix")
+def test_hanging_evaluation_times_out(tmp_path):
+    repo = generate(tmp_path / "repo", commits=2, days=2, eval_work=40_000_000)
+    out = tmp_path / "h.toml"
+    proc = gitmine("analyze", str(repo), "--attr", "image", "--eval-timeout", "0.5", "--cache-dir", str(tmp_path / "c"),
+                   "--output", str(out))
+    one_error_line(proc, 1, "every commit of the window failed")
+    assert "no answer within 0.5 s" in proc.stderr or "timed out" in proc.stderr
+    assert not out.exists()
+    # timeouts are not cached: nothing but closures of successful builds is kept
+    assert not list((tmp_path / "c" / "v1").glob("eval/*.json"))
+
+
+@pytest.mark.usefixtures("needs_nix")
+def test_two_runs_at_once_on_one_cache(tmp_path):
+    repo = generate(tmp_path / "repo", commits=12, days=12)
+    cache = tmp_path / "c"
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "gitmine.cli", "analyze", str(repo), "--attr", "image", "--since", "1month",
+                          "--cache-dir", str(cache), "--output", str(tmp_path / f"h{i}.toml"), "--jobs", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert (tmp_path / "h0.toml").read_text() == (tmp_path / "h1.toml").read_text()
+    again = gitmine("analyze", str(repo), "--attr", "image", "--since", "1month", "--cache-dir", str(cache),
+                    "--output", str(tmp_path / "h2.toml"), "--json")
+    s = json.loads(again.stdout)
+    assert s["evaluations"] == 0 and s["corrupt_cache_entries"] == 0
+    assert git(repo, "worktree", "list").count("\n") == 1
+
+
+# -- cache corruption ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p.write_bytes(os.urandom(64)),
+        lambda p: p.write_text(p.read_text()[: len(p.read_text()) // 2]),
+        lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "schema": 99})),
+        lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "payload": [{"path": "/x"}]})),
+    ],
+    ids=["random-bytes", "truncated", "wrong-schema", "bad-checksum"],
+)
+def test_corrupt_cache_entries_are_detected(tmp_path, damage):
+    cache = Cache(tmp_path)
+    c = build_closure([StorePath("/nix/store/" + "a" * 32 + "-x-1", 5, ())])
+    cache.put_closure("/nix/store/" + "b" * 32 + "-x-1.drv", c)
+    assert cache.get_closure("/nix/store/" + "b" * 32 + "-x-1.drv") == c
+    entry = next((tmp_path / "v1" / "closure").glob("*.json"))
+    damage(entry)
+    assert cache.get_closure("/nix/store/" + "b" * 32 + "-x-1.drv") is None
+    assert cache.corrupt == [entry.name] and not entry.exists()
+
+
+# -- outputs -----------------------------------------------------------------------------------------------
+
+
+def _hints() -> Hints:
+    an = Analysis(("image",), "a..b", 2, 1, 4, "test")
+    return Hints(an, (HintLayer(("x",), 5, 0.1, 0.0),))
+
+
+def test_output_in_missing_directory(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        write_text_atomic(tmp_path / "no" / "h.toml", "x")
+
+
+def test_output_in_read_only_directory(tmp_path, monkeypatch):
+    import tempfile
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(InputError, match="cannot write in .*Read-only file system"):
+        write_text_atomic(tmp_path / "h.toml", "x")
+    assert not (tmp_path / "h.toml").exists()
+
+
+def test_disk_full_keeps_the_previous_file(tmp_path, monkeypatch):
+    out = tmp_path / "h.toml"
+    hintfile.write(_hints(), out)
+    before = out.read_bytes()
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(InputError, match="No space left on device"):
+        hintfile.write(_hints(), out)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["h.toml"]
+
+
+def test_layout_output_to_missing_directory_is_exit_2(tmp_path):
+    h = tmp_path / "h.toml"
+    hintfile.write(_hints(), h)
+    g = tmp_path / "g.json"
+    g.write_text(json.dumps([{"path": "/nix/store/" + "a" * 32 + "-x-1", "narSize": 1, "references": []}]))
+    one_error_line(gitmine("layout", "--hints", str(h), "-o", str(tmp_path / "no" / "l.json"), str(g)), 2, "does not exist")
+
+
+# -- unusual closures ------------------------------------------------------------------------------------------
+
+
+def test_huge_closure_with_odd_names():
+    names = ["a+b", "c.d", "e_f", "g?h", "i=j", "plain"]
+    entries = []
+    for i in range(12_000):
+        refs = tuple(sorted({entries[(i * 7) % len(entries)].path} if entries else ()))
+        entries.append(StorePath(f"/nix/store/{i:032d}-{names[i % 6]}-{i % 3}.0", i % 1000, refs))
+    c = build_closure(entries)
+    h = Hints(Analysis(("image",), "a..b", 2, 1, 5, "test"),
+              tuple(HintLayer((n,), 1, r, r) for n, r in zip(names, (0.01, 0.02, 0.1, 0.2, 0.5, 0.9))))
+    layers = layout(c, h)
+    assert len(layers) == 5 and sum(len(layer.paths) for layer in layers) == 12_000
