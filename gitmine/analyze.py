@@ -203,11 +203,22 @@ def snapshots_from(evaluations: list[Evaluation], commits: list[CommitInfo]) -> 
     return out
 
 
-def analyze(settings: Settings, progress: Progress | None = None, *, write: bool = True) -> AnalyzeResult:
-    """The whole job; ``write=False`` computes the hints without writing them (``--check``)."""
+@dataclass
+class Mined:
+    """The evaluated history of a repository: what analyze and replay learn from."""
+
+    commits: list[CommitInfo]
+    evaluations: list[Evaluation]
+    snapshots: list[Snapshot]
+    nix_evaluations: int
+    nix_builds: int
+    corrupt_cache_entries: list[str]
+
+
+def mine(settings: Settings, progress: Progress | None = None) -> Mined:
+    """Walk the window, evaluate every sampled commit × image (cache first), build the snapshots."""
     progress = progress or Progress()
     repo = open_repository(settings.repo)
-    repo_dir = workdir(repo)
     since, until = parse_window(settings.since, settings.until)
     commits = select_commits(
         repo,
@@ -221,22 +232,34 @@ def analyze(settings: Settings, progress: Progress | None = None, *, write: bool
     nix_version()  # fail early, with one clear line, if Nix is missing or too old
     cache = Cache(settings.cache_dir or default_cache_dir())
     before = dict(gateway.COUNTERS)
-    evaluations = collect(settings, commits, repo_dir, cache, progress, shallow=repo.is_shallow)
-    evals = gateway.COUNTERS["eval"] - before.get("eval", 0)
-    builds = gateway.COUNTERS["build"] - before.get("build", 0)
+    evaluations = collect(settings, commits, workdir(repo), cache, progress, shallow=repo.is_shallow)
     for img in settings.images:
         if all(e.status == ABSENT for e in evaluations if e.image == img.name):
             raise RepositoryError(
                 f"image {img.describe()} exists at no commit of the window; check --attr/--file and --since"
             )
     snapshots = snapshots_from(evaluations, commits)
-    failures = [e for e in evaluations if e.status == FAILED]
     if not snapshots:
+        failures = [e for e in evaluations if e.status == FAILED]
         first = failures[0] if failures else None
         why = f" (first failure at {first.commit.sha[:12]}: {first.error})" if first else ""
         raise AnalysisFailed(f"every commit of the window failed to evaluate{why}; nothing was written")
-    stats = compute_statistics(snapshots)
-    hints = plan(stats, settings.max_layers, analysis_of(snapshots, stats, settings.max_layers))
+    return Mined(
+        commits,
+        evaluations,
+        snapshots,
+        gateway.COUNTERS["eval"] - before.get("eval", 0),
+        gateway.COUNTERS["build"] - before.get("build", 0),
+        list(cache.corrupt),
+    )
+
+
+def analyze(settings: Settings, progress: Progress | None = None, *, write: bool = True) -> AnalyzeResult:
+    """The whole job; ``write=False`` computes the hints without writing them (``--check``)."""
+    mined = mine(settings, progress)
+    failures = [e for e in mined.evaluations if e.status == FAILED]
+    stats = compute_statistics(mined.snapshots)
+    hints = plan(stats, settings.max_layers, analysis_of(mined.snapshots, stats, settings.max_layers))
     if failures and settings.strict:
         raise AnalysisFailed(
             f"{len(failures)} evaluation(s) failed and --strict is set (first: {failures[0].commit.sha[:12]} "
@@ -245,7 +268,15 @@ def analyze(settings: Settings, progress: Progress | None = None, *, write: bool
     if write:
         hintfile.write(hints, settings.output_path)
     return AnalyzeResult(
-        settings, commits, evaluations, snapshots, stats, hints, evals, builds, list(cache.corrupt)
+        settings,
+        mined.commits,
+        mined.evaluations,
+        mined.snapshots,
+        stats,
+        hints,
+        mined.nix_evaluations,
+        mined.nix_builds,
+        mined.corrupt_cache_entries,
     )
 
 

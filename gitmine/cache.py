@@ -86,6 +86,10 @@ class Cache:
             except OSError:
                 pass
             return None
+        try:
+            os.utime(path)  # `cache prune` removes what was neither written nor used lately
+        except OSError:
+            pass
         return payload
 
     def _write(self, path: Path, payload: Any) -> None:

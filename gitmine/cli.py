@@ -183,6 +183,12 @@ def _volatile(stats, n: int = 5) -> list[dict[str, Any]]:  # type: ignore[no-unt
     return [{"key": k.key, "changes": k.changes, "rate": round(k.rate(T), 4)} for k in ks]
 
 
+def _clusters(stats, n: int = 5) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    from .cluster import clusters
+
+    return [c for c in clusters(stats) if len(c) > 1][:n]
+
+
 def _summary(result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     absent = sum(1 for e in result.evaluations if e.status == "absent")
     return {
@@ -199,6 +205,7 @@ def _summary(result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "corrupt_cache_entries": len(result.corrupt_cache_entries),
         "keys": len(result.stats.keys),
         "most_volatile": _volatile(result.stats),
+        "cochange_clusters": _clusters(result.stats),
         "layers": len(result.hints.layers),
         "output": str(result.settings.output_path),
     }
@@ -209,6 +216,7 @@ def _summary_recorded(res, out: Path) -> dict[str, Any]:  # type: ignore[no-unty
         "snapshots": len(res.snapshots),
         "keys": len(res.stats.keys),
         "most_volatile": _volatile(res.stats),
+        "cochange_clusters": _clusters(res.stats),
         "layers": len(res.hints.layers),
         "output": str(out),
     }
@@ -223,6 +231,8 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
         if k in summary:
             t.add_row(k.replace("_", " "), str(summary[k]))
     t.add_row("most volatile", ", ".join(f"{v['key']} ({v['changes']})" for v in summary["most_volatile"]))
+    for i, c in enumerate(summary["cochange_clusters"], 1):
+        t.add_row(f"change together #{i}", ", ".join(c[:8]) + (f" +{len(c) - 8}" if len(c) > 8 else ""))
     err.print(t)
     for f in summary.get("failures", []):
         err.print(f"[yellow]failed[/] {f['commit'][:12]} {escape(f['image'])}: {escape(str(f['error']))}")
@@ -371,30 +381,14 @@ def replay(
 
 
 def _replay_snapshots(history: Path, attr, file, since, cache_dir):  # type: ignore[no-untyped-def]
+    """Snapshots of a recorded history, or of a git repository evaluated like `analyze` does."""
     from .recorded import load_history
 
     if history.is_dir() and (history / ".git").exists():
-        if not attr:
-            try:
-                from .config import load_config
+        from .analyze import Progress, mine
 
-                if not load_config(history.resolve()).get("image"):
-                    raise UsageError("replaying a git repository needs --attr (or [[image]] in gitmine.toml)")
-            except GitmineError:
-                raise
-        settings = _settings(history, dict(since=since, cache_dir=cache_dir, output=None), attr, file)
-        from .analyze import FAILED, Progress, collect, snapshots_from
-        from .cache import Cache, default_cache_dir
-        from .history import open_repository, select_commits, workdir
-        from .window import parse_window
-
-        repo = open_repository(settings.repo)
-        start, end = parse_window(settings.since, settings.until)
-        commits = select_commits(repo, rev=settings.rev, since=start, until=end, every=settings.every)
-        cache = Cache(settings.cache_dir or default_cache_dir())
-        evs = collect(settings, commits, workdir(repo), cache, Progress())
-        del FAILED
-        return snapshots_from(evs, commits)
+        flags = dict(since=since, cache_dir=cache_dir)
+        return mine(_settings(history, flags, attr, file), Progress()).snapshots
     return load_history(history, since=since)
 
 
@@ -420,7 +414,7 @@ def cache_info(
 
 @cache_app.command("prune")
 def cache_prune(
-    older_than: str = typer.Option("30days", "--older-than", help="Remove entries not written or used within this window."),
+    older_than: str = typer.Option("30days", "--older-than", help="Remove entries neither written nor used within this window."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
 ) -> None:
     """Remove cache entries older than a window."""

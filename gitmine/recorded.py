@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import date
 from pathlib import Path
 
+from .atomic import write_text_atomic
 from .closure import Snapshot, closure_from_json, parse_graph
 from .errors import InputError
 
@@ -20,6 +22,8 @@ def load_history(path: Path, *, since: str | None = None, until: str | None = No
         snaps = _load_jsonl(path)
     else:
         raise InputError(f"{path}: no such file or directory; pass a JSONL history or a directory of closures")
+    if (since or until) and any(not s.date for s in snaps):
+        raise InputError(f"{path}: snapshots without dates cannot be filtered; name the files YYYY-MM-DD…")
     out = [s for s in snaps if (since is None or s.date[:10] >= since[:10]) and (until is None or s.date[:10] <= until[:10])]
     if not out:
         raise InputError(f"{path}: no snapshot in the window; widen --since/--until")
@@ -41,11 +45,11 @@ def _load_jsonl(path: Path) -> list[Snapshot]:
                     raise InputError(f"{src}: malformed JSON ({err.msg}); one snapshot per line") from None
                 if not isinstance(obj, dict) or "closure" not in obj:
                     raise InputError(f"{src}: expected {{\"rev\", \"date\", \"closure\"}} per line")
-                date = str(obj.get("date", ""))
-                if not date:
-                    raise InputError(f"{src}: snapshot has no \"date\"")
+                when = str(obj.get("date", ""))
+                if not _date_prefix(when):
+                    raise InputError(f"{src}: snapshot has no ISO \"date\" (YYYY-MM-DD)")
                 rev = str(obj.get("rev", f"line-{lineno}"))
-                snaps.append(Snapshot(rev, date, {RECORDED_IMAGE: closure_from_json(obj["closure"], src)}))
+                snaps.append(Snapshot(rev, when, {RECORDED_IMAGE: closure_from_json(obj["closure"], src)}))
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read history ({err})") from None
     if not snaps:
@@ -59,11 +63,22 @@ def _load_directory(path: Path) -> list[Snapshot]:
         raise InputError(f"{path}: the directory holds no closure files")
     snaps = []
     for f in files:
-        text = f.read_text(encoding="utf-8")
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"{f}: cannot read it ({err})") from None
         closure = parse_graph(text, str(f))
         stem = f.name.split(".")[0]
-        snaps.append(Snapshot(stem, stem, {RECORDED_IMAGE: closure}))
+        snaps.append(Snapshot(stem, _date_prefix(stem), {RECORDED_IMAGE: closure}))
     return snaps
+
+
+def _date_prefix(name: str) -> str:
+    """``2024-11-03`` from ``2024-11-03-abc123``; empty when the name does not start with a date."""
+    try:
+        return date.fromisoformat(name[:10]).isoformat()
+    except ValueError:
+        return ""
 
 
 def write_history(path: Path, snapshots: list[Snapshot]) -> None:
@@ -75,6 +90,4 @@ def write_history(path: Path, snapshots: list[Snapshot]) -> None:
             for e in c.to_json():
                 merged[e["path"]] = e
         lines.append(json.dumps({"rev": s.rev, "date": s.date, "closure": [merged[p] for p in sorted(merged)]}, sort_keys=True))
-    from .atomic import write_text_atomic
-
     write_text_atomic(path, "\n".join(lines) + "\n")

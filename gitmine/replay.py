@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 from .baselines import BASELINES
 from .closure import Closure, Snapshot, build_closure
+from .errors import InputError
 from .layout import layout
 from .planner import plan
 from .stats import compute_statistics
@@ -80,6 +81,8 @@ def folds(snapshots: Sequence[Snapshot], train_weeks: int, test_weeks: int) -> l
     """Rolling folds over snapshot dates; a fold needs at least one training and one test snapshot."""
     if not snapshots:
         return []
+    if any(not s.date for s in snapshots):
+        raise InputError("replay needs dated snapshots: name history files YYYY-MM-DD… or give each line a date")
     days = [_day(s.date) for s in snapshots]
     out: list[Fold] = []
     start = days[0]

@@ -214,3 +214,27 @@ def test_interrupted_run_resumes_from_the_cache(tmp_path, sig):
     assert s["from_cache"] >= 5 and s["evaluations"] <= 40 - 5 + 1
     assert worktrees(repo) == [f"worktree {repo}"]
     assert not any((cache / "worktrees").glob("*/run-*"))
+
+
+def test_sampling_tags_and_days(tmp_path):
+    repo = generate(tmp_path / "repo", commits=10, days=4)
+    shas = subprocess.run(["git", "rev-list", "--reverse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.split()
+    for i in (2, 5, 9):
+        subprocess.run(["git", "tag", "-a", f"v{i}", "-m", f"v{i}", shas[i]], cwd=repo, check=True,
+                       env=dict(os.environ, GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t"))
+    common = ("--attr", "image", "--since", "1month", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "h.toml"))
+    assert analyze_json(str(repo), "--every", "tag", *common)["commits"] == 3
+    days = analyze_json(str(repo), "--every", "1d", *common)["commits"]
+    assert 4 <= days <= 5
+    assert analyze_json(str(repo), *common)["commits"] == 10
+
+
+def test_replay_on_a_git_repository(tmp_path):
+    repo = generate(tmp_path / "repo", commits=40, days=140)
+    proc = gitmine("replay", str(repo), "--attr", "image", "--since", "1y", "--train", "8", "--test", "4",
+                   "--max-layers", "4", "--cache-dir", str(tmp_path / "c"), "--json")
+    data = json.loads(proc.stdout)
+    run = data["runs"][0]
+    assert len(run["folds"]) >= 3
+    s = run["strategies"]
+    assert s["gitmine"]["pull"] <= s["single"]["pull"] and s["gitmine"]["max_layers_used"] <= 4

@@ -121,3 +121,17 @@ def test_cache_commands(tmp_path):
     assert run("cache", "prune", "--older-than", "1w", "--cache-dir", str(c)).returncode == 0
     assert run("cache", "prune", "--older-than", "soon", "--cache-dir", str(c)).returncode == 2
     assert run("cache", "clear", "--cache-dir", str(c)).returncode == 0
+
+
+def test_history_directory_of_graphs(tmp_path):
+    snaps = load_history(SMALL_HISTORIES[0])[:30]
+    d = tmp_path / "history"
+    d.mkdir()
+    for s in snaps:  # file names order the snapshots; any graph format will do
+        (d / f"{s.date}.json").write_text(json.dumps(next(iter(s.closures.values())).to_json()))
+    from_dir, from_jsonl = tmp_path / "dir.toml", tmp_path / "jsonl.toml"
+    assert run("analyze", "--from-closures", str(d), "--max-layers", "8", "--output", str(from_dir)).returncode == 0
+    jsonl = tmp_path / "h.jsonl"
+    jsonl.write_text("".join(json.dumps({"rev": s.date, "date": s.date, "closure": next(iter(s.closures.values())).to_json()}) + "\n" for s in snaps))
+    assert run("analyze", "--from-closures", str(jsonl), "--max-layers", "8", "--output", str(from_jsonl)).returncode == 0
+    assert from_dir.read_text() == from_jsonl.read_text()

@@ -81,12 +81,6 @@ def test_nix_not_installed_is_an_environment_error(tmp_path):
     assert not (repo / "layer-hints.toml").exists()
 
 
-def test_nix_version_check():
-    from gitmine.nixeval import MIN_NIX
-
-    assert MIN_NIX == (2, 4)
-
-
 # -- evaluation faults -----------------------------------------------------------------------------
 
 
@@ -248,3 +242,15 @@ def test_huge_closure_with_odd_names():
               tuple(HintLayer((n,), 1, r, r) for n, r in zip(names, (0.01, 0.02, 0.1, 0.2, 0.5, 0.9))))
     layers = layout(c, h)
     assert len(layers) == 5 and sum(len(layer.paths) for layer in layers) == 12_000
+
+
+def test_nix_too_old_is_an_environment_error(tmp_path):
+    repo = generate(tmp_path / "repo", commits=2, days=2)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    os.symlink(subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip(), bindir / "git")
+    fake = bindir / "nix"
+    fake.write_text("#!/bin/sh\necho 'nix (Nix) 2.3.16'\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=str(bindir))
+    one_error_line(gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), env=env), 3, "too old")

@@ -97,6 +97,31 @@ def test_github_actions_example_is_valid_yaml():
     assert any(s.get("uses", "").startswith("actions/cache") for s in steps)
 
 
-@pytest.mark.parametrize("path", ["flake.nix", "nix/layers-file.nix"])
+@pytest.mark.parametrize("path", ["flake.nix", "nix/layers-file.nix", "nix/n2c-layers.nix"])
 def test_nix_files_parse(path):
     subprocess.run(["nix-instantiate", "--parse", str(ROOT / path)], check=True, capture_output=True)
+
+
+def test_n2c_layers_fallback_follows_the_hint_file(tmp_path):
+    hints = tmp_path / "hints.toml"
+    hints.write_text(
+        'schema = 1\n[analysis]\nmax-layers = 3\n[unseen]\nrule = "top"\n'
+        '[[layer]]\nkeys = ["glibc", "zlib"]\n[[layer]]\nkeys = ["nothing-known"]\n[[layer]]\nkeys = ["app"]\n'
+    )
+    assert hintfile.problems(hints.read_text()) == []
+    expr = f"""
+let
+  buildLayer = {{ deps, layers }}: {{ inherit deps; below = builtins.length layers; }};
+  result = import {ROOT}/nix/n2c-layers.nix {{
+    inherit buildLayer;
+    hints = {hints};
+    packages = {{ glibc = "glibc-pkg"; zlib = "zlib-pkg"; app = "app-pkg"; }};
+  }};
+in result
+"""
+    out = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--expr", expr], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [
+        {"deps": ["glibc-pkg", "zlib-pkg"], "below": 0},
+        {"deps": ["app-pkg"], "below": 1},
+    ]
