@@ -75,9 +75,8 @@ def own_rates(stats: Statistics, keys: list[str]) -> list[float]:
     """
     T = stats.transitions
     owns = [stats.keys[k].own_changes for k in keys]
-    pooled = (sum(owns) + 1.0) / (len(keys) * T + 2.0)
-    a, b = PRIOR_STRENGTH * pooled, PRIOR_STRENGTH * (1 - pooled)
-    return [(own + a) / (T + a + b) for own in owns]
+    pooled = (sum(owns) + 1.0) / (len(keys) * T + 2.0)  # Laplace-smoothed base rate of own updates
+    return [(own + PRIOR_STRENGTH * pooled) / (T + PRIOR_STRENGTH) for own in owns]
 
 
 def _quantize(x: float) -> float:

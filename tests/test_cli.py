@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,16 @@ def test_history_directory_of_graphs(tmp_path):
     jsonl.write_text("".join(json.dumps({"rev": s.date, "date": s.date, "closure": next(iter(s.closures.values())).to_json()}) + "\n" for s in snaps))
     assert run("analyze", "--from-closures", str(jsonl), "--max-layers", "8", "--output", str(from_jsonl)).returncode == 0
     assert from_dir.read_text() == from_jsonl.read_text()
+
+
+def test_hint_file_does_not_depend_on_hash_seed(tmp_path):
+    texts = set()
+    for seed in ("1", "2"):
+        out = tmp_path / f"h{seed}.toml"
+        proc = subprocess.run(
+            [sys.executable, "-m", "gitmine.cli", "analyze", "--from-closures", str(SMALL_HISTORIES[3]), "--max-layers", "8", "--output", str(out)],
+            capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert proc.returncode == 0, proc.stderr
+        texts.add(out.read_text())
+    assert len(texts) == 1
