@@ -157,7 +157,7 @@ def _run_analysis(settings, *, write: bool = True):  # type: ignore[no-untyped-d
         TimeRemainingColumn(),
         console=err,
     )
-    task = None
+    task: Any = None
     failed = 0
 
     def start(total: int) -> None:

@@ -70,23 +70,24 @@ def select_commits(
     picked: list[pygit2.Commit] = []
     hit_boundary = False
     if all_parents:
-        walker = repo.walk(head.id, pygit2.enums.SortMode.TIME)
-        for c in walker:
-            if str(c.id) in shallow:
+        for commit in repo.walk(head.id, pygit2.enums.SortMode.TIME):  # newest first
+            if commit.commit_time < lo:
+                break
+            if str(commit.id) in shallow:
                 hit_boundary = True
-            if lo <= c.commit_time <= hi:
-                picked.append(c)
+            if commit.commit_time <= hi:
+                picked.append(commit)
     else:
-        c: pygit2.Commit | None = head
-        while c is not None:
-            if c.commit_time < lo:
+        current: pygit2.Commit | None = head
+        while current is not None:
+            if current.commit_time < lo:
                 break
-            if c.commit_time <= hi:
-                picked.append(c)
-            if str(c.id) in shallow:
+            if current.commit_time <= hi:
+                picked.append(current)
+            if str(current.id) in shallow:
                 hit_boundary = True
                 break
-            c = c.parents[0] if c.parent_ids else None
+            current = current.parents[0] if current.parent_ids else None
     if hit_boundary and not allow_shallow:
         raise RepositoryError(
             "this is a shallow clone whose history ends inside the window; run `git fetch --unshallow` "

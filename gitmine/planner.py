@@ -1,10 +1,11 @@
-"""The planner: group keys into layers so that the expected bytes re-pulled per release are small.
+"""The planner: group keys into layers so that the bytes pulled and unpacked per release are small.
 
 Model. In Nix a store path changes whenever it or anything below it changes. Each key ``d`` has an
-*own* update rate ``q_d``, estimated from the transitions in which it changed while none of its
-dependencies did, smoothed towards a prior so that a key never seen to change in the window still
-carries some risk (``(own + ALPHA) / (T + ALPHA + BETA)``). A layer ``L`` changes when any key in
-the dependency closure of its members gets an own update; treating own updates as independent,
+*own* update probability ``q_d`` per release, estimated from the transitions in which it changed
+while none of its dependencies did, and shrunk towards the pooled rate of all keys so that a key
+never seen to change in the window keeps the risk typical of this history (see :func:`own_rates`).
+A layer ``L`` changes when any key in the dependency closure of its members gets an own update;
+treating own updates as independent,
 
     P(L) = 1 - prod_{d in closure(L)} (1 - q_d)
 
@@ -14,10 +15,13 @@ layer this sum is the lower bound; every merge adds
     size(A) * (P(A u B) - P(A)) + size(B) * (P(A u B) - P(B)),
 
 which is zero for keys exposed to exactly the same updates (a package and its private
-dependencies) and large for a big stable key joined to a volatile one. The planner merges the
-cheapest pair until the budget is met (agglomerative, exact costs, deterministic tie-break by key
-order), keeps one layer free for keys it never saw, and stacks layers by rising ``P(L)`` so the
-stable bulk stays at the bottom, below the lowest layer a typical release touches.
+dependencies) and large for a big stable key joined to a volatile one.
+
+Steps: merge the cheapest pair until the budget is met (agglomerative, exact costs, ties broken by
+key order); stack the layers to minimise expected *unpacked* bytes (a layer is unpacked whenever
+anything at or below it changes: :func:`order_layers`); then move single keys between nearby layers
+while expected pulled + unpacked bytes fall (:func:`refine`). Closures are bit masks over keys, so
+every cost is exact set arithmetic, and the result is deterministic.
 """
 
 from __future__ import annotations
@@ -36,9 +40,8 @@ FULL_PAIRS_LIMIT = 900  # above this many keys, candidate pairs are limited to n
 WINDOW = 48  # neighbours by rising risk considered per group when candidates are limited
 PLANNER_NAME = "expected-bytes-v1"
 UNPACK_WEIGHT = 1.0  # expected unpacked bytes count this much against expected pulled bytes
-REFINE_ROUNDS = 4
-REFINE_REACH = 8  # with many layers, a key may move this many positions up or down
-
+REFINE_ROUNDS = 4  # at most this many rounds of key moves and re-stacking
+REFINE_REACH = 8  # a key may move this many positions up or down
 
 
 @dataclass
@@ -238,18 +241,14 @@ def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -
         groups.append(_Group([i], masks[i], stats.keys[k].size, model.risk(masks[i])))
     alive = set(range(len(groups)))
 
-    def delta(a: _Group, b: _Group) -> tuple[float, float]:
-        r = model.risk(a.mask | b.mask)
-        return a.size * (r - a.risk) + b.size * (r - b.risk), r
-
     heap: list[tuple[float, int, int, int, int]] = []
 
     def push(ia: int, ib: int) -> None:
         if ia > ib:
             ia, ib = ib, ia
         a, b = groups[ia], groups[ib]
-        d, _ = delta(a, b)
-        heapq.heappush(heap, (d, ia, ib, a.version, b.version))
+        r = model.risk(a.mask | b.mask)
+        heapq.heappush(heap, (a.size * (r - a.risk) + b.size * (r - b.risk), ia, ib, a.version, b.version))
 
     def candidates(i: int) -> list[int]:
         if len(alive) <= FULL_PAIRS_LIMIT:
@@ -259,7 +258,7 @@ def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -
         near = ordered[max(0, pos - WINDOW) : pos + WINDOW + 1]
         return [j for j in near if j != i]
 
-    if len(alive) > budget:
+    def seed_pairs() -> None:
         if len(alive) <= FULL_PAIRS_LIMIT:
             order = sorted(alive)
             for x, ia in enumerate(order):
@@ -270,7 +269,10 @@ def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -
             for x, ia in enumerate(ordered):
                 for ib in ordered[x + 1 : x + 1 + WINDOW]:
                     push(ia, ib)
-    while len(alive) > budget and heap:
+
+    while len(alive) > budget:
+        if not heap:
+            seed_pairs()
         d, ia, ib, va, vb = heapq.heappop(heap)
         if ia not in alive or ib not in alive or groups[ia].version != va or groups[ib].version != vb:
             continue

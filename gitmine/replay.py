@@ -124,6 +124,23 @@ def score_transition(prev: list[list[str]], cur: list[list[str]], sizes: dict[st
 LayoutFn = Callable[[Closure], list[list[str]]]
 
 
+def _strategy(name: str, training: Sequence[Snapshot], max_layers: int) -> LayoutFn:
+    """How strategy ``name`` lays out a closure during a fold (gitmine learns on ``training``)."""
+    if name == "gitmine":
+        hints = plan(compute_statistics(training), max_layers)
+
+        def learned(c: Closure) -> list[list[str]]:
+            return [list(layer.paths) for layer in layout(c, hints, max_layers)]
+
+        return learned
+    baseline = BASELINES[name]
+
+    def fixed(c: Closure) -> list[list[str]]:
+        return baseline(c, max_layers)
+
+    return fixed
+
+
 def replay(
     snapshots: Sequence[Snapshot],
     *,
@@ -137,15 +154,8 @@ def replay(
     results = {name: StrategyResult(name) for name in strategies}
     fold_list = folds(snapshots, train_weeks, test_weeks)
     for n, fold in enumerate(fold_list):
-        fns: dict[str, LayoutFn] = {}
         for name in strategies:
-            if name == "gitmine":
-                hints = plan(compute_statistics(snapshots[fold.train[0] : fold.train[1]]), max_layers)
-                fns[name] = lambda c, h=hints: [list(layer.paths) for layer in layout(c, h, max_layers)]
-            else:
-                fn = BASELINES[name]
-                fns[name] = lambda c, f=fn: f(c, max_layers)
-        for name, fn in fns.items():
+            fn = _strategy(name, snapshots[fold.train[0] : fold.train[1]], max_layers)
             prev = fn(closures[fold.test[0] - 1])
             for i in range(*fold.test):
                 cur_closure = closures[i]

@@ -36,7 +36,7 @@ def main() -> None:
         h = synthetic_history(n, 30, seed=n)
         hints = plan(compute_statistics(h[:26]), 100)
         closure = next(iter(h[-1].closures.values()))
-        _, t = timed(lambda: layout(closure, hints, 100))
+        _, t = timed(lambda c=closure, hs=hints: layout(c, hs, 100))
         rows.append((f"layout of a {n:,}-path graph, 100 layers", t))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("| step | seconds |\n| --- | ---: |")
