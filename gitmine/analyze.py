@@ -6,6 +6,7 @@ through a callback so the CLI can draw it (and tests can ignore it).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -75,6 +76,8 @@ class _Evaluator:
         self.fp = settings_fp
         self.timeout = timeout
         self.shallow = shallow
+        self._building: dict[str, threading.Lock] = {}
+        self._building_lock = threading.Lock()
 
     def _key(self, commit: CommitInfo, image: ImageSpec) -> str | None:
         return Cache.eval_key(commit.tree, image.attr, image.file, self.fp) if image.is_flake else None
@@ -109,15 +112,18 @@ class _Evaluator:
                 return Evaluation(commit, image.name, status, error=err.first_line)
             if key:
                 self.cache.put_eval(key, {"status": OK, "drv": drv})
-        closure = self.cache.get_closure(drv)
-        if closure is not None:
+        with self._building_lock:
+            lock = self._building.setdefault(drv, threading.Lock())
+        with lock:  # two commits with the same derivation (a docs-only commit) build it once
+            closure = self.cache.get_closure(drv)
+            if closure is not None:
+                return Evaluation(commit, image.name, OK, closure)
+            try:
+                closure = realise(drv, timeout=self.timeout)
+            except CommandFailed as err:
+                return Evaluation(commit, image.name, FAILED, error=err.first_line)
+            self.cache.put_closure(drv, closure)
             return Evaluation(commit, image.name, OK, closure)
-        try:
-            closure = realise(drv, timeout=self.timeout)
-        except CommandFailed as err:
-            return Evaluation(commit, image.name, FAILED, error=err.first_line)
-        self.cache.put_closure(drv, closure)
-        return Evaluation(commit, image.name, OK, closure)
 
 
 def collect(
