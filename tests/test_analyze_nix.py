@@ -70,6 +70,8 @@ def test_broken_commit_is_reported_and_skipped(mined):
     assert [f["commit"] for f in summary["failures"]] == [broken]
     assert "syntax error" in summary["failures"][0]["error"]
     assert summary["failed"] == 1 and summary["snapshots"] == 59
+    # one build per distinct derivation: the 8 docs-only commits share their predecessor's
+    assert (summary["evaluations"], summary["builds"]) == (60, 60 - 8 - 1)
     assert hintfile.load(out).analysis.snapshots == 59
 
 
