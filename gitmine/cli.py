@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
@@ -22,6 +22,12 @@ from rich.table import Table
 
 from . import __version__
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, UsageError
+
+if TYPE_CHECKING:
+    from .analyze import AnalyzeResult, Evaluation, LearnResult
+    from .closure import Snapshot
+    from .config import Settings
+    from .stats import Statistics
 
 app = typer.Typer(
     add_completion=False,
@@ -83,6 +89,8 @@ def analyze(
     from .analyze import learn_recorded
 
     if from_closures is not None:
+        if max_layers is not None and max_layers < 1:
+            raise UsageError(f"--max-layers {max_layers}: must be at least 1")
         out = output or Path(config.DEFAULT_OUTPUT)
         res = learn_recorded(
             from_closures, since=since, until=until, max_layers=max_layers or config.DEFAULT_MAX_LAYERS, output=out
@@ -108,7 +116,7 @@ def analyze(
     _show_summary(_summary(result), as_json)
 
 
-def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: str | None):  # type: ignore[no-untyped-def]
+def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: str | None) -> Settings:
     from .config import Settings, resolve
     from .nixeval import ImageSpec
 
@@ -124,7 +132,7 @@ def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: s
     return resolve(Settings(repo=repo), flags)
 
 
-def _check(settings, report: Path | None, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _check(settings: Settings, report: Path | None, as_json: bool) -> None:
     from . import hints as hintfile
     from .atomic import write_text_atomic
     from .drift import drift, markdown
@@ -145,7 +153,7 @@ def _check(settings, report: Path | None, as_json: bool) -> None:  # type: ignor
         raise typer.Exit(1)
 
 
-def _run_analysis(settings, *, write: bool = True):  # type: ignore[no-untyped-def]
+def _run_analysis(settings: Settings, *, write: bool = True) -> AnalyzeResult:
     """Run the analysis with a progress bar on stderr, shown once evaluation starts."""
     from .analyze import FAILED, Progress, analyze
 
@@ -165,7 +173,7 @@ def _run_analysis(settings, *, write: bool = True):  # type: ignore[no-untyped-d
         bar.start()
         task = bar.add_task("eval", total=total, failed=0)
 
-    def advance(ev) -> None:  # type: ignore[no-untyped-def]
+    def advance(ev: Evaluation) -> None:
         nonlocal failed
         failed += ev.status == FAILED
         bar.update(task, advance=1, failed=failed)
@@ -177,19 +185,19 @@ def _run_analysis(settings, *, write: bool = True):  # type: ignore[no-untyped-d
             bar.stop()
 
 
-def _volatile(stats, n: int = 5) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def _volatile(stats: Statistics, n: int = 5) -> list[dict[str, Any]]:
     T = stats.transitions
     ks = sorted(stats.keys.values(), key=lambda k: (-k.changes, k.key))[:n]
     return [{"key": k.key, "changes": k.changes, "rate": round(k.rate(T), 4)} for k in ks]
 
 
-def _clusters(stats, n: int = 5) -> list[list[str]]:  # type: ignore[no-untyped-def]
+def _clusters(stats: Statistics, n: int = 5) -> list[list[str]]:
     from .cluster import clusters
 
     return [c for c in clusters(stats) if len(c) > 1][:n]
 
 
-def _summary(result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _summary(result: AnalyzeResult) -> dict[str, Any]:
     absent = sum(1 for e in result.evaluations if e.status == "absent")
     return {
         "commits": len(result.commits),
@@ -211,7 +219,7 @@ def _summary(result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     }
 
 
-def _summary_recorded(res, out: Path) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
     return {
         "snapshots": len(res.snapshots),
         "keys": len(res.stats.keys),
@@ -380,7 +388,9 @@ def replay(
         plot_cumulative(runs[-1][1], plot, title=f"{history.name}, {runs[-1][0]} layers")
 
 
-def _replay_snapshots(history: Path, attr, file, since, cache_dir):  # type: ignore[no-untyped-def]
+def _replay_snapshots(
+    history: Path, attr: list[str] | None, file: str | None, since: str | None, cache_dir: Path | None
+) -> list[Snapshot]:
     """Snapshots of a recorded history, or of a git repository evaluated like `analyze` does."""
     from .recorded import load_history
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import InputError
 from .keys import path_key
@@ -42,7 +42,7 @@ class Closure:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[StorePath]:
         return iter(self.paths.values())
 
     @cached_property

@@ -76,8 +76,9 @@ def instantiate(worktree: Path, image: ImageSpec, *, timeout: float | None, shal
         ref = f"git+file://{worktree}{'?shallow=1' if shallow else ''}#{image.attr}.drvPath"
         out = gateway.run(["nix", *NIX_FEATURES, "eval", "--raw", ref], cwd=worktree, timeout=timeout, count_as="eval")
     else:
+        assert image.file is not None
         out = gateway.run(
-            ["nix-instantiate", str(worktree / image.file), "-A", image.attr],  # type: ignore[operator]
+            ["nix-instantiate", str(worktree / image.file), "-A", image.attr],
             cwd=worktree,
             timeout=timeout,
             count_as="eval",
