@@ -191,6 +191,22 @@ def _volatile(stats: Statistics, n: int = 5) -> list[dict[str, Any]]:
     return [{"key": k.key, "changes": k.changes, "rate": round(k.rate(T), 4)} for k in ks]
 
 
+def _key_stats(stats: Statistics) -> list[dict[str, Any]]:
+    T = stats.transitions
+    return [
+        {
+            "key": k.key,
+            "changes": k.changes,
+            "own_changes": k.own_changes,
+            "rate": round(k.rate(T), 4),
+            "size": k.size,
+            "first_seen": k.first_seen,
+            "last_seen": k.last_seen,
+        }
+        for k in stats.keys.values()
+    ]
+
+
 def _clusters(stats: Statistics, n: int = 5) -> list[list[str]]:
     from .cluster import clusters
 
@@ -216,6 +232,7 @@ def _summary(result: AnalyzeResult) -> dict[str, Any]:
         "cochange_clusters": _clusters(result.stats),
         "layers": len(result.hints.layers),
         "output": str(result.settings.output_path),
+        "key_stats": _key_stats(result.stats),
     }
 
 
@@ -226,6 +243,7 @@ def _summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
         "most_volatile": _volatile(res.stats),
         "cochange_clusters": _clusters(res.stats),
         "layers": len(res.hints.layers),
+        "key_stats": _key_stats(res.stats),
         "output": str(out),
     }
 

@@ -89,11 +89,14 @@ def test_check_valid_and_invalid(hint_path, tmp_path):
 
 def test_analyze_from_closures_json_summary(tmp_path):
     out = tmp_path / "h.toml"
-    proc = run("analyze", "--from-closures", str(SMALL_HISTORIES[1]), "--since", "2025-01-01", "--until", "2025-06-30",
+    proc = run("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--since", "2025-01-01", "--until", "2025-06-30",
                "--max-layers", "8", "--output", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["layers"] <= 8 and summary["snapshots"] == 26
+    by_key = {k["key"]: k for k in summary["key_stats"]}
+    assert set(by_key) >= {"libc6", "app"} and by_key["app"]["changes"] == 25 and by_key["app"]["rate"] == 1.0
+    assert by_key["libc6"]["first_seen"] == "bw-2025-01-05"
     assert hintfile.load(out).analysis.snapshots == 26
 
 
