@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -240,3 +241,19 @@ def test_replay_on_a_git_repository(tmp_path):
     assert len(run["folds"]) >= 3
     s = run["strategies"]
     assert s["gitmine"]["pull"] <= s["single"]["pull"] and s["gitmine"]["max_layers_used"] <= 4
+
+
+def test_all_parents_includes_merged_branches(tmp_path):
+    repo = generate(tmp_path / "repo", commits=4, days=4)
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    run = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, env=env, capture_output=True)  # noqa: E731
+    run("checkout", "-q", "-b", "feature")
+    for i in range(2):
+        text = (repo / "versions.nix").read_text()
+        (repo / "versions.nix").write_text(re.sub(r'"curl" = "[^"]*"', f'"curl" = "{7 + i}.0"', text))
+        run("commit", "-qam", f"feature {i}")
+    run("checkout", "-q", "main")
+    run("merge", "-q", "--no-ff", "-m", "merge feature", "feature")
+    common = ("--attr", "image", "--since", "1month", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "h.toml"))
+    assert analyze_json(str(repo), *common)["commits"] == 5  # 4 + the merge commit
+    assert analyze_json(str(repo), "--all-parents", *common)["commits"] == 7
