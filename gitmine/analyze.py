@@ -27,6 +27,7 @@ from .window import parse_window
 from .worktrees import WorktreePool
 
 OK, FAILED, ABSENT = "ok", "failed", "absent"
+RESUME = "interrupted; finished evaluations are cached, rerun to resume"
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ def collect(
 
     if todo:
         jobs = max(1, min(settings.jobs, len(todo)))
-        with WorktreePool(repo_dir, cache.root, jobs) as pool:
+        with gateway.workers_running(), WorktreePool(repo_dir, cache.root, jobs) as pool:
             try:
                 results: Iterable[list[Evaluation]] = Parallel(
                     n_jobs=jobs, prefer="threads", return_as="generator_unordered"
@@ -172,11 +173,14 @@ def collect(
                     for ev in evs:
                         done[(ev.commit.sha, ev.image)] = ev
                         progress.advance(ev)
-            except BaseException:
-                gateway.request_stop()
+            except BaseException as exc:
+                gateway.STOP.set()
+                gateway.kill_all()
+                if isinstance(exc, Interrupted):
+                    raise Interrupted(RESUME) from None
                 raise
         if gateway.STOP.is_set():
-            raise Interrupted()
+            raise Interrupted(RESUME)
     return [done[(c.sha, img.name)] for c in commits for img in settings.images if (c.sha, img.name) in done]
 
 

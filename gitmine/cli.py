@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgres
 from rich.table import Table
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, UsageError
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Interrupted, UsageError
 
 if TYPE_CHECKING:
     from .analyze import AnalyzeResult, Evaluation, LearnResult
@@ -498,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     except GitmineError as e:
         if _DEBUG:
             raise
-        err.print(f"gitmine: error: {e}", highlight=False, markup=False, soft_wrap=True)
+        what = "" if isinstance(e, Interrupted) else "error: "
+        err.print(f"gitmine: {what}{e}", highlight=False, markup=False, soft_wrap=True)
         return e.exit_code
     except KeyboardInterrupt:
         err.print("gitmine: interrupted", highlight=False)

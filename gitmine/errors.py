@@ -50,8 +50,8 @@ class Interrupted(GitmineError):
 
     exit_code = EXIT_INTERRUPTED
 
-    def __init__(self) -> None:
-        super().__init__("interrupted; finished evaluations are cached, rerun to resume")
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)
 
 
 class CommandFailed(GitmineError):

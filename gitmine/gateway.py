@@ -12,7 +12,9 @@ import signal
 import subprocess
 import threading
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .errors import CommandFailed, EnvironmentProblem, Interrupted
 
@@ -86,10 +88,26 @@ def _kill(proc: subprocess.Popen[str]) -> None:
         pass
 
 
+_WORKERS_RUNNING = threading.Event()
+
+
+@contextmanager
+def workers_running() -> Iterator[None]:
+    """While worker threads run, a stop request only sets :data:`STOP` (the workers wind down and the
+    caller raises :class:`Interrupted`); elsewhere it interrupts the main thread at once."""
+    _WORKERS_RUNNING.set()
+    try:
+        yield
+    finally:
+        _WORKERS_RUNNING.clear()
+
+
 def request_stop(*_: object) -> None:
     """Signal handler for SIGINT/SIGTERM: refuse new subprocesses and kill the running ones."""
     STOP.set()
     kill_all()
+    if not _WORKERS_RUNNING.is_set() and threading.current_thread() is threading.main_thread():
+        raise Interrupted()
 
 
 def kill_all() -> None:
