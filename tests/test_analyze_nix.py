@@ -196,7 +196,7 @@ def test_config_file_alone_does_the_whole_job(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_run_resumes_from_the_cache(tmp_path, sig):
-    repo = generate(tmp_path / "repo", commits=40, days=40)
+    repo = generate(tmp_path / "repo", commits=40, days=40, eval_work=1_500_000)  # ~0.2 s per evaluation
     cache = tmp_path / "cache"
     args = [sys.executable, "-m", "gitmine.cli", "analyze", str(repo), "--attr", "image", "--since", "3months",
             "--cache-dir", str(cache), "--output", str(tmp_path / "h.toml"), "--jobs", "2", "--json"]

@@ -124,7 +124,7 @@ def test_unfetchable_flake_input_is_a_recorded_failure(tmp_path):
 
 @pytest.mark.usefixtures("needs_nix")
 def test_hanging_evaluation_times_out(tmp_path):
-    repo = generate(tmp_path / "repo", commits=2, days=2, eval_work=40_000_000)
+    repo = generate(tmp_path / "repo", commits=2, days=2, eval_work=20_000_000)
     out = tmp_path / "h.toml"
     proc = gitmine("analyze", str(repo), "--attr", "image", "--eval-timeout", "0.5", "--cache-dir", str(tmp_path / "c"),
                    "--output", str(out))
