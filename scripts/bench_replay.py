@@ -25,7 +25,7 @@ def main() -> None:
     if small_only:
         files = [f for f in files if f.name.startswith("deb-")]
     head = " | ".join(f"{s} pull / unpack" for s in DEFAULT_STRATEGIES)
-    print(f"| history | layers | {head} | gitmine vs autolayer (pull) |")
+    print(f"| history | layers | {head} | pull bytes gitmine saves vs autolayer |")
     print("| --- | ---: |" + " ---: |" * len(DEFAULT_STRATEGIES) + " ---: |")
     t0 = time.perf_counter()
     for f in files:
@@ -36,7 +36,7 @@ def main() -> None:
             by = {r.name: r for r in results}
             cells = " | ".join(f"{r.pull / lb:.2f} / {r.unpack / lb:.2f}" for r in results)
             gain = 1 - by["gitmine"].pull / by["autolayer"].pull
-            print(f"| {f.name.removesuffix('.jsonl.gz')} | {n} | {cells} | {gain:+.0%} |", flush=True)
+            print(f"| {f.name.removesuffix('.jsonl.gz')} | {n} | {cells} | {gain:.0%} |", flush=True)
     print(f"\n({time.perf_counter() - t0:.0f} s)")
 
 
