@@ -203,10 +203,6 @@ def parse_graph(text: str, source: str = "graph") -> Closure:
     return closure_from_text(text, source)
 
 
-def closure_from_entries(entries: list[dict[str, Any]]) -> Closure:
-    return closure_from_json(entries)
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """One evaluated point in history: a revision, its date, and the closure of each image."""

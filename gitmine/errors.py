@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_ANALYSIS = 1
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3

@@ -31,7 +31,6 @@ def run(
     cwd: Path | str | None = None,
     timeout: float | None = None,
     count_as: str | None = None,
-    input_text: str | None = None,
     cleanup: bool = False,
 ) -> str:
     """Run ``argv``, return its stdout; raise :class:`CommandFailed` on a non-zero exit.
@@ -56,7 +55,7 @@ def run(
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
-        stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -66,7 +65,7 @@ def run(
     with _LIVE_LOCK:
         _LIVE.add(proc)
     try:
-        out, err = proc.communicate(input=input_text, timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(proc)
         out, err = proc.communicate()
@@ -117,7 +116,3 @@ def kill_all() -> None:
     for proc in procs:
         _kill(proc)
 
-
-def reset_counters() -> None:
-    with _COUNTER_LOCK:
-        COUNTERS.clear()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
@@ -204,7 +203,3 @@ def load(path: Path) -> Hints:
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read the hint file ({err})") from None
     return parse(text, str(path))
-
-
-def as_dict(hints: Hints) -> dict[str, Any]:
-    return tomlkit.parse(render(hints)).unwrap()

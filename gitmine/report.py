@@ -63,7 +63,6 @@ def plot_cumulative(results: Sequence[StrategyResult], path: Path, *, title: str
         import matplotlib.pyplot as plt
     except ImportError:
         raise EnvironmentProblem("--plot needs matplotlib: pip install 'gitmine[plot]'") from None
-    from .atomic import write_text_atomic  # noqa: F401  (atomic write below, by rename)
     import os
     import tempfile
 
