@@ -67,15 +67,16 @@ class CommandFailed(GitmineError):
 
 
 def first_error_line(stderr: str) -> str:
-    """The first line of ``stderr`` that says something: Nix prefixes real errors with ``error:``."""
+    """The first line of ``stderr`` that says what went wrong: Nix prefixes errors with ``error:``,
+    git with ``fatal:`` or ``error:``; otherwise the first line that is not a warning."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("error:"):
-            rest = line[len("error:") :].strip()
-            if rest:
-                return rest
-            idx = lines.index(line)
-            return lines[idx + 1] if idx + 1 < len(lines) else line
+    for i, line in enumerate(lines):
+        for prefix in ("error:", "fatal:"):
+            if line.startswith(prefix):
+                rest = line[len(prefix) :].strip()
+                if rest:
+                    return rest
+                return lines[i + 1] if i + 1 < len(lines) else line
     for line in lines:
         if not line.startswith("warning:"):
             return line

@@ -8,6 +8,7 @@ and lets ``git worktree prune`` forget them.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import queue
@@ -27,6 +28,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@contextmanager
+def _registry_lock(base: Path) -> Iterator[None]:
+    """Serialise worktree registration (add, remove, prune) between gitmine runs on one repository:
+    one run's ``git worktree prune`` must not remove another's worktree while git is creating it."""
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def repo_id(repo_dir: Path) -> str:
@@ -61,17 +75,21 @@ class WorktreePool:
         self._created: list[Path] = []
 
     def __enter__(self) -> "WorktreePool":
-        self.base.mkdir(parents=True, exist_ok=True)
-        prune_stale(self.base, self.repo_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with _registry_lock(self.base):
+            prune_stale(self.base, self.repo_dir)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         for i in range(self.size):
-            self._free.put(self.run_dir / f"wt-{i}")
+            self._free.put(self.run_dir / f"wt-{os.getpid()}-{i}")  # unique: git names the worktree after it
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
+        with _registry_lock(self.base):
+            self._remove_all()
+
+    def _remove_all(self) -> None:
         for wt in self._created:
             try:
                 gateway.run(["git", "worktree", "remove", "--force", str(wt)], cwd=self.repo_dir, cleanup=True)
@@ -92,7 +110,8 @@ class WorktreePool:
                 gateway.run(["git", "checkout", "--quiet", "--force", "--detach", sha], cwd=wt)
                 gateway.run(["git", "clean", "-ffdxq"], cwd=wt)
             else:
-                gateway.run(["git", "worktree", "add", "--force", "--detach", str(wt), sha], cwd=self.repo_dir)
+                with _registry_lock(self.base):
+                    gateway.run(["git", "worktree", "add", "--force", "--detach", str(wt), sha], cwd=self.repo_dir)
                 self._created.append(wt)
             yield wt
         finally:
