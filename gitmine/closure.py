@@ -211,6 +211,13 @@ class Snapshot:
     date: str  # ISO date (YYYY-MM-DD) or datetime
     closures: Mapping[str, Closure] = field(default_factory=dict)
 
+    def closure(self) -> Closure:
+        """One closure of all images (what a host running them all pulls)."""
+        if len(self.closures) == 1:
+            return next(iter(self.closures.values()))
+        entries = {sp.path: sp for c in self.closures.values() for sp in c}
+        return build_closure(entries.values(), source=self.rev)
+
     def merged(self) -> dict[str, tuple[str, ...]]:
         """key → store paths, over every image of this snapshot."""
         out: dict[str, set[str]] = {}

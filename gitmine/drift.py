@@ -12,8 +12,7 @@ from typing import Any, Sequence
 
 from .closure import Snapshot
 from .hints import Hints
-from .layout import layout
-from .replay import merged_closure, score_transition
+from .replay import hinted, score_releases
 
 CHANGED_LAYER = 0.05  # a layer's expected pull "changed" when it moved by more than 5%
 
@@ -49,17 +48,10 @@ class Drift:
 
 
 def _mean_pull(snapshots: Sequence[Snapshot], hints: Hints) -> float:
-    closures = [merged_closure(s) for s in snapshots]
-    if len(closures) < 2:
+    if len(snapshots) < 2:
         return 0.0
-    total = 0
-    prev = [list(layer.paths) for layer in layout(closures[0], hints)]
-    for before, cur_closure in zip(closures, closures[1:]):
-        cur = [list(layer.paths) for layer in layout(cur_closure, hints)]
-        sizes = {p: sp.size for p, sp in cur_closure.paths.items()}
-        total += score_transition(prev, cur, sizes, set(before.paths))[0]
-        prev = cur
-    return total / (len(closures) - 1)
+    pulls = [pull for pull, *_ in score_releases([s.closure() for s in snapshots], hinted(hints))]
+    return sum(pulls) / len(pulls)
 
 
 def drift(committed: Hints, updated: Hints, snapshots: Sequence[Snapshot]) -> Drift:

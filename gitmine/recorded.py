@@ -83,11 +83,5 @@ def _date_prefix(name: str) -> str:
 
 def write_history(path: Path, snapshots: list[Snapshot]) -> None:
     """Record snapshots as JSONL (one image per line: the merged closure of all images)."""
-    lines = []
-    for s in snapshots:
-        merged: dict[str, dict] = {}
-        for c in s.closures.values():
-            for e in c.to_json():
-                merged[e["path"]] = e
-        lines.append(json.dumps({"rev": s.rev, "date": s.date, "closure": [merged[p] for p in sorted(merged)]}, sort_keys=True))
+    lines = [json.dumps({"rev": s.rev, "date": s.date, "closure": s.closure().to_json()}, sort_keys=True) for s in snapshots]
     write_text_atomic(path, "\n".join(lines) + "\n")

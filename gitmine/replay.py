@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from .baselines import BASELINES
-from .closure import Closure, Snapshot, build_closure
+from .closure import Closure, Snapshot
 from .errors import InputError
+from .hints import Hints
 from .layout import layout
 from .planner import plan
 from .stats import compute_statistics
@@ -63,14 +64,6 @@ class StrategyResult:
 class Fold:
     train: tuple[int, int]  # snapshot index range [start, end)
     test: tuple[int, int]
-
-
-def merged_closure(snapshot: Snapshot) -> Closure:
-    """One closure of all of a snapshot's images (the replay scores what a host pulls for all)."""
-    if len(snapshot.closures) == 1:
-        return next(iter(snapshot.closures.values()))
-    entries = {sp.path: sp for c in snapshot.closures.values() for sp in c}
-    return build_closure(entries.values(), source=snapshot.rev)
 
 
 def _day(s: str) -> date:
@@ -124,15 +117,29 @@ def score_transition(prev: list[list[str]], cur: list[list[str]], sizes: dict[st
 LayoutFn = Callable[[Closure], list[list[str]]]
 
 
+def hinted(hints: Hints, max_layers: int | None = None) -> LayoutFn:
+    """Lay closures out with ``hints``, as lists of store paths."""
+
+    def lay(c: Closure) -> list[list[str]]:
+        return [list(layer.paths) for layer in layout(c, hints, max_layers)]
+
+    return lay
+
+
+def score_releases(closures: Sequence[Closure], lay: LayoutFn) -> Iterator[tuple[int, int, int, int]]:
+    """(pull, unpack, lower bound, layers) of each release after the first, laid out by ``lay``."""
+    prev = lay(closures[0])
+    for before, closure in zip(closures, closures[1:]):
+        cur = lay(closure)
+        sizes = {p: sp.size for p, sp in closure.paths.items()}
+        yield (*score_transition(prev, cur, sizes, set(before.paths)), len(cur))
+        prev = cur
+
+
 def _strategy(name: str, training: Sequence[Snapshot], max_layers: int) -> LayoutFn:
     """How strategy ``name`` lays out a closure during a fold (gitmine learns on ``training``)."""
     if name == "gitmine":
-        hints = plan(compute_statistics(training), max_layers)
-
-        def learned(c: Closure) -> list[list[str]]:
-            return [list(layer.paths) for layer in layout(c, hints, max_layers)]
-
-        return learned
+        return hinted(plan(compute_statistics(training), max_layers), max_layers)
     baseline = BASELINES[name]
 
     def fixed(c: Closure) -> list[list[str]]:
@@ -150,22 +157,15 @@ def replay(
     strategies: Sequence[str] = DEFAULT_STRATEGIES,
     on_fold: Callable[[int, int], None] | None = None,
 ) -> tuple[list[StrategyResult], list[Fold]]:
-    closures = [merged_closure(s) for s in snapshots]
+    closures = [s.closure() for s in snapshots]
     results = {name: StrategyResult(name) for name in strategies}
     fold_list = folds(snapshots, train_weeks, test_weeks)
     for n, fold in enumerate(fold_list):
         for name in strategies:
             fn = _strategy(name, snapshots[fold.train[0] : fold.train[1]], max_layers)
-            prev = fn(closures[fold.test[0] - 1])
-            for i in range(*fold.test):
-                cur_closure = closures[i]
-                cur = fn(cur_closure)
-                sizes = {p: sp.size for p, sp in cur_closure.paths.items()}
-                pull, unpack, lower = score_transition(prev, cur, sizes, set(closures[i - 1].paths))
-                results[name].transitions.append(
-                    Transition(snapshots[i].rev, snapshots[i].date, pull, unpack, lower, len(cur))
-                )
-                prev = cur
+            scores = score_releases(closures[fold.test[0] - 1 : fold.test[1]], fn)
+            for i, (pull, unpack, lower, layers) in zip(range(*fold.test), scores):
+                results[name].transitions.append(Transition(snapshots[i].rev, snapshots[i].date, pull, unpack, lower, layers))
         if on_fold:
             on_fold(n + 1, len(fold_list))
     return [results[name] for name in strategies], fold_list

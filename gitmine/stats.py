@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .closure import Snapshot
-from .keys import parse_drv_name, path_key, store_name
+from .keys import path_key
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,6 @@ class KeyStats:
     last_seen: str  # rev
     vector: int  # bit t set: changed in transition t (t = 0 is snapshot 0 → 1)
     own_vector: int
-    version: str = ""  # version part of its store name in the latest snapshot having it
 
     def rate(self, transitions: int) -> float:
         return self.changes / transitions if transitions else 0.0
@@ -94,16 +93,14 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
     last: dict[str, str] = {}
     size: dict[str, int] = {}
     deps: dict[str, frozenset[str]] = {}
-    version: dict[str, str] = {}
     for snap, ps, (g, sz) in zip(snapshots, path_sets, graphs):
-        for k, paths in ps.items():
+        for k in ps:
             first.setdefault(k, snap.rev)
             last[k] = snap.rev
             size[k] = sz.get(k, 0)
             deps[k] = g.get(k, frozenset())
-            version[k] = parse_drv_name(store_name(paths[0]))[1]
     keys = {
-        k: KeyStats(k, vec[k].bit_count(), own[k].bit_count(), size[k], first[k], last[k], vec[k], own[k], version[k])
+        k: KeyStats(k, vec[k].bit_count(), own[k].bit_count(), size[k], first[k], last[k], vec[k], own[k])
         for k in all_keys
     }
     return Statistics(
