@@ -26,6 +26,7 @@ from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Inte
 if TYPE_CHECKING:
     from .analyze import AnalyzeResult, Evaluation, LearnResult
     from .closure import Snapshot
+    from .hints import Hints
     from .config import Settings
     from .stats import Statistics
 
@@ -213,6 +214,12 @@ def _clusters(stats: Statistics, n: int = 5) -> list[list[str]]:
     return [c for c in clusters(stats) if len(c) > 1][:n]
 
 
+def _forecast(stats: Statistics, hints: Hints) -> dict[str, float]:
+    from .planner import forecast
+
+    return forecast(stats, hints).as_dict()
+
+
 def _summary(result: AnalyzeResult) -> dict[str, Any]:
     absent = sum(1 for e in result.evaluations if e.status == "absent")
     return {
@@ -231,6 +238,7 @@ def _summary(result: AnalyzeResult) -> dict[str, Any]:
         "most_volatile": _volatile(result.stats),
         "cochange_clusters": _clusters(result.stats),
         "layers": len(result.hints.layers),
+        "expected_per_release": _forecast(result.stats, result.hints),
         "output": str(result.settings.output_path),
         "key_stats": _key_stats(result.stats),
     }
@@ -243,6 +251,7 @@ def _summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
         "most_volatile": _volatile(res.stats),
         "cochange_clusters": _clusters(res.stats),
         "layers": len(res.hints.layers),
+        "expected_per_release": _forecast(res.stats, res.hints),
         "key_stats": _key_stats(res.stats),
         "output": str(out),
     }
@@ -256,6 +265,9 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     for k in ("commits", "snapshots", "evaluations", "builds", "from_cache", "failed", "absent", "keys", "layers", "output"):
         if k in summary:
             t.add_row(k.replace("_", " "), str(summary[k]))
+    fc = summary["expected_per_release"]
+    ratio = f" ({fc['pull'] / fc['lower_bound']:.2f}× the lower bound)" if fc["lower_bound"] else ""
+    t.add_row("expected per release", f"{fc['pull'] / 1e6:.1f} MB pulled{ratio}, {fc['unpack'] / 1e6:.1f} MB unpacked")
     t.add_row("most volatile", ", ".join(f"{v['key']} ({v['changes']})" for v in summary["most_volatile"]))
     for i, c in enumerate(summary["cochange_clusters"], 1):
         t.add_row(f"change together #{i}", ", ".join(c[:8]) + (f" +{len(c) - 8}" if len(c) > 8 else ""))

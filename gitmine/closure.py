@@ -46,11 +46,16 @@ class Closure:
         return iter(self.paths.values())
 
     @cached_property
+    def key_of(self) -> dict[str, str]:
+        """store path → its key."""
+        return {p: path_key(p) for p in self.paths}
+
+    @cached_property
     def keys(self) -> dict[str, tuple[str, ...]]:
         """key → the store paths of this closure that share it (usually one)."""
         out: dict[str, list[str]] = {}
-        for p in self.paths:
-            out.setdefault(path_key(p), []).append(p)
+        for p, k in self.key_of.items():
+            out.setdefault(k, []).append(p)
         return {k: tuple(v) for k, v in sorted(out.items())}
 
     @cached_property

@@ -36,10 +36,16 @@ def parse_drv_name(name: str) -> tuple[str, str]:
     return name, ""
 
 
-@lru_cache(maxsize=65536)
 def path_key(path: str) -> str:
     """The key of a store path: its package name without version, plus its output suffix."""
-    name, version = parse_drv_name(store_name(path))
+    return name_key(store_name(path))
+
+
+@lru_cache(maxsize=1 << 16)
+def name_key(name: str) -> str:
+    """The key of a store path name (``<name>-<version>[-<output>]``, no hash). Names repeat across
+    snapshots where hashes do not, so this is what is cached."""
+    name, version = parse_drv_name(name)
     if version:
         suffix = version.rsplit("-", 1)
         if len(suffix) == 2 and suffix[1] in OUTPUT_NAMES:

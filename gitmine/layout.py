@@ -1,13 +1,17 @@
 """Lay one closure out into layers from a hint file (nix2container ``layersFile``).
 
-Every path goes to the layer of its key; keys the hints never saw go to a reserved layer on top.
-Empty layers are dropped. When more layers remain than the budget allows, the adjacent pair whose
+Every path goes to the layer of its key. A key the hints never saw that is a *renamed* hinted key
+(the same name up to its version numbers, ``python3.12-requests`` for ``python3.11-requests``,
+``libicu74`` for ``libicu72``, while the old key is gone from the closure) takes the old key's layer:
+a Python or soname bump renames whole package sets, and they keep their places until the next
+``gitmine analyze``. Other unseen keys go to a reserved layer on top. Empty layers are dropped. When more layers remain than the budget allows, the adjacent pair whose
 merge adds the least expected re-pulled bytes is merged, until the budget holds.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from .closure import Closure
@@ -24,6 +28,28 @@ class Layer:
     size: int
     change_rate: float
     unseen: bool = False
+
+
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
+def family(key: str) -> str:
+    """A key with its embedded version numbers masked: ``python3.11-requests`` → ``python#-requests``."""
+    return _NUMBER.sub("#", key)
+
+
+def renamed(unseen: set[str], present: set[str], hints: Hints) -> dict[str, int]:
+    """Layer of each unseen key that renames hinted keys absent from the closure (all in one layer)."""
+    gone: dict[str, set[int]] = {}
+    for key, i in hints.layer_of.items():
+        if key not in present:
+            gone.setdefault(family(key), set()).add(i)
+    out = {}
+    for key in unseen:
+        layers = gone.get(family(key), set())
+        if len(layers) == 1:
+            out[key] = next(iter(layers))
+    return out
 
 
 def _merge(a: Layer, b: Layer) -> Layer:
@@ -49,8 +75,12 @@ def layout(closure: Closure, hints: Hints, max_layers: int | None = None) -> lis
         raise ValueError("max_layers must be at least 1")
     n = len(hints.layers)
     buckets: list[list[str]] = [[] for _ in range(n + 1)]
-    for sp in closure:
-        buckets[hints.layer_of.get(path_key(sp.path), n)].append(sp.path)
+    keys = {sp.path: path_key(sp.path) for sp in closure}
+    present = set(keys.values())
+    where = dict(hints.layer_of)
+    where.update(renamed(present - where.keys(), present, hints))
+    for path, key in keys.items():
+        buckets[where.get(key, n)].append(path)
     layers: list[Layer] = []
     for i, paths in enumerate(buckets):
         if not paths:

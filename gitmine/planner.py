@@ -26,6 +26,7 @@ every cost is exact set arithmetic, and the result is deterministic.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class _RiskModel:
         return -math.expm1(-total)
 
 
-def own_rates(stats: Statistics, keys: list[str]) -> list[float]:
+def own_rates(stats: Statistics, keys: list[str], prior_strength: float = PRIOR_STRENGTH) -> list[float]:
     """Each key's probability of an own update per release.
 
     Each key's own-update frequency is shrunk towards the pooled frequency of all keys (a beta
@@ -79,7 +80,7 @@ def own_rates(stats: Statistics, keys: list[str]) -> list[float]:
     T = stats.transitions
     owns = [stats.keys[k].own_changes for k in keys]
     pooled = (sum(owns) + 1.0) / (len(keys) * T + 2.0)  # Laplace-smoothed base rate of own updates
-    return [(own + PRIOR_STRENGTH * pooled) / (T + PRIOR_STRENGTH) for own in owns]
+    return [(own + prior_strength * pooled) / (T + prior_strength) for own in owns]
 
 
 def _quantize(x: float) -> float:
@@ -189,14 +190,14 @@ def refine(order: list[_Group], masks: list[int], sizes: list[int], model: _Risk
                     break
                 rest = [i for i in src.members if i != key]
                 a_mask, a_size = own_mask(rest), src.size - sizes[key]
-                a_risk = model.risk(a_mask)
+                a_risk = src.risk if a_mask == src.mask else model.risk(a_mask)
                 best, best_gain = None, 1e-6
                 for b in range(max(0, a - REFINE_REACH), min(n, a + REFINE_REACH + 1)):
                     if b == a:
                         continue
                     dst = order[b]
                     b_mask, b_size = dst.mask | masks[key], dst.size + sizes[key]
-                    b_risk = model.risk(b_mask)
+                    b_risk = dst.risk if b_mask == dst.mask else model.risk(b_mask)
                     gain = src.size * src.risk + dst.size * dst.risk - a_size * a_risk - b_size * b_risk
                     lo, hi = min(a, b), max(a, b)
                     union = prefix[lo]
@@ -204,7 +205,9 @@ def refine(order: list[_Group], masks: list[int], sizes: list[int], model: _Risk
                         g = order[j]
                         mask, size = (a_mask, a_size) if j == a else ((b_mask, b_size) if j == b else (g.mask, g.size))
                         union |= mask
-                        gain += UNPACK_WEIGHT * (g.size * prefix_risk[j + 1] - size * model.risk(union))
+                        # most moves leave the union below a position as it was: no risk to recompute
+                        risk = prefix_risk[j + 1] if union == prefix[j + 1] else model.risk(union)
+                        gain += UNPACK_WEIGHT * (g.size * prefix_risk[j + 1] - size * risk)
                     if gain > best_gain:
                         best, best_gain = b, gain
                 if best is None:
@@ -226,16 +229,65 @@ def refine(order: list[_Group], masks: list[int], sizes: list[int], model: _Risk
     return order
 
 
-def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -> Hints:
+@dataclass(frozen=True)
+class Forecast:
+    """Bytes per release the planner's model expects for a hint file on the analysed history."""
+
+    pull: float
+    unpack: float
+    lower_bound: float  # every key in a layer of its own, without a budget
+
+    def as_dict(self) -> dict[str, float]:
+        return {"pull": round(self.pull), "unpack": round(self.unpack), "lower_bound": round(self.lower_bound)}
+
+
+def _model(stats: Statistics, keys: list[str], prior_strength: float) -> tuple[_RiskModel, list[int]]:
+    lambdas = [_quantize(-math.log1p(-q)) for q in own_rates(stats, keys, prior_strength)]
+    return _RiskModel(lambdas), _closure_masks(keys, dict(stats.deps))
+
+
+def forecast(stats: Statistics, hints: Hints, prior_strength: float = PRIOR_STRENGTH) -> Forecast:
+    """Expected bytes pulled and unpacked per release with ``hints``, under the model of :func:`plan`.
+
+    Keys of the latest snapshot that the hints do not place count as one extra layer on top, as
+    ``gitmine layout`` does with keys it has never seen.
+    """
+    keys = sorted(stats.present)
+    model, masks = _model(stats, keys, prior_strength)
+    slots: list[list[int]] = [[] for _ in range(len(hints.layers) + 1)]
+    top = len(hints.layers)
+    for i, k in enumerate(keys):
+        slots[hints.layer_of.get(k, top)].append(i)
+    groups = []
+    for members in slots:
+        if not members:
+            continue
+        mask = 0
+        for i in members:
+            mask |= masks[i]
+        size = sum(stats.keys[keys[i]].size for i in members)
+        groups.append(_Group(members, mask, size, model.risk(mask)))
+    return Forecast(
+        pull=sum(g.size * g.risk for g in groups),
+        unpack=expected_unpack(groups, model),
+        lower_bound=sum(stats.keys[k].size * model.risk(masks[i]) for i, k in enumerate(keys)),
+    )
+
+
+def plan(
+    stats: Statistics,
+    max_layers: int,
+    analysis: Analysis | None = None,
+    *,
+    prior_strength: float = PRIOR_STRENGTH,
+) -> Hints:
     """Hints for at most ``max_layers`` layers, bottom first."""
     if max_layers < 1:
         raise ValueError("max_layers must be at least 1")
     keys = sorted(stats.present)
     T = stats.transitions
     budget = max_layers
-    lambdas = [_quantize(-math.log1p(-q)) for q in own_rates(stats, keys)]
-    model = _RiskModel(lambdas)
-    masks = _closure_masks(keys, dict(stats.deps))
+    model, masks = _model(stats, keys, prior_strength)
     groups: list[_Group] = []
     for i, k in enumerate(keys):
         groups.append(_Group([i], masks[i], stats.keys[k].size, model.risk(masks[i])))
@@ -247,16 +299,18 @@ def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -
         if ia > ib:
             ia, ib = ib, ia
         a, b = groups[ia], groups[ib]
-        r = model.risk(a.mask | b.mask)
+        union = a.mask | b.mask
+        # one closure often contains the other (a library and a package that uses it)
+        r = a.risk if union == a.mask else (b.risk if union == b.mask else model.risk(union))
         heapq.heappush(heap, (a.size * (r - a.risk) + b.size * (r - b.risk), ia, ib, a.version, b.version))
+
+    by_risk = sorted((g.risk, i) for i, g in enumerate(groups))  # alive groups, by rising risk
 
     def candidates(i: int) -> list[int]:
         if len(alive) <= FULL_PAIRS_LIMIT:
             return [j for j in alive if j != i]
-        ordered = sorted(alive, key=lambda j: (groups[j].risk, j))
-        pos = ordered.index(i)
-        near = ordered[max(0, pos - WINDOW) : pos + WINDOW + 1]
-        return [j for j in near if j != i]
+        pos = bisect.bisect_left(by_risk, (groups[i].risk, i))
+        return [j for _, j in by_risk[max(0, pos - WINDOW) : pos + WINDOW + 1] if j != i]
 
     def seed_pairs() -> None:
         if len(alive) <= FULL_PAIRS_LIMIT:
@@ -265,9 +319,8 @@ def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -
                 for ib in order[x + 1 :]:
                     push(ia, ib)
         else:
-            ordered = sorted(alive, key=lambda j: (groups[j].risk, j))
-            for x, ia in enumerate(ordered):
-                for ib in ordered[x + 1 : x + 1 + WINDOW]:
+            for x, (_, ia) in enumerate(by_risk):
+                for _, ib in by_risk[x + 1 : x + 1 + WINDOW]:
                     push(ia, ib)
 
     while len(alive) > budget:
@@ -277,12 +330,15 @@ def plan(stats: Statistics, max_layers: int, analysis: Analysis | None = None) -
         if ia not in alive or ib not in alive or groups[ia].version != va or groups[ib].version != vb:
             continue
         a, b = groups[ia], groups[ib]
+        by_risk.remove((a.risk, ia))
+        by_risk.remove((b.risk, ib))
         a.members = sorted(a.members + b.members)
         a.mask |= b.mask
         a.size += b.size
         a.risk = model.risk(a.mask)
         a.version += 1
         alive.discard(ib)
+        bisect.insort(by_risk, (a.risk, ia))
         for j in candidates(ia):
             push(ia, j)
 

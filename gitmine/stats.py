@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .closure import Snapshot
-from .keys import path_key
 
 
 @dataclass(frozen=True)
@@ -48,20 +47,24 @@ class Statistics:
 MASS_FRACTION = 0.5
 
 
-def key_graph(snapshot: Snapshot) -> tuple[dict[str, frozenset[str]], dict[str, int]]:
-    """Key-level dependency graph and key sizes of one snapshot (all images merged)."""
+def key_graph(snapshot: Snapshot) -> tuple[dict[str, set[str]], dict[str, int]]:
+    """Key-level dependency graph (key → the other keys it references) and key sizes of one
+    snapshot, all images merged."""
     deps: dict[str, set[str]] = {}
     sizes: dict[str, int] = {}
     seen: set[str] = set()
     for closure in snapshot.closures.values():
+        key_of = closure.key_of
         for sp in closure:
-            k = path_key(sp.path)
+            k = key_of[sp.path]
             d = deps.setdefault(k, set())
-            d.update(path_key(r) for r in sp.references)
+            d.update([key_of[r] for r in sp.references])
             if sp.path not in seen:
                 seen.add(sp.path)
                 sizes[k] = sizes.get(k, 0) + sp.size
-    return {k: frozenset(v - {k}) for k, v in deps.items()}, sizes
+    for k, v in deps.items():
+        v.discard(k)
+    return deps, sizes
 
 
 def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
@@ -92,13 +95,13 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
     first: dict[str, str] = {}
     last: dict[str, str] = {}
     size: dict[str, int] = {}
-    deps: dict[str, frozenset[str]] = {}
+    deps: dict[str, set[str]] = {}
     for snap, ps, (g, sz) in zip(snapshots, path_sets, graphs):
         for k in ps:
             first.setdefault(k, snap.rev)
             last[k] = snap.rev
             size[k] = sz.get(k, 0)
-            deps[k] = g.get(k, frozenset())
+            deps[k] = g.get(k, set())
     keys = {
         k: KeyStats(k, vec[k].bit_count(), own[k].bit_count(), size[k], first[k], last[k], vec[k], own[k])
         for k in all_keys
@@ -107,7 +110,7 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
         revs=tuple(s.rev for s in snapshots),
         dates=tuple(s.date for s in snapshots),
         keys=keys,
-        deps={k: deps[k] for k in all_keys},
+        deps={k: frozenset(deps[k]) for k in all_keys},
         present=frozenset(path_sets[-1]),
         mass_rebuilds=tuple(mass),
         changed_per_transition=tuple(changed_counts),

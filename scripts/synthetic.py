@@ -7,6 +7,7 @@ and of everything that depends on it, as input addressing does.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import date, timedelta
 
@@ -31,7 +32,8 @@ def synthetic_history(paths: int, snapshots: int, *, seed: int = 1) -> list[Snap
         hashes: list[str] = []
         entries = []
         for i in range(paths):
-            h = hash((names[i], versions[i], tuple(hashes[d] for d in deps[i])))
+            seed_text = "|".join([names[i], str(versions[i]), *(hashes[d] for d in deps[i])])
+            h = int.from_bytes(hashlib.sha256(seed_text.encode()).digest(), "big")
             digest = "".join(ALPHABET[(h >> (5 * k)) & 31] for k in range(32))
             hashes.append(digest)
             path = f"/nix/store/{digest}-{names[i]}-1.{versions[i]}"

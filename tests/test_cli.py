@@ -98,6 +98,8 @@ def test_analyze_from_closures_json_summary(tmp_path):
     assert set(by_key) >= {"libc6", "app"} and by_key["app"]["changes"] == 25 and by_key["app"]["rate"] == 1.0
     assert by_key["libc6"]["first_seen"] == "bw-2025-01-05"
     assert hintfile.load(out).analysis.snapshots == 26
+    expected = summary["expected_per_release"]
+    assert 0 < expected["lower_bound"] <= expected["pull"] <= expected["unpack"]
 
 
 def test_replay_json_and_plot(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 
 from gitmine.closure import parse_graph
 from gitmine.hints import Analysis, HintLayer, Hints
-from gitmine.layout import layers_json, layout
+from gitmine.layout import family, layers_json, layout
 from gitmine.planner import plan
 from gitmine.recorded import load_history
 from gitmine.stats import compute_statistics
@@ -39,6 +39,48 @@ def test_unseen_keys_go_to_a_reserved_top_layer():
 
 def test_unseen_keys_join_the_most_volatile_layer_when_no_budget_is_left():
     assert paths(layout(closure(BASE, LIB, APP, NEW), H, 3)) == [["base-1.0"], ["lib-2.0"], ["app-3.0", "newthing-0.1"]]
+
+
+PY_HINTS = _hints(
+    (("base",), 0.01),
+    (("python3.11", "python3.11-requests"), 0.2),
+    (("libfoo1",), 0.3),
+    (("libfoo2",), 0.4),
+    (("app",), 0.9),
+)
+
+
+def test_family_masks_version_numbers_in_keys():
+    assert family("python3.11-requests") == family("python3.12-requests") == "python#-requests"
+    assert family("libicu72") == family("libicu74") == "libicu#"
+    assert family("perl5.38.2-JSON") == "perl#-JSON"
+    assert family("nginx") == "nginx"
+
+
+def test_renamed_keys_keep_the_layer_of_the_key_they_replace():
+    # a Python bump renames the interpreter and its package set: they stay in their layer
+    py = sp("python3.12-3.12.4", 50, (BASE.path,))
+    req = sp("python3.12-requests-2.32.0", 20, (py.path,))
+    app = sp("app-3.0", 10, (req.path,))
+    layers = layout(closure(BASE, py, req, app, NEW), PY_HINTS)
+    assert paths(layers) == [
+        ["base-1.0"],
+        ["python3.12-3.12.4", "python3.12-requests-2.32.0"],
+        ["app-3.0"],
+        ["newthing-0.1"],
+    ]
+    assert layers[-1].unseen and not layers[1].unseen
+
+
+def test_a_rename_needs_the_old_key_gone_and_one_candidate_layer():
+    # both interpreters in the closure: the new one is not a rename, it is new
+    old = sp("python3.11-3.11.9", 50, (BASE.path,))
+    new = sp("python3.12-3.12.4", 50, (BASE.path,))
+    assert paths(layout(closure(BASE, old, new), PY_HINTS)) == [["base-1.0"], ["python3.11-3.11.9"], ["python3.12-3.12.4"]]
+    # libfoo3 could replace libfoo1 (layer 3) or libfoo2 (layer 4): ambiguous, so it goes on top
+    foo = sp("libfoo3-1.0", 5, (BASE.path,))
+    assert paths(layout(closure(BASE, foo), PY_HINTS)) == [["base-1.0"], ["libfoo3-1.0"]]
+    assert layout(closure(BASE, foo), PY_HINTS)[-1].unseen
 
 
 def test_over_budget_merges_the_cheapest_adjacent_pair():

@@ -3,7 +3,7 @@ import pytest
 from gitmine.baselines import autolayer
 from gitmine.closure import Snapshot, build_closure
 from gitmine.layout import layout
-from gitmine.planner import plan
+from gitmine.planner import forecast, own_rates, plan
 from gitmine.recorded import load_history
 from gitmine.replay import replay
 from gitmine.stats import compute_statistics
@@ -38,6 +38,28 @@ def test_tight_budget_joins_the_cheap_pair():
     # with two layers, app (1 kB) rides along with lib rather than lib with the 1 MB base
     h = plan(compute_statistics(_history()), 2)
     assert [layer.keys for layer in h.layers] == [("base",), ("app", "lib")]
+
+
+def test_forecast_is_the_models_expected_bytes():
+    st = compute_statistics(_history())
+    q_app, q_base, q_lib = own_rates(st, ["app", "base", "lib"])
+    assert q_base < q_lib < q_app  # 0, 5 and 24 own updates in 29 releases
+    p_base, p_lib = q_base, 1 - (1 - q_base) * (1 - q_lib)
+    p_app = 1 - (1 - q_base) * (1 - q_lib) * (1 - q_app)
+    lower = 1_000_000 * p_base + 100_000 * p_lib + 1_000 * p_app
+    # one key per layer, stacked in dependency order: pull = unpack = the lower bound
+    alone = forecast(st, plan(st, 3))
+    assert alone.pull == pytest.approx(lower, rel=0.02)
+    assert alone.unpack == pytest.approx(lower, rel=0.02)
+    assert alone.lower_bound == pytest.approx(lower, rel=0.02)
+    # one layer: all 1.101 MB whenever anything changes
+    one = forecast(st, plan(st, 1))
+    assert one.pull == pytest.approx(1_101_000 * p_app, rel=0.02)
+    assert one.unpack == pytest.approx(one.pull)
+    assert one.lower_bound == alone.lower_bound
+    # no hedging: base never changed, so the model puts no risk on it
+    unhedged = forecast(st, plan(st, 3), prior_strength=1e-9)
+    assert unhedged.lower_bound < alone.lower_bound
 
 
 @pytest.mark.parametrize("path", SMALL_HISTORIES, ids=lambda p: p.name)
