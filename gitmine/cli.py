@@ -199,6 +199,7 @@ def _key_stats(stats: Statistics) -> list[dict[str, Any]]:
             "key": k.key,
             "changes": k.changes,
             "own_changes": k.own_changes,
+            "exposure": k.exposure,
             "rate": round(k.rate(T), 4),
             "size": k.size,
             "first_seen": k.first_seen,

@@ -6,6 +6,7 @@ output suffix is kept, so a package's ``-dev`` and ``-lib`` outputs stay apart).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 # Output names nixpkgs uses; a trailing ``-<one of these>`` after the version is an output, not
@@ -51,3 +52,12 @@ def name_key(name: str) -> str:
         if len(suffix) == 2 and suffix[1] in OUTPUT_NAMES:
             return f"{name}-{suffix[1]}"
     return name
+
+
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
+def family(key: str) -> str:
+    """A key with its embedded version numbers masked: ``python3.11-requests`` → ``python#-requests``.
+    Keys of one family that replace each other are renames (a Python or soname bump)."""
+    return _NUMBER.sub("#", key)

@@ -11,12 +11,11 @@ merge adds the least expected re-pulled bytes is merged, until the budget holds.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from .closure import Closure
 from .hints import Hints
-from .keys import path_key
+from .keys import family, path_key
 
 UNSEEN_RATE = 1.0  # a key never seen is assumed to change at the next release
 
@@ -28,14 +27,6 @@ class Layer:
     size: int
     change_rate: float
     unseen: bool = False
-
-
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)*")
-
-
-def family(key: str) -> str:
-    """A key with its embedded version numbers masked: ``python3.11-requests`` → ``python#-requests``."""
-    return _NUMBER.sub("#", key)
 
 
 def renamed(unseen: set[str], present: set[str], hints: Hints) -> dict[str, int]:

@@ -73,14 +73,16 @@ class _RiskModel:
 def own_rates(stats: Statistics, keys: list[str], prior_strength: float = PRIOR_STRENGTH) -> list[float]:
     """Each key's probability of an own update per release.
 
-    Each key's own-update frequency is shrunk towards the pooled frequency of all keys (a beta
-    prior worth ``PRIOR_STRENGTH`` transitions), so a key never updated in the window keeps the
-    risk typical of this history: high on a rolling distribution, low on a stable one.
+    A key's own updates are counted over its exposure (the transitions it was there for); the
+    frequency is shrunk towards the pooled frequency of all keys, a beta prior worth
+    ``prior_strength`` transitions, so a key never updated in the window keeps the risk typical of
+    this history: high on a rolling distribution, low on a stable one. ``prior_strength`` near 0
+    trusts the window alone (no hedge for keys it never saw change).
     """
-    T = stats.transitions
     owns = [stats.keys[k].own_changes for k in keys]
-    pooled = (sum(owns) + 1.0) / (len(keys) * T + 2.0)  # Laplace-smoothed base rate of own updates
-    return [(own + prior_strength * pooled) / (T + prior_strength) for own in owns]
+    exposures = [stats.keys[k].exposure for k in keys]
+    pooled = (sum(owns) + 1.0) / (sum(exposures) + 2.0)  # Laplace-smoothed base rate of own updates
+    return [(own + prior_strength * pooled) / (n + prior_strength) for own, n in zip(owns, exposures)]
 
 
 def _quantize(x: float) -> float:

@@ -3,7 +3,13 @@
 A key *changes* between two consecutive snapshots when its set of store paths differs (a hash
 change, an appearance or a disappearance). A change is *own* when none of the key's dependencies
 changed in the same transition: in Nix a path's hash changes whenever anything below it changes, so
-only own changes say that the package itself was updated; the rest is propagation.
+only own changes say that the package itself was updated; the rest is propagation. Own changes are
+counted over the transitions in which the key exists on both sides (its *exposure*): a package
+added to the image mid-window is not an update.
+
+A key renamed by a version bump (``python3.11-requests`` → ``python3.12-requests``: the one key of
+its :func:`~gitmine.keys.family` that disappears in a transition where exactly one appears) is
+followed under its latest name, so its history survives the bump.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .closure import Snapshot
+from .keys import family
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class KeyStats:
     last_seen: str  # rev
     vector: int  # bit t set: changed in transition t (t = 0 is snapshot 0 → 1)
     own_vector: int
+    exposure: int = 0  # transitions with the key on both sides: where own updates were counted
 
     def rate(self, transitions: int) -> float:
         return self.changes / transitions if transitions else 0.0
@@ -67,15 +75,50 @@ def key_graph(snapshot: Snapshot) -> tuple[dict[str, set[str]], dict[str, int]]:
     return deps, sizes
 
 
+def _renames(before: set[str], after: set[str]) -> dict[str, str]:
+    """Old key → new key for the unambiguous renames of one transition."""
+    gone: dict[str, list[str]] = {}
+    new: dict[str, list[str]] = {}
+    for k in before - after:
+        gone.setdefault(family(k), []).append(k)
+    for k in after - before:
+        new.setdefault(family(k), []).append(k)
+    return {g[0]: new[f][0] for f, g in gone.items() if len(g) == 1 and len(new.get(f, ())) == 1}
+
+
+def _follow_renames(path_sets: list[dict[str, tuple[str, ...]]], graphs: list[tuple[dict[str, set[str]], dict[str, int]]]) -> None:
+    """Rewrite every snapshot's keys to the latest name of their rename chain, in place."""
+    original = [set(ps) for ps in path_sets]
+    ident = {k: k for k in original[-1]}  # key of snapshot t + 1 → its latest name
+    for t in range(len(path_sets) - 2, -1, -1):
+        renames = _renames(original[t], original[t + 1])
+        names = {k: ident.get(renames.get(k, k), k) for k in original[t]}
+        if len(set(names.values())) < len(names):  # a chain collides with a key of this snapshot: leave it
+            names = {k: ident.get(k, k) for k in original[t]}
+            taken = {ident[k] for k in original[t] if k in ident}
+            names.update({k: f"{k}@{t}" for k in original[t] if k not in ident and k in taken})
+        ident = names
+        if all(k == v for k, v in names.items()):
+            continue
+        path_sets[t] = {names[k]: v for k, v in path_sets[t].items()}
+        deps, sizes = graphs[t]
+        graphs[t] = (
+            {names.get(k, k): {names.get(d, d) for d in ds} for k, ds in deps.items()},
+            {names.get(k, k): v for k, v in sizes.items()},
+        )
+
+
 def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
     """Statistics of ``snapshots`` (oldest first)."""
     if not snapshots:
         raise ValueError("no snapshots")
     path_sets = [s.merged() for s in snapshots]
     graphs = [key_graph(s) for s in snapshots]
+    _follow_renames(path_sets, graphs)
     all_keys = sorted(set().union(*path_sets))
     vec = dict.fromkeys(all_keys, 0)
     own = dict.fromkeys(all_keys, 0)
+    exposure = dict.fromkeys(all_keys, 0)
     mass: list[int] = []
     changed_counts: list[int] = []
     for t in range(len(snapshots) - 1):
@@ -86,10 +129,14 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
         if present and len(changed) > MASS_FRACTION * present:
             mass.append(t)
         deps_after, deps_before = graphs[t + 1][0], graphs[t][0]
+        for k in before.keys() & after.keys():
+            exposure[k] += 1
         bit = 1 << t
         for k in changed:
             vec[k] |= bit
-            kdeps = deps_after.get(k) or deps_before.get(k) or frozenset()
+            if k not in before or k not in after:
+                continue  # added or removed, not updated
+            kdeps = deps_after.get(k) or deps_before.get(k) or set()
             if not (kdeps & changed):
                 own[k] |= bit
     first: dict[str, str] = {}
@@ -103,7 +150,7 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
             size[k] = sz.get(k, 0)
             deps[k] = g.get(k, set())
     keys = {
-        k: KeyStats(k, vec[k].bit_count(), own[k].bit_count(), size[k], first[k], last[k], vec[k], own[k])
+        k: KeyStats(k, vec[k].bit_count(), own[k].bit_count(), size[k], first[k], last[k], vec[k], own[k], exposure[k])
         for k in all_keys
     }
     return Statistics(

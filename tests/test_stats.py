@@ -41,6 +41,50 @@ def test_appearance_and_disappearance_are_changes():
     assert st.keys["b"].changes == 2
     assert st.keys["a"].changes == 0
     assert "b" not in st.present
+    # being added or removed is a change of the layer, not an update of the package
+    assert st.keys["b"].own_changes == 0
+    assert (st.keys["a"].exposure, st.keys["b"].exposure) == (2, 0)
+
+
+def test_a_package_added_mid_window_is_judged_on_the_releases_it_was_there_for():
+    a = sp("a-1", 1)
+    snaps = [snapshot(f"r{i}", f"2024-01-{1 + i:02d}", a) for i in range(6)]
+    late = [sp(f"late-1.{i}", 1, h="abc"[i]) for i in range(3)]  # added at r3, updated at r4 and r5
+    for i, path in zip(range(3, 6), late):
+        snaps[i] = snapshot(f"r{i}", f"2024-01-{1 + i:02d}", a, path)
+    st = compute_statistics(snaps)
+    assert (st.keys["late"].changes, st.keys["late"].own_changes, st.keys["late"].exposure) == (3, 2, 2)
+    assert st.keys["late"].first_seen == "r3"
+
+
+def test_renamed_keys_are_followed_under_their_latest_name():
+    # a Python bump at r2 renames the interpreter and its package set; the package updates at r1
+    base = sp("base-1", 1000)
+
+    def py(minor: str, h: str, req: str = "2.31", rh: str = "0"):  # type: ignore[no-untyped-def]
+        interp = sp(f"python3.{minor}-3.{minor}.1", 50, (base.path,), h=h)
+        return interp, sp(f"python3.{minor}-requests-{req}", 5, (interp.path,), h=rh)
+
+    snaps = [
+        snapshot("r0", "2024-01-01", base, *py("11", "1")),
+        snapshot("r1", "2024-01-08", base, *py("11", "1", "2.32", "2")),
+        snapshot("r2", "2024-01-15", base, *py("12", "3", "2.32", "4")),
+        snapshot("r3", "2024-01-22", base, *py("12", "3", "2.32", "4")),
+    ]
+    st = compute_statistics(snaps)
+    assert set(st.keys) == {"base", "python3.12", "python3.12-requests"}
+    req, interp = st.keys["python3.12-requests"], st.keys["python3.12"]
+    assert (req.first_seen, req.exposure, req.vector, req.own_vector) == ("r0", 3, 0b011, 0b001)
+    assert (interp.first_seen, interp.vector, interp.own_vector) == ("r0", 0b010, 0b010)
+    assert st.deps["python3.12-requests"] == frozenset({"python3.12"})
+
+
+def test_ambiguous_renames_are_not_followed():
+    one, two = sp("libfoo1-1", 1), sp("libfoo2-1", 1)
+    three = sp("libfoo3-1", 1)
+    st = compute_statistics([snapshot("r0", "2024-01-01", one, two), snapshot("r1", "2024-01-08", three)])
+    assert set(st.keys) == {"libfoo1", "libfoo2", "libfoo3"}
+    assert st.keys["libfoo3"].first_seen == "r1"
 
 
 def test_mass_rebuilds_are_left_out_of_cochange():
