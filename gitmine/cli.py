@@ -215,10 +215,16 @@ def _clusters(stats: Statistics, n: int = 5) -> list[list[str]]:
     return [c for c in clusters(stats) if len(c) > 1][:n]
 
 
-def _forecast(stats: Statistics, hints: Hints) -> dict[str, float]:
-    from .planner import forecast
+def _forecast(stats: Statistics, hints: Hints, latest: Snapshot, max_layers: int) -> dict[str, Any]:
+    """Expected bytes per release with the new hints, and with nixpkgs auto-layer at the same budget
+    on the latest snapshot, under the same model."""
+    from .baselines import autolayer
+    from .planner import forecast, forecast_layout
 
-    return forecast(stats, hints).as_dict()
+    out: dict[str, Any] = forecast(stats, hints).as_dict()
+    auto = forecast_layout(stats, autolayer(latest.closure(), max_layers))
+    out["autolayer"] = {"pull": round(auto.pull), "unpack": round(auto.unpack)}
+    return out
 
 
 def _summary(result: AnalyzeResult) -> dict[str, Any]:
@@ -239,7 +245,7 @@ def _summary(result: AnalyzeResult) -> dict[str, Any]:
         "most_volatile": _volatile(result.stats),
         "cochange_clusters": _clusters(result.stats),
         "layers": len(result.hints.layers),
-        "expected_per_release": _forecast(result.stats, result.hints),
+        "expected_per_release": _forecast(result.stats, result.hints, result.snapshots[-1], result.settings.max_layers),
         "output": str(result.settings.output_path),
         "key_stats": _key_stats(result.stats),
     }
@@ -252,7 +258,7 @@ def _summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
         "most_volatile": _volatile(res.stats),
         "cochange_clusters": _clusters(res.stats),
         "layers": len(res.hints.layers),
-        "expected_per_release": _forecast(res.stats, res.hints),
+        "expected_per_release": _forecast(res.stats, res.hints, res.snapshots[-1], res.hints.max_layers),
         "key_stats": _key_stats(res.stats),
         "output": str(out),
     }
@@ -268,7 +274,9 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
             t.add_row(k.replace("_", " "), str(summary[k]))
     fc = summary["expected_per_release"]
     ratio = f" ({fc['pull'] / fc['lower_bound']:.2f}× the lower bound)" if fc["lower_bound"] else ""
+    auto = fc["autolayer"]
     t.add_row("expected per release", f"{fc['pull'] / 1e6:.1f} MB pulled{ratio}, {fc['unpack'] / 1e6:.1f} MB unpacked")
+    t.add_row("  with auto-layer", f"{auto['pull'] / 1e6:.1f} MB pulled, {auto['unpack'] / 1e6:.1f} MB unpacked (nixpkgs, same budget)")
     t.add_row("most volatile", ", ".join(f"{v['key']} ({v['changes']})" for v in summary["most_volatile"]))
     for i, c in enumerate(summary["cochange_clusters"], 1):
         t.add_row(f"change together #{i}", ", ".join(c[:8]) + (f" +{len(c) - 8}" if len(c) > 8 else ""))

@@ -30,10 +30,12 @@ import bisect
 import heapq
 import math
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import networkx as nx
 
 from .hints import Analysis, HintLayer, Hints
+from .keys import path_key
 from .stats import Statistics
 
 PRIOR_STRENGTH = 20.0  # weight, in transitions, of the pooled base rate in each key's estimate
@@ -254,12 +256,25 @@ def forecast(stats: Statistics, hints: Hints, prior_strength: float = PRIOR_STRE
     Keys of the latest snapshot that the hints do not place count as one extra layer on top, as
     ``gitmine layout`` does with keys it has never seen.
     """
+    return _forecast(stats, hints.layer_of, len(hints.layers), prior_strength)
+
+
+def forecast_layout(stats: Statistics, layers: Sequence[Sequence[str]], prior_strength: float = PRIOR_STRENGTH) -> Forecast:
+    """:func:`forecast` for any layering of a closure (store path lists, bottom first), such as a
+    baseline's: each key is placed in the lowest layer holding one of its paths."""
+    layer_of: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        for path in layer:
+            layer_of.setdefault(path_key(path), i)
+    return _forecast(stats, layer_of, len(layers), prior_strength)
+
+
+def _forecast(stats: Statistics, layer_of: Mapping[str, int], n: int, prior_strength: float) -> Forecast:
     keys = sorted(stats.present)
     model, masks = _model(stats, keys, prior_strength)
-    slots: list[list[int]] = [[] for _ in range(len(hints.layers) + 1)]
-    top = len(hints.layers)
+    slots: list[list[int]] = [[] for _ in range(n + 1)]
     for i, k in enumerate(keys):
-        slots[hints.layer_of.get(k, top)].append(i)
+        slots[layer_of.get(k, n)].append(i)
     groups = []
     for members in slots:
         if not members:

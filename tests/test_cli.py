@@ -100,6 +100,9 @@ def test_analyze_from_closures_json_summary(tmp_path):
     assert hintfile.load(out).analysis.snapshots == 26
     expected = summary["expected_per_release"]
     assert 0 < expected["lower_bound"] <= expected["pull"] <= expected["unpack"]
+    # the planner minimises expected pulled + unpacked bytes: auto-layer's split is one it could have chosen
+    auto = expected["autolayer"]
+    assert expected["pull"] + expected["unpack"] < auto["pull"] + auto["unpack"]
 
 
 def test_replay_json_and_plot(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 from gitmine.baselines import autolayer
 from gitmine.closure import Snapshot, build_closure
 from gitmine.layout import layout
-from gitmine.planner import forecast, own_rates, plan
+from gitmine.planner import forecast, forecast_layout, own_rates, plan
 from gitmine.recorded import load_history
 from gitmine.replay import replay
 from gitmine.stats import compute_statistics
@@ -57,6 +57,12 @@ def test_forecast_is_the_models_expected_bytes():
     assert one.pull == pytest.approx(1_101_000 * p_app, rel=0.02)
     assert one.unpack == pytest.approx(one.pull)
     assert one.lower_bound == alone.lower_bound
+    # any layering of a closure can be forecast the same way, e.g. a baseline's
+    snaps = _history()
+    latest = [sorted(snaps[-1].closure().paths)]
+    assert forecast_layout(st, latest) == one
+    by_key = [[p for p in latest[0] if name in p] for name in ("-base-", "-lib-", "-app-")]
+    assert forecast_layout(st, by_key) == alone
     # no hedging: base never changed, so the model puts no risk on it
     unhedged = forecast(st, plan(st, 3), prior_strength=1e-9)
     assert unhedged.lower_bound < alone.lower_bound
