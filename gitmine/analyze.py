@@ -16,7 +16,7 @@ from joblib import Parallel, delayed
 from . import gateway, hints as hintfile
 from .cache import Cache, default_cache_dir, nix_settings_fingerprint
 from .closure import Closure, Snapshot
-from .errors import AnalysisFailed, CommandFailed, Interrupted, RepositoryError
+from .errors import AnalysisFailed, CommandFailed, GitmineError, Interrupted, RepositoryError
 from .config import Settings
 from .hints import Analysis, Hints
 from .history import CommitInfo, open_repository, select_commits, workdir
@@ -59,6 +59,7 @@ class AnalyzeResult:
     nix_evaluations: int
     nix_builds: int
     corrupt_cache_entries: list[str] = field(default_factory=list)
+    previous: Previous | None = None
 
     @property
     def failures(self) -> list[Evaluation]:
@@ -264,12 +265,35 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
     )
 
 
+@dataclass(frozen=True)
+class Previous:
+    """The hint file in use when the analysis started: the planner keeps its layers unless a new
+    plan pays for the re-pull of switching (see :func:`gitmine.planner.plan`)."""
+
+    path: Path
+    hints: Hints | None  # None: absent, ignored (--fresh) or unreadable
+    note: str  # why it was not used, when it was not
+
+
+def previous_hints(path: Path, fresh: bool) -> Previous:
+    if fresh:
+        return Previous(path, None, "ignored (--fresh)")
+    if not path.exists():
+        return Previous(path, None, "none")
+    try:
+        return Previous(path, hintfile.load(path), "")
+    except GitmineError as e:
+        return Previous(path, None, f"unreadable, planned from scratch ({e})")
+
+
 def analyze(settings: Settings, progress: Progress | None = None, *, write: bool = True) -> AnalyzeResult:
     """The whole job; ``write=False`` computes the hints without writing them (``--check``)."""
+    previous = previous_hints(settings.output_path, settings.fresh)
     mined = mine(settings, progress)
     failures = [e for e in mined.evaluations if e.status == FAILED]
     stats = compute_statistics(mined.snapshots)
-    hints = plan(stats, settings.max_layers, analysis_of(mined.snapshots, stats, settings.max_layers))
+    analysis = analysis_of(mined.snapshots, stats, settings.max_layers)
+    hints = plan(stats, settings.max_layers, analysis, previous=previous.hints)
     if failures and settings.strict:
         raise AnalysisFailed(
             f"{len(failures)} evaluation(s) failed and --strict is set (first: {failures[0].commit.sha[:12]} "
@@ -287,6 +311,7 @@ def analyze(settings: Settings, progress: Progress | None = None, *, write: bool
         mined.nix_evaluations,
         mined.nix_builds,
         mined.corrupt_cache_entries,
+        previous,
     )
 
 
@@ -295,9 +320,12 @@ class LearnResult:
     snapshots: list[Snapshot]
     stats: Statistics
     hints: Hints
+    previous: Previous
 
 
-def learn_recorded(history: Path, *, since: str | None, until: str | None, max_layers: int, output: Path) -> LearnResult:
+def learn_recorded(
+    history: Path, *, since: str | None, until: str | None, max_layers: int, output: Path, fresh: bool = False
+) -> LearnResult:
     """``analyze --from-closures``: the same statistics, planner and hint file, from recorded closures."""
     from .recorded import load_history
 
@@ -307,7 +335,8 @@ def learn_recorded(history: Path, *, since: str | None, until: str | None, max_l
         since=start.date().isoformat() if start else None,
         until=end.date().isoformat() if (end and until) else None,
     )
+    previous = previous_hints(output, fresh)
     stats = compute_statistics(snapshots)
-    hints = plan(stats, max_layers, analysis_of(snapshots, stats, max_layers))
+    hints = plan(stats, max_layers, analysis_of(snapshots, stats, max_layers), previous=previous.hints)
     hintfile.write(hints, output)
-    return LearnResult(snapshots, stats, hints)
+    return LearnResult(snapshots, stats, hints, previous)

@@ -24,7 +24,7 @@ from . import __version__
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Interrupted, UsageError
 
 if TYPE_CHECKING:
-    from .analyze import AnalyzeResult, Evaluation, LearnResult
+    from .analyze import AnalyzeResult, Evaluation, LearnResult, Previous
     from .closure import Snapshot
     from .hints import Hints
     from .config import Settings
@@ -83,6 +83,9 @@ def analyze(
     record: Optional[Path] = typer.Option(None, "--record", help="Also write the evaluated closures as a JSONL history."),
     check_only: bool = typer.Option(False, "--check", help="Exit 1 if the committed hint file is stale; write nothing."),
     report: Optional[Path] = typer.Option(None, "--report", help="With --check: write the drift report as Markdown."),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Plan from scratch; by default the layers of the existing hint file are kept unless a new plan pays for the switch."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Mine the repository's history into a layer hint file."""
@@ -94,7 +97,12 @@ def analyze(
             raise UsageError(f"--max-layers {max_layers}: must be at least 1")
         out = output or Path(config.DEFAULT_OUTPUT)
         res = learn_recorded(
-            from_closures, since=since, until=until, max_layers=max_layers or config.DEFAULT_MAX_LAYERS, output=out
+            from_closures,
+            since=since,
+            until=until,
+            max_layers=max_layers or config.DEFAULT_MAX_LAYERS,
+            output=out,
+            fresh=fresh,
         )
         summary = _summary_recorded(res, out)
         _show_summary(summary, as_json)
@@ -102,7 +110,7 @@ def analyze(
     settings = _settings(repo, dict(
         since=since, until=until, rev=rev, all_parents=all_parents, every=every, jobs=jobs,
         max_layers=max_layers, output=output, strict=strict, allow_shallow=allow_shallow,
-        cache_dir=cache_dir, eval_timeout=eval_timeout,
+        cache_dir=cache_dir, eval_timeout=eval_timeout, fresh=fresh or None,
     ), attr, file)  # fmt: skip
     if report is not None and not check_only:
         raise UsageError("--report goes with --check")
@@ -227,6 +235,15 @@ def _forecast(stats: Statistics, hints: Hints, latest: Snapshot, max_layers: int
     return out
 
 
+def _previous(previous: Previous | None, hints: Hints) -> dict[str, Any]:
+    """How the new hints relate to the hint file in use: layers kept as they were, or a new plan."""
+    if previous is None or previous.hints is None:
+        return {"path": str(previous.path) if previous else None, "used": False, "note": previous.note if previous else "none"}
+    before = {layer.keys for layer in previous.hints.layers}
+    kept = sum(1 for layer in hints.layers if layer.keys in before)
+    return {"path": str(previous.path), "used": True, "layers_unchanged": kept, "layers": len(hints.layers)}
+
+
 def _summary(result: AnalyzeResult) -> dict[str, Any]:
     absent = sum(1 for e in result.evaluations if e.status == "absent")
     return {
@@ -246,6 +263,7 @@ def _summary(result: AnalyzeResult) -> dict[str, Any]:
         "cochange_clusters": _clusters(result.stats),
         "layers": len(result.hints.layers),
         "expected_per_release": _forecast(result.stats, result.hints, result.snapshots[-1], result.settings.max_layers),
+        "previous": _previous(result.previous, result.hints),
         "output": str(result.settings.output_path),
         "key_stats": _key_stats(result.stats),
     }
@@ -259,6 +277,7 @@ def _summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
         "cochange_clusters": _clusters(res.stats),
         "layers": len(res.hints.layers),
         "expected_per_release": _forecast(res.stats, res.hints, res.snapshots[-1], res.hints.max_layers),
+        "previous": _previous(res.previous, res.hints),
         "key_stats": _key_stats(res.stats),
         "output": str(out),
     }
@@ -272,6 +291,11 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     for k in ("commits", "snapshots", "evaluations", "builds", "from_cache", "failed", "absent", "keys", "layers", "output"):
         if k in summary:
             t.add_row(k.replace("_", " "), str(summary[k]))
+    prev = summary["previous"]
+    if prev["used"]:
+        t.add_row("previous hints", f"{prev['layers_unchanged']} of {prev['layers']} layers unchanged ({prev['path']})")
+    elif prev["note"] != "none":
+        t.add_row("previous hints", prev["note"])
     fc = summary["expected_per_release"]
     ratio = f" ({fc['pull'] / fc['lower_bound']:.2f}× the lower bound)" if fc["lower_bound"] else ""
     auto = fc["autolayer"]
@@ -386,6 +410,9 @@ def replay(
     max_layers: list[int] = typer.Option([100], "--max-layers", help="Layer budget (repeatable)."),
     train: int = typer.Option(26, "--train", help="Training window, in weeks."),
     test: int = typer.Option(26, "--test", help="Scored window after it, in weeks."),
+    replan_every: Optional[int] = typer.Option(
+        None, "--replan-every", help="Instead of folds: re-analyse before every N-th release on the previous --train weeks, switches charged."
+    ),
     strategy: Optional[list[str]] = typer.Option(None, "--strategy", help="Strategies to compare (default: all)."),
     attr: Optional[list[str]] = typer.Option(None, "--attr", help="With a git repository: image attribute(s)."),
     file: Optional[str] = typer.Option(None, "--file", help="With a git repository: Nix file of --attr."),
@@ -395,15 +422,18 @@ def replay(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw cumulative pull bytes to FILE.png or FILE.svg."),
 ) -> None:
     """Score layering strategies on held-out history: bytes pulled and unpacked per release."""
-    from .replay import DEFAULT_STRATEGIES, replay as do_replay
+    from .replay import DEFAULT_STRATEGIES, FRESH, replay as do_replay, replay_replanning
     from .report import plot_cumulative, replay_json, replay_table
 
-    strategies = tuple(strategy or DEFAULT_STRATEGIES)
-    bad = [s for s in strategies if s not in DEFAULT_STRATEGIES]
+    known = DEFAULT_STRATEGIES if replan_every is None else (*DEFAULT_STRATEGIES, FRESH)
+    strategies = tuple(strategy or known)
+    bad = [s for s in strategies if s not in known]
     if bad:
-        raise UsageError(f"--strategy {bad[0]!r} is not known; choose from {', '.join(DEFAULT_STRATEGIES)}")
+        raise UsageError(f"--strategy {bad[0]!r} is not known; choose from {', '.join(known)}")
     if train < 1 or test < 1:
         raise UsageError("--train and --test must be at least 1 week")
+    if replan_every is not None and replan_every < 1:
+        raise UsageError("--replan-every must be at least 1 release")
     if any(n < 1 for n in max_layers):
         raise UsageError("--max-layers must be at least 1")
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
@@ -411,18 +441,21 @@ def replay(
     snapshots = _replay_snapshots(history, attr, file, since, cache_dir)
     runs = []
     for n in max_layers:
-        results, folds = do_replay(snapshots, max_layers=n, train_weeks=train, test_weeks=test, strategies=strategies)
+        if replan_every is None:
+            results, folds = do_replay(snapshots, max_layers=n, train_weeks=train, test_weeks=test, strategies=strategies)
+        else:
+            results, folds = replay_replanning(snapshots, max_layers=n, train_weeks=train, every=replan_every, strategies=strategies)
         if not folds:
+            span = f"{train} weeks and a release after them" if replan_every else f"one fold of {train}+{test} weeks"
             raise InputError(
-                f"{history}: {len(snapshots)} snapshots do not cover one fold of {train}+{test} weeks; "
-                "lower --train/--test or record more history"
+                f"{history}: {len(snapshots)} snapshots do not cover {span}; lower --train/--test or record more history"
             )
         runs.append((n, results, folds))
     if as_json:
-        _emit_json(replay_json(str(history), runs))
+        _emit_json(replay_json(str(history), runs, replan_every))
     else:
         for n, results, folds in runs:
-            err.print(replay_table(str(history), n, results, folds))
+            err.print(replay_table(str(history), n, results, folds, replan_every))
     if plot is not None:
         plot_cumulative(runs[-1][1], plot, title=f"{history.name}, {runs[-1][0]} layers")
 

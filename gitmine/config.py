@@ -36,6 +36,7 @@ class Settings:
     allow_shallow: bool = False
     cache_dir: Path | None = None
     eval_timeout: float | None = None
+    fresh: bool = False  # plan from scratch, ignoring the hint file in use
 
     @property
     def output_path(self) -> Path:

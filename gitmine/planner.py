@@ -36,6 +36,7 @@ import networkx as nx
 
 from .hints import Analysis, HintLayer, Hints
 from .keys import path_key
+from .layout import place
 from .stats import Statistics
 
 PRIOR_STRENGTH = 20.0  # weight, in transitions, of the pooled base rate in each key's estimate
@@ -161,14 +162,27 @@ def order_layers(groups: list[_Group], model: _RiskModel) -> list[_Group]:
     return order
 
 
-def refine(order: list[_Group], masks: list[int], sizes: list[int], model: _RiskModel) -> list[_Group]:
+def refine(
+    order: list[_Group], masks: list[int], sizes: list[int], model: _RiskModel, horizon: float | None = None
+) -> list[_Group]:
     """Move single keys between layers while that lowers expected pulled + unpacked bytes.
 
     A move of a key from layer ``a`` to layer ``b`` changes the pull cost of those two layers and
     the unpack cost of positions ``min(a, b)`` to ``max(a, b)`` only (above both, the union of
     closures below is unchanged), so each candidate costs a few risk evaluations. Moves reach
     ``REFINE_REACH`` positions; rounds alternate moves and re-stacking until nothing improves.
+
+    With ``horizon`` the layers are in use: a move must save more over ``horizon`` releases than
+    it costs once (the layers it changes are pulled again, and everything from the lowest changed
+    position is unpacked again), and the stacking is left as it is.
     """
+    touched: set[int] = set()  # ids of the groups a move has changed
+    low = len(order)  # lowest changed position
+
+    def switch(a: int, b: int, a_size: int, b_size: int) -> float:
+        cost = (0 if id(order[a]) in touched else a_size) + (0 if id(order[b]) in touched else b_size)
+        lo = min(a, b)
+        return cost + sum(order[j].size for j in range(lo, low))
 
     def own_mask(members: list[int]) -> int:
         m = 0
@@ -212,11 +226,16 @@ def refine(order: list[_Group], masks: list[int], sizes: list[int], model: _Risk
                         # most moves leave the union below a position as it was: no risk to recompute
                         risk = prefix_risk[j + 1] if union == prefix[j + 1] else model.risk(union)
                         gain += UNPACK_WEIGHT * (g.size * prefix_risk[j + 1] - size * risk)
+                    if horizon is not None:
+                        gain = gain * horizon - switch(a, b, a_size, b_size)
                     if gain > best_gain:
                         best, best_gain = b, gain
                 if best is None:
                     continue
                 dst = order[best]
+                if horizon is not None:
+                    touched.update((id(src), id(dst)))
+                    low = min(low, a, best)
                 src.members, src.mask, src.size, src.risk = rest, a_mask, a_size, a_risk
                 dst.members = sorted(dst.members + [key])
                 dst.mask |= masks[key]
@@ -224,10 +243,11 @@ def refine(order: list[_Group], masks: list[int], sizes: list[int], model: _Risk
                 dst.risk = model.risk(dst.mask)
                 improved = True
                 prefix, prefix_risk = prefixes()
-        before = expected_unpack(order, model)
-        reordered = order_layers(order, model)
-        if expected_unpack(reordered, model) < before - 1e-6:
-            order, improved = reordered, True
+        if horizon is None:
+            before = expected_unpack(order, model)
+            reordered = order_layers(order, model)
+            if expected_unpack(reordered, model) < before - 1e-6:
+                order, improved = reordered, True
         if not improved:
             break
     return order
@@ -297,17 +317,108 @@ def plan(
     analysis: Analysis | None = None,
     *,
     prior_strength: float = PRIOR_STRENGTH,
+    previous: Hints | None = None,
 ) -> Hints:
-    """Hints for at most ``max_layers`` layers, bottom first."""
+    """Hints for at most ``max_layers`` layers, bottom first.
+
+    With ``previous`` (the hint file in use), the layers it gives the latest snapshot are kept, or
+    improved by key moves, unless a new plan saves more expected bytes over the analysed number of
+    releases than switching costs once (:func:`_stay_or_switch`).
+    """
     if max_layers < 1:
         raise ValueError("max_layers must be at least 1")
     keys = sorted(stats.present)
     T = stats.transitions
-    budget = max_layers
     model, masks = _model(stats, keys, prior_strength)
+    sizes = [stats.keys[k].size for k in keys]
+    final = _fresh(keys, sizes, masks, model, max_layers)
+    if previous is not None:
+        final = _stay_or_switch(final, previous, keys, sizes, masks, model, max_layers, horizon=max(T, 1))
+    layers = []
+    for g in final:
+        vec = 0
+        for m in g.members:
+            vec |= stats.keys[keys[m]].vector
+        layers.append(
+            HintLayer(
+                keys=tuple(keys[m] for m in g.members),
+                size=g.size,
+                change_rate=g.risk,
+                observed_rate=vec.bit_count() / T if T else 0.0,
+            )
+        )
+    if analysis is None:
+        analysis = Analysis(
+            images=(),
+            rev_range=f"{stats.revs[0]}..{stats.revs[-1]}" if stats.revs else "",
+            snapshots=len(stats.revs),
+            transitions=T,
+            max_layers=max_layers,
+            planner=PLANNER_NAME,
+        )
+    return Hints(analysis, tuple(layers))
+
+
+def _objective(order: list[_Group], model: _RiskModel) -> float:
+    """Expected bytes pulled + unpacked per release (the quantity :func:`refine` lowers)."""
+    return sum(g.size * g.risk for g in order) + UNPACK_WEIGHT * expected_unpack(order, model)
+
+
+def _switch_cost(order: list[_Group], deployed: list[_Group]) -> float:
+    """Bytes pulled and unpacked once when the layers in use become ``order``: layers whose key set
+    was not a layer before are pulled, and everything from the lowest changed position is unpacked."""
+    before = [frozenset(g.members) for g in deployed]
+    after = [frozenset(g.members) for g in order]
+    known = set(before)
+    pull = sum(g.size for g, m in zip(order, after) if m not in known)
+    lowest = next((i for i, m in enumerate(after) if i >= len(before) or before[i] != m), len(after))
+    return pull + sum(g.size for g in order[lowest:])
+
+
+def _stay_or_switch(
+    fresh: list[_Group],
+    previous: Hints,
+    keys: list[str],
+    sizes: list[int],
+    masks: list[int],
+    model: _RiskModel,
+    max_layers: int,
+    horizon: int,
+) -> list[_Group]:
+    """The layers to use next: those in use (as ``gitmine layout`` gives them for the latest
+    snapshot), those improved by the key moves that pay for themselves, those improved by every key
+    move that lowers the expected bytes, or the fresh plan.
+
+    Each candidate costs ``horizon`` releases of expected bytes plus its one-time switch from the
+    layers in use (:func:`_switch_cost`); the cheapest wins, ties going to the earlier candidate.
+    Without this a re-analysis reshuffles layers for small gains, and every reshuffle is a re-pull.
+    """
+    index = {k: i for i, k in enumerate(keys)}
+    deployed = []
+    for slot in place(dict(zip(keys, sizes)), previous, max_layers):
+        members = sorted(index[k] for k in slot.keys)
+        mask = 0
+        for i in members:
+            mask |= masks[i]
+        deployed.append(_Group(members, mask, slot.size, model.risk(mask)))
+
+    def copy(order: list[_Group]) -> list[_Group]:
+        return [_Group(list(g.members), g.mask, g.size, g.risk) for g in order]
+
+    candidates = [copy(deployed)]
+    if len(deployed) > 1:
+        candidates.append(refine(copy(deployed), masks, sizes, model, horizon))
+        candidates.append(refine(copy(deployed), masks, sizes, model))
+    candidates.append(fresh)
+    costs = [horizon * _objective(c, model) + _switch_cost(c, deployed) for c in candidates]
+    return candidates[costs.index(min(costs))]
+
+
+def _fresh(keys: list[str], sizes: list[int], masks: list[int], model: _RiskModel, budget: int) -> list[_Group]:
+    """Layers from scratch: agglomerative merging on expected re-pulled bytes, stacking, key moves."""
     groups: list[_Group] = []
-    for i, k in enumerate(keys):
-        groups.append(_Group([i], masks[i], stats.keys[k].size, model.risk(masks[i])))
+    for i in range(len(keys)):
+        groups.append(_Group([i], masks[i], sizes[i], model.risk(masks[i])))
     alive = set(range(len(groups)))
 
     heap: list[tuple[float, int, int, int, int]] = []
@@ -361,27 +472,5 @@ def plan(
 
     final = order_layers([groups[i] for i in sorted(alive)], model)
     if len(final) > 1:
-        final = refine(final, masks, [stats.keys[k].size for k in keys], model)
-    layers = []
-    for g in final:
-        vec = 0
-        for m in g.members:
-            vec |= stats.keys[keys[m]].vector
-        layers.append(
-            HintLayer(
-                keys=tuple(keys[m] for m in g.members),
-                size=g.size,
-                change_rate=g.risk,
-                observed_rate=vec.bit_count() / T if T else 0.0,
-            )
-        )
-    if analysis is None:
-        analysis = Analysis(
-            images=(),
-            rev_range=f"{stats.revs[0]}..{stats.revs[-1]}" if stats.revs else "",
-            snapshots=len(stats.revs),
-            transitions=T,
-            max_layers=max_layers,
-            planner=PLANNER_NAME,
-        )
-    return Hints(analysis, tuple(layers))
+        final = refine(final, masks, sizes, model)
+    return final

@@ -26,6 +26,7 @@ from .planner import plan
 from .stats import compute_statistics
 
 DEFAULT_STRATEGIES = ("single", "n2c", "nixpkgs-popularity", "autolayer", "gitmine")
+FRESH = "gitmine-fresh"  # with re-planning: a plan from scratch each time, ignoring the hints in use
 
 
 @dataclass(frozen=True)
@@ -140,12 +141,7 @@ def _strategy(name: str, training: Sequence[Snapshot], max_layers: int) -> Layou
     """How strategy ``name`` lays out a closure during a fold (gitmine learns on ``training``)."""
     if name == "gitmine":
         return hinted(plan(compute_statistics(training), max_layers), max_layers)
-    baseline = BASELINES[name]
-
-    def fixed(c: Closure) -> list[list[str]]:
-        return baseline(c, max_layers)
-
-    return fixed
+    return _baseline(name, max_layers)
 
 
 def replay(
@@ -169,3 +165,59 @@ def replay(
         if on_fold:
             on_fold(n + 1, len(fold_list))
     return [results[name] for name in strategies], fold_list
+
+
+def replay_replanning(
+    snapshots: Sequence[Snapshot],
+    *,
+    max_layers: int,
+    train_weeks: int = 26,
+    every: int = 1,
+    strategies: Sequence[str] = (*DEFAULT_STRATEGIES, FRESH),
+) -> tuple[list[StrategyResult], list[Fold]]:
+    """A release pipeline that re-runs ``gitmine analyze`` on the previous ``train_weeks`` before
+    every ``every``-th release, starting from the hints in use (``gitmine``) or from scratch
+    (``gitmine-fresh``), and pays for whatever each new layout re-ships: a switch is scored like any
+    other release. Scoring starts at the first release with ``train_weeks`` of history before it;
+    the folds returned are the plans (the window each learned from, the releases it laid out)."""
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    if any(not s.date for s in snapshots):
+        raise InputError("replay needs dated snapshots: name history files YYYY-MM-DD… or give each line a date")
+    closures = [s.closure() for s in snapshots]
+    days = [_day(s.date) for s in snapshots]
+    window = timedelta(weeks=train_weeks)
+    results = {name: StrategyResult(name) for name in strategies}
+    first = next((i for i, d in enumerate(days) if i > 0 and d >= days[0] + window), len(snapshots))
+    plans: list[Fold] = []
+    hints: dict[str, Hints] = {}
+    prev: dict[str, list[list[str]]] = {}
+    for i in range(first, len(snapshots)):
+        if (i - first) % every == 0:
+            lo = min(next(j for j, d in enumerate(days) if d >= days[i] - window), i - 1)
+            stats = compute_statistics(snapshots[lo:i])
+            if "gitmine" in strategies:
+                hints["gitmine"] = plan(stats, max_layers, previous=hints.get("gitmine"))
+            if FRESH in strategies:
+                hints[FRESH] = plan(stats, max_layers)
+            plans.append(Fold((lo, i), (i, min(i + every, len(snapshots)))))
+        lay = {name: hinted(hints[name], max_layers) if name in hints else _baseline(name, max_layers) for name in strategies}
+        if not prev:
+            prev = {name: lay[name](closures[i - 1]) for name in strategies}
+        sizes = {p: sp.size for p, sp in closures[i].paths.items()}
+        before = set(closures[i - 1].paths)
+        for name in strategies:
+            cur = lay[name](closures[i])
+            pull, unpack, lower = score_transition(prev[name], cur, sizes, before)
+            results[name].transitions.append(Transition(snapshots[i].rev, snapshots[i].date, pull, unpack, lower, len(cur)))
+            prev[name] = cur
+    return [results[name] for name in strategies], plans
+
+
+def _baseline(name: str, max_layers: int) -> LayoutFn:
+    baseline = BASELINES[name]
+
+    def fixed(c: Closure) -> list[list[str]]:
+        return baseline(c, max_layers)
+
+    return fixed

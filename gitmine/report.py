@@ -15,9 +15,12 @@ def _ratio(x: int, lb: int) -> float:
     return round(x / lb, 4) if lb else 0.0
 
 
-def replay_table(name: str, max_layers: int, results: Sequence[StrategyResult], folds: Sequence[Fold]) -> Table:
+def replay_table(
+    name: str, max_layers: int, results: Sequence[StrategyResult], folds: Sequence[Fold], replan_every: int | None = None
+) -> Table:
     n = len(results[0].transitions) if results else 0
-    t = Table(title=f"{name}: {max_layers} layers, {len(folds)} folds, {n} releases scored", title_justify="left")
+    how = f"{len(folds)} folds" if replan_every is None else f"re-planned {len(folds)} times (every {replan_every}), switches charged"
+    t = Table(title=f"{name}: {max_layers} layers, {how}, {n} releases scored", title_justify="left")
     for col in ("strategy", "pull MB", "pull / bound", "unpack MB", "unpack / bound", "layers"):
         t.add_column(col, justify="right" if col != "strategy" else "left")
     lb = results[0].lower_bound if results else 0
@@ -27,8 +30,8 @@ def replay_table(name: str, max_layers: int, results: Sequence[StrategyResult], 
     return t
 
 
-def replay_json(name: str, runs: list[tuple[int, list[StrategyResult], list[Fold]]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"history": name, "runs": []}
+def replay_json(name: str, runs: list[tuple[int, list[StrategyResult], list[Fold]]], replan_every: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"history": name, "replan_every": replan_every, "runs": []}
     for n, results, folds in runs:
         lb = results[0].lower_bound if results else 0
         out["runs"].append(

@@ -18,17 +18,14 @@ Pull and unpack are ratios to the lower bound (forecast: to the model's own lowe
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
+from corpus import budgets, corpus_files
 from gitmine.recorded import load_history
 from gitmine.planner import forecast, plan
 from gitmine.replay import folds, hinted, score_releases
 from gitmine.stats import compute_statistics
 
-CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "corpus"
-BUDGETS = {"deb-": (8, 16), "big-": (64, 100)}
 NO_HEDGE = 1e-9
 
 
@@ -37,17 +34,14 @@ def _ratio(pull: float, unpack: float, lower: float) -> str:
 
 
 def main() -> None:
-    small_only = "--small" in sys.argv
-    files = sorted(CORPUS.glob("*.jsonl.gz"))
-    if small_only:
-        files = [f for f in files if f.name.startswith("deb-")]
+    files = corpus_files()
     print("| history | layers | held-out | forecast | in-sample | in-sample, no hedge |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     t0 = time.perf_counter()
     for f in files:
         snaps = load_history(f)
         closures = [s.closure() for s in snaps]
-        for n in BUDGETS[f.name[:4]]:
+        for n in budgets(f):
             sums = {k: [0.0, 0.0, 0.0] for k in ("held", "forecast", "in", "oracle")}
             for fold in folds(snaps, 26, 26):
                 train = compute_statistics(snaps[fold.train[0] : fold.train[1]])

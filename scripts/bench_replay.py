@@ -8,29 +8,22 @@ Prints a Markdown table (pull and unpack bytes as ratios to the lower bound) for
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
+from corpus import budgets, corpus_files
 from gitmine.recorded import load_history
 from gitmine.replay import DEFAULT_STRATEGIES, replay
 
-CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "corpus"
-BUDGETS = {"deb-": (8, 16), "big-": (64, 100)}
-
 
 def main() -> None:
-    small_only = "--small" in sys.argv
-    files = sorted(CORPUS.glob("*.jsonl.gz"))
-    if small_only:
-        files = [f for f in files if f.name.startswith("deb-")]
+    files = corpus_files()
     head = " | ".join(f"{s} pull / unpack" for s in DEFAULT_STRATEGIES)
     print(f"| history | layers | {head} | pull bytes gitmine saves vs autolayer |")
     print("| --- | ---: |" + " ---: |" * len(DEFAULT_STRATEGIES) + " ---: |")
     t0 = time.perf_counter()
     for f in files:
         snaps = load_history(f)
-        for n in BUDGETS[f.name[:4]]:
+        for n in budgets(f):
             results, _ = replay(snaps, max_layers=n)
             lb = results[0].lower_bound
             by = {r.name: r for r in results}

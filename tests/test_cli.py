@@ -116,6 +116,17 @@ def test_replay_json_and_plot(tmp_path):
     assert plot.read_text().startswith("<?xml")
 
 
+def test_replay_with_replanning_before_releases():
+    proc = run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--replan-every", "13", "--json",
+               "--strategy", "gitmine", "--strategy", "gitmine-fresh")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["replan_every"] == 13
+    run0 = data["runs"][0]
+    assert set(run0["strategies"]) == {"gitmine", "gitmine-fresh"} and len(run0["folds"]) == 6
+    assert run("replay", str(SMALL_HISTORIES[2]), "--replan-every", "0").returncode == 2
+
+
 def test_unknown_strategy_and_usage_errors():
     assert main(["replay", str(SMALL_HISTORIES[0]), "--strategy", "magic"]) == 2
     assert main(["layout", "--hints", "/nonexistent.toml", "-"]) == 2
@@ -156,3 +167,22 @@ def test_hint_file_does_not_depend_on_hash_seed(tmp_path):
         assert proc.returncode == 0, proc.stderr
         texts.add(out.read_text())
     assert len(texts) == 1
+
+
+def test_reanalysis_keeps_the_hint_file_in_use_unless_told_to_start_fresh(tmp_path):
+    out = tmp_path / "h.toml"
+    args = ("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--max-layers", "8", "--output", str(out), "--json")
+    first = json.loads(run(*args, "--since", "2025-04-01", "--until", "2025-10-01").stdout)
+    assert first["previous"] == {"path": str(out), "used": False, "note": "none"}
+    # half a year later the history suggests a somewhat different split, not worth re-shipping the image
+    later = ("--since", "2026-04-01", "--until", "2026-10-01")
+    kept = json.loads(run(*args, *later).stdout)
+    assert kept["previous"]["used"] and kept["previous"]["layers_unchanged"] == 8
+    fresh = json.loads(run(*args, *later, "--fresh").stdout)
+    assert fresh["previous"]["note"] == "ignored (--fresh)"
+    assert fresh["expected_per_release"]["pull"] < kept["expected_per_release"]["pull"]
+    # a hint file that cannot be read is replaced by a fresh plan, and the summary says why
+    out.write_text("not toml [")
+    broken = run(*args, *later)
+    assert broken.returncode == 0, broken.stderr
+    assert json.loads(broken.stdout)["previous"]["note"].startswith("unreadable, planned from scratch")

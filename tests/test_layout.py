@@ -4,7 +4,8 @@ import pytest
 
 from gitmine.closure import parse_graph
 from gitmine.hints import Analysis, HintLayer, Hints
-from gitmine.layout import family, layers_json, layout
+from gitmine.keys import family
+from gitmine.layout import layers_json, layout
 from gitmine.planner import plan
 from gitmine.recorded import load_history
 from gitmine.stats import compute_statistics

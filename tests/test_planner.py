@@ -2,6 +2,7 @@ import pytest
 
 from gitmine.baselines import autolayer
 from gitmine.closure import Snapshot, build_closure
+from gitmine.hints import HintLayer, Hints
 from gitmine.layout import layout
 from gitmine.planner import forecast, forecast_layout, own_rates, plan
 from gitmine.recorded import load_history
@@ -66,6 +67,62 @@ def test_forecast_is_the_models_expected_bytes():
     # no hedging: base never changed, so the model puts no risk on it
     unhedged = forecast(st, plan(st, 3), prior_strength=1e-9)
     assert unhedged.lower_bound < alone.lower_bound
+
+
+def _with_previous(prev_layers, budget=3):  # type: ignore[no-untyped-def]
+    st = compute_statistics(_history_with_tiny())
+    fresh = plan(st, budget)
+    previous = Hints(fresh.analysis, tuple(HintLayer(keys, 0, 0.5, 0.5) for keys in prev_layers))
+    return fresh, plan(st, budget, previous=previous)
+
+
+def _history_with_tiny():  # type: ignore[no-untyped-def]
+    """_history() plus "tiny": 10 bytes that never change and depend on nothing."""
+    return [Snapshot(s.rev, s.date, {"image": build_closure([*s.closure(), sp("tiny-1", 10)])}) for s in _history()]
+
+
+def test_replanning_keeps_the_layers_in_use_when_a_switch_does_not_pay():
+    # a 10 MB base that never changes, twenty small stable libraries, a 10-byte "tiny", an app
+    # updated every release
+    base = sp("base-1", 10_000_000)
+    libs = [sp(f"stable{i}-1", 1_000, (base.path,)) for i in range(20)]
+    tiny = sp("tiny-1", 10)
+    snaps = [
+        snapshot(f"r{i}", f"2024-{1 + i // 4:02d}-{1 + 7 * (i % 4):02d}", base, tiny, *libs,
+                 sp(f"app-{i}", 1_000, (libs[0].path,), h="0123456789"[i % 10]))
+        for i in range(30)
+    ]  # fmt: skip
+    st = compute_statistics(snaps)
+    fresh = plan(st, 3)
+    assert "tiny" not in fresh.layers[0].keys
+    in_use = [("base", "tiny"), tuple(sorted(f"stable{i}" for i in range(20))), ("app",)]
+    previous = Hints(fresh.analysis, tuple(HintLayer(keys, 0, 0.5, 0.5) for keys in in_use))
+    # tiny's hedged risk makes the base layer a little likelier to change, but taking it out would
+    # re-ship and re-unpack 10 MB once: far more than it saves over the 29 releases analysed
+    assert [layer.keys for layer in plan(st, 3, previous=previous).layers] == in_use
+
+
+def test_replanning_switches_when_the_new_plan_pays_for_the_re_pull():
+    # everything in one layer re-ships 1.1 MB every release: three layers pay back at once
+    fresh, switched = _with_previous([("app", "base", "lib", "tiny")])
+    assert switched.layers == fresh.layers
+
+
+def test_replanning_places_keys_the_hints_in_use_never_saw():
+    # "tiny" is new to the hints in use: it stays where layout put it (the reserved top layer) unless
+    # moving it pays; the rest stays as it was
+    _, kept = _with_previous([("base",), ("lib",), ("app",)], budget=4)
+    assert [layer.keys for layer in kept.layers] == [("base",), ("lib",), ("app",), ("tiny",)]
+
+
+@pytest.mark.parametrize("path", SMALL_HISTORIES, ids=lambda p: p.name)
+def test_replanning_the_same_history_changes_nothing(path):
+    snaps = load_history(path)
+    for start in (0, 30, 60):
+        st = compute_statistics(snaps[start : start + 26])
+        for budget in (4, 8, 16):
+            h = plan(st, budget)
+            assert plan(st, budget, previous=h).layers == h.layers
 
 
 @pytest.mark.parametrize("path", SMALL_HISTORIES, ids=lambda p: p.name)

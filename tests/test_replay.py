@@ -1,4 +1,4 @@
-from gitmine.replay import folds, replay, score_transition
+from gitmine.replay import folds, replay, replay_replanning, score_transition
 from gitmine.recorded import load_history
 from tests.conftest import SMALL_HISTORIES, snapshot, sp
 
@@ -36,3 +36,19 @@ def test_replay_on_a_recorded_history():
         assert r.pull >= lb and r.max_layers_used <= 8
     assert by["single"].pull == by["single"].unpack
     assert by["gitmine"].pull < by["single"].pull
+
+
+def test_replanning_charges_every_switch_and_stable_hints_avoid_them():
+    snaps = load_history(SMALL_HISTORIES[1])
+    results, plans = replay_replanning(snaps, max_layers=8, every=4, strategies=("autolayer", "gitmine", "gitmine-fresh"))
+    by = {r.name: r for r in results}
+    scored = len(by["gitmine"].transitions)
+    assert scored == len(snaps) - 26 and len(plans) == -(-scored // 4)
+    assert plans[0].train == (0, 26) and plans[0].test == (26, 30) and plans[-1].test[1] == len(snaps)
+    assert len({r.lower_bound for r in results}) == 1
+    # auto-layer has no state: release by release it costs what the fold replay charges it
+    fold_auto = {t.rev: t for t in replay(snaps, max_layers=8, strategies=("autolayer",))[0][0].transitions}
+    assert all(fold_auto[t.rev] == t for t in by["autolayer"].transitions if t.rev in fold_auto)
+    # re-planning from scratch re-ships layers at every plan; starting from the hints in use does not
+    assert by["gitmine"].pull < by["gitmine-fresh"].pull
+    assert by["gitmine"].pull < by["autolayer"].pull
