@@ -386,8 +386,7 @@ def _stay_or_switch(
     horizon: int,
 ) -> list[_Group]:
     """The layers to use next: those in use (as ``gitmine layout`` gives them for the latest
-    snapshot), those improved by the key moves that pay for themselves, those improved by every key
-    move that lowers the expected bytes, or the fresh plan.
+    snapshot), those improved by the key moves that pay for themselves, or the fresh plan.
 
     Each candidate costs ``horizon`` releases of expected bytes plus its one-time switch from the
     layers in use (:func:`_switch_cost`); the cheapest wins, ties going to the earlier candidate.
@@ -408,7 +407,6 @@ def _stay_or_switch(
     candidates = [copy(deployed)]
     if len(deployed) > 1:
         candidates.append(refine(copy(deployed), masks, sizes, model, horizon))
-        candidates.append(refine(copy(deployed), masks, sizes, model))
     candidates.append(fresh)
     costs = [horizon * _objective(c, model) + _switch_cost(c, deployed) for c in candidates]
     return candidates[costs.index(min(costs))]

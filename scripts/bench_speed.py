@@ -30,8 +30,11 @@ def main() -> None:
     hist, _ = timed(lambda: synthetic_history(2000, 100))
     stats, t_stats = timed(lambda: compute_statistics(hist))
     hints, t_plan = timed(lambda: plan(stats, 100))
+    later = compute_statistics(hist[5:] + synthetic_history(2000, 105, seed=1)[100:])
+    _, t_replan = timed(lambda: plan(later, 100, previous=hints))
     rows.append(("statistics, 100 snapshots x 2,000 paths", t_stats))
     rows.append(("plan, 100 snapshots x 2,000 paths, 100 layers", t_plan))
+    rows.append(("plan again five releases later, from the hints in use", t_replan))
     for n in (1000, 5000):
         h = synthetic_history(n, 30, seed=n)
         hints = plan(compute_statistics(h[:26]), 100)
