@@ -25,7 +25,7 @@ from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Inte
 
 if TYPE_CHECKING:
     from .analyze import AnalyzeResult, Evaluation, LearnResult, Previous
-    from .closure import Snapshot
+    from .closure import Closure, Snapshot
     from .hints import Hints
     from .config import Settings
     from .stats import Statistics
@@ -349,6 +349,7 @@ def layout(
             raise InputError(f"{graph}: cannot read the graph ({e})") from None
     closure = parse_graph(text, source)
     layers = do_layout(closure, h, max_layers)
+    _warn_unseen(closure, h, hints)
     body = layers_json(layers)
     if output is not None:
         from .atomic import write_text_atomic
@@ -365,6 +366,31 @@ def layout(
             size = f"{layer.size / 1e6:.1f} MB" if closure.sizes_known else "unknown"
             t.add_row(str(i), str(len(layer.paths)), size, f"{layer.change_rate:.3f}" + (" (new keys)" if layer.unseen else ""), keys)
         err.print(t)
+
+
+UNSEEN_WARNING = 0.5  # warn when more than this share of a closure is in keys the hints do not know
+
+
+def _warn_unseen(closure: Closure, h: Hints, path: Path) -> None:
+    """The layout is valid whatever the hints, but hints that know little of the closure are probably
+    another image's, or stale after a mass rename: say so on stderr."""
+    from .layout import unseen_keys
+
+    new = unseen_keys(set(closure.keys), h)
+    if not new:
+        return
+    paths = [p for k in new for p in closure.keys[k]]
+    if closure.sizes_known and closure.total_size():
+        share = sum(closure.paths[p].size for p in paths) / closure.total_size()
+    else:
+        share = len(paths) / len(closure)
+    if share > UNSEEN_WARNING:
+        err.print(
+            f"[yellow]warning:[/] {share:.0%} of the closure ({len(paths)} of {len(closure)} paths) is in keys "
+            f"{escape(str(path))} does not list; they share one layer on top. Are these the hints of this image? "
+            "Rerun `gitmine analyze` to place them.",
+            highlight=False,
+        )
 
 
 def _structured_attrs() -> tuple[str, Path]:

@@ -58,6 +58,12 @@ def renamed(unseen: set[str], present: set[str], hints: Hints) -> dict[str, int]
     return out
 
 
+def unseen_keys(present: set[str], hints: Hints) -> set[str]:
+    """Keys of a closure that the hints neither list nor recognise as renames."""
+    new = present - hints.layer_of.keys()
+    return new - renamed(new, present, hints).keys()
+
+
 def _merge(a: Slot, b: Slot) -> Slot:
     rate = 1 - (1 - a.change_rate) * (1 - b.change_rate)
     return Slot(tuple(sorted(a.keys + b.keys)), a.size + b.size, rate, a.unseen or b.unseen)

@@ -44,6 +44,20 @@ def test_layout_prints_layers_file(hint_path, graph_path):
     graph = json.loads(graph_path.read_text())
     assert sorted(p for layer in layers for p in layer) == sorted(e["path"] for e in graph)
     assert len(layers) <= 8
+    assert "warning" not in proc.stderr
+
+
+def test_layout_warns_when_the_hints_do_not_know_the_closure(hint_path, tmp_path):
+    other = tmp_path / "other.json"
+    foo = "/nix/store/" + "0" * 32 + "-foo-1.0"
+    other.write_text(json.dumps([
+        {"path": foo, "narSize": 1000, "references": []},
+        {"path": "/nix/store/" + "1" * 32 + "-bar-2.0", "narSize": 10, "references": [foo]},
+    ]))  # fmt: skip
+    proc = run("layout", "--hints", str(hint_path), str(other))
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)) == 1  # still a valid layers file: one layer of new keys
+    assert "warning: 100% of the closure (2 of 2 paths) is in keys" in " ".join(proc.stderr.split())
 
 
 def test_layout_from_stdin_with_explain_and_output(hint_path, graph_path, tmp_path):
