@@ -235,13 +235,30 @@ def _forecast(stats: Statistics, hints: Hints, latest: Snapshot, max_layers: int
     return out
 
 
-def _previous(previous: Previous | None, hints: Hints) -> dict[str, Any]:
-    """How the new hints relate to the hint file in use: layers kept as they were, or a new plan."""
+def _previous(previous: Previous | None, stats: Statistics, hints: Hints, latest: Snapshot, max_layers: int) -> dict[str, Any]:
+    """How the new hints relate to the hint file in use, on the latest snapshot: layers that stay
+    as they were, what switching re-ships once, and what it is expected to save per release."""
+    from .planner import forecast
+    from .replay import hinted, score_transition
+
     if previous is None or previous.hints is None:
         return {"path": str(previous.path) if previous else None, "used": False, "note": previous.note if previous else "none"}
-    before = {layer.keys for layer in previous.hints.layers}
-    kept = sum(1 for layer in hints.layers if layer.keys in before)
-    return {"path": str(previous.path), "used": True, "layers_unchanged": kept, "layers": len(hints.layers)}
+    closure = latest.closure()
+    before = hinted(previous.hints, max_layers)(closure)
+    after = hinted(hints, max_layers)(closure)
+    known = {frozenset(layer) for layer in before}
+    sizes = {p: sp.size for p, sp in closure.paths.items()}
+    pull, unpack, _ = score_transition(before, after, sizes, set(closure.paths))
+    old, new = forecast(stats, previous.hints), forecast(stats, hints)
+    return {
+        "path": str(previous.path),
+        "used": True,
+        "layers_unchanged": sum(1 for layer in after if frozenset(layer) in known),
+        "layers": len(after),
+        "switch_pull": pull,
+        "switch_unpack": unpack,
+        "saving_per_release": {"pull": round(old.pull - new.pull), "unpack": round(old.unpack - new.unpack)},
+    }
 
 
 def _summary(result: AnalyzeResult) -> dict[str, Any]:
@@ -263,7 +280,7 @@ def _summary(result: AnalyzeResult) -> dict[str, Any]:
         "cochange_clusters": _clusters(result.stats),
         "layers": len(result.hints.layers),
         "expected_per_release": _forecast(result.stats, result.hints, result.snapshots[-1], result.settings.max_layers),
-        "previous": _previous(result.previous, result.hints),
+        "previous": _previous(result.previous, result.stats, result.hints, result.snapshots[-1], result.settings.max_layers),
         "output": str(result.settings.output_path),
         "key_stats": _key_stats(result.stats),
     }
@@ -277,7 +294,7 @@ def _summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
         "cochange_clusters": _clusters(res.stats),
         "layers": len(res.hints.layers),
         "expected_per_release": _forecast(res.stats, res.hints, res.snapshots[-1], res.hints.max_layers),
-        "previous": _previous(res.previous, res.hints),
+        "previous": _previous(res.previous, res.stats, res.hints, res.snapshots[-1], res.hints.max_layers),
         "key_stats": _key_stats(res.stats),
         "output": str(out),
     }
@@ -293,7 +310,14 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
             t.add_row(k.replace("_", " "), str(summary[k]))
     prev = summary["previous"]
     if prev["used"]:
-        t.add_row("previous hints", f"{prev['layers_unchanged']} of {prev['layers']} layers unchanged ({prev['path']})")
+        kept = f"{prev['layers_unchanged']} of {prev['layers']} layers unchanged ({prev['path']})"
+        if prev["switch_pull"] or prev["switch_unpack"]:
+            save = prev["saving_per_release"]
+            kept += (
+                f"; the switch re-pulls {prev['switch_pull'] / 1e6:.1f} MB once and is expected to save "
+                f"{save['pull'] / 1e6:.1f} MB pulled, {save['unpack'] / 1e6:.1f} MB unpacked per release"
+            )
+        t.add_row("previous hints", kept)
     elif prev["note"] != "none":
         t.add_row("previous hints", prev["note"])
     fc = summary["expected_per_release"]

@@ -192,9 +192,17 @@ def test_reanalysis_keeps_the_hint_file_in_use_unless_told_to_start_fresh(tmp_pa
     later = ("--since", "2026-04-01", "--until", "2026-10-01")
     kept = json.loads(run(*args, *later).stdout)
     assert kept["previous"]["used"] and kept["previous"]["layers_unchanged"] == 8
+    assert kept["previous"]["switch_pull"] == kept["previous"]["switch_unpack"] == 0
     fresh = json.loads(run(*args, *later, "--fresh").stdout)
     assert fresh["previous"]["note"] == "ignored (--fresh)"
     assert fresh["expected_per_release"]["pull"] < kept["expected_per_release"]["pull"]
+    # a hint file in use that puts everything in one layer: the new plan pays for its switch at once
+    one = hintfile.load(out)
+    everything = tuple(sorted(k for layer in one.layers for k in layer.keys))
+    hintfile.write(hintfile.Hints(one.analysis, (hintfile.HintLayer(everything, 0, 1.0, 1.0),)), out)
+    switched = json.loads(run(*args, *later).stdout)["previous"]
+    assert switched["layers_unchanged"] == 0 and switched["switch_pull"] > 0
+    assert switched["saving_per_release"]["pull"] > 0 and switched["saving_per_release"]["unpack"] > 0
     # a hint file that cannot be read is replaced by a fresh plan, and the summary says why
     out.write_text("not toml [")
     broken = run(*args, *later)
