@@ -22,6 +22,11 @@ key order); stack the layers to minimise expected *unpacked* bytes (a layer is u
 anything at or below it changes: :func:`order_layers`); then move single keys between nearby layers
 while expected pulled + unpacked bytes fall (:func:`refine`). Closures are bit masks over keys, so
 every cost is exact set arithmetic, and the result is deterministic.
+
+Re-planning. Clients pull every layer whose content changed, so new hints cost a one-time re-pull
+of the layers they move. Given the hints in use, :func:`plan` keeps them, or applies the key moves
+that pay for themselves, or switches to the fresh plan, whichever is cheapest over as many releases
+as the window holds, switch included (:func:`_stay_or_switch`).
 """
 
 from __future__ import annotations
@@ -372,7 +377,7 @@ def _switch_cost(order: list[_Group], deployed: list[_Group]) -> float:
     known = set(before)
     pull = sum(g.size for g, m in zip(order, after) if m not in known)
     lowest = next((i for i, m in enumerate(after) if i >= len(before) or before[i] != m), len(after))
-    return pull + sum(g.size for g in order[lowest:])
+    return pull + UNPACK_WEIGHT * sum(g.size for g in order[lowest:])
 
 
 def _stay_or_switch(
