@@ -83,6 +83,13 @@ def test_rerun_is_byte_identical_and_evaluates_nothing(mined, tmp_path):
                       "--cache-dir", str(cache), "--output", str(again))
     assert again.read_bytes() == out.read_bytes()
     assert (s2["evaluations"], s2["builds"], s2["from_cache"]) == (0, 0, 60)
+    assert not s2["previous"]["used"]
+    # rerun onto the hint file in use: it is the starting point, and nothing is worth moving
+    s3 = analyze_json(str(repo), "--since", "6months", "--attr", "image", "--max-layers", "8",
+                      "--cache-dir", str(cache), "--output", str(again))
+    assert s3["previous"]["used"] and s3["previous"]["layers_unchanged"] == s3["layers"]
+    assert s3["previous"]["switch_pull"] == 0
+    assert again.read_bytes() == out.read_bytes()
 
 
 def test_worktrees_are_gone_after_the_run(mined):
