@@ -238,7 +238,7 @@ def _forecast(stats: Statistics, hints: Hints, latest: Snapshot, max_layers: int
 def _previous(previous: Previous | None, stats: Statistics, hints: Hints, latest: Snapshot, max_layers: int) -> dict[str, Any]:
     """How the new hints relate to the hint file in use, on the latest snapshot: layers that stay
     as they were, what switching re-ships once, and what it is expected to save per release."""
-    from .planner import forecast
+    from .planner import forecast_layout
     from .replay import hinted, score_transition
 
     if previous is None or previous.hints is None:
@@ -249,7 +249,7 @@ def _previous(previous: Previous | None, stats: Statistics, hints: Hints, latest
     known = {frozenset(layer) for layer in before}
     sizes = {p: sp.size for p, sp in closure.paths.items()}
     pull, unpack, _ = score_transition(before, after, sizes, set(closure.paths))
-    old, new = forecast(stats, previous.hints), forecast(stats, hints)
+    old, new = forecast_layout(stats, before), forecast_layout(stats, after)
     return {
         "path": str(previous.path),
         "used": True,
