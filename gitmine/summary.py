@@ -1,0 +1,113 @@
+"""The summary of an analysis: what ``gitmine analyze`` prints, or emits with ``--json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .analyze import AnalyzeResult, LearnResult, Previous
+from .baselines import autolayer
+from .closure import Snapshot
+from .cluster import clusters
+from .hints import Hints
+from .planner import forecast, forecast_layout
+from .replay import hinted, score_transition
+from .stats import Statistics
+
+
+def _volatile(stats: Statistics, n: int = 5) -> list[dict[str, Any]]:
+    T = stats.transitions
+    ks = sorted(stats.keys.values(), key=lambda k: (-k.changes, k.key))[:n]
+    return [{"key": k.key, "changes": k.changes, "rate": round(k.rate(T), 4)} for k in ks]
+
+
+def _key_stats(stats: Statistics) -> list[dict[str, Any]]:
+    T = stats.transitions
+    return [
+        {
+            "key": k.key,
+            "changes": k.changes,
+            "own_changes": k.own_changes,
+            "exposure": k.exposure,
+            "rate": round(k.rate(T), 4),
+            "size": k.size,
+            "first_seen": k.first_seen,
+            "last_seen": k.last_seen,
+        }
+        for k in stats.keys.values()
+    ]
+
+
+def _clusters(stats: Statistics, n: int = 5) -> list[list[str]]:
+    return [c for c in clusters(stats) if len(c) > 1][:n]
+
+
+def _forecast(stats: Statistics, hints: Hints, latest: Snapshot, max_layers: int) -> dict[str, Any]:
+    """Expected bytes per release with the new hints, and with nixpkgs auto-layer at the same budget
+    on the latest snapshot, under the same model."""
+    out: dict[str, Any] = forecast(stats, hints).as_dict()
+    auto = forecast_layout(stats, autolayer(latest.closure(), max_layers))
+    out["autolayer"] = {"pull": round(auto.pull), "unpack": round(auto.unpack)}
+    return out
+
+
+def _previous(previous: Previous | None, stats: Statistics, hints: Hints, latest: Snapshot, max_layers: int) -> dict[str, Any]:
+    """How the new hints relate to the hint file in use, on the latest snapshot: layers that stay
+    as they were, what switching re-ships once, and what it is expected to save per release."""
+    if previous is None or previous.hints is None:
+        return {"path": str(previous.path) if previous else None, "used": False, "note": previous.note if previous else "none"}
+    closure = latest.closure()
+    before = hinted(previous.hints, max_layers)(closure)
+    after = hinted(hints, max_layers)(closure)
+    known = {frozenset(layer) for layer in before}
+    sizes = {p: sp.size for p, sp in closure.paths.items()}
+    pull, unpack, _ = score_transition(before, after, sizes, set(closure.paths))
+    old, new = forecast_layout(stats, before), forecast_layout(stats, after)
+    return {
+        "path": str(previous.path),
+        "used": True,
+        "layers_unchanged": sum(1 for layer in after if frozenset(layer) in known),
+        "layers": len(after),
+        "switch_pull": pull,
+        "switch_unpack": unpack,
+        "saving_per_release": {"pull": round(old.pull - new.pull), "unpack": round(old.unpack - new.unpack)},
+    }
+
+
+def summary_of(result: AnalyzeResult) -> dict[str, Any]:
+    absent = sum(1 for e in result.evaluations if e.status == "absent")
+    return {
+        "commits": len(result.commits),
+        "snapshots": len(result.snapshots),
+        "evaluations": result.nix_evaluations,
+        "builds": result.nix_builds,
+        "from_cache": result.cached,
+        "failed": len(result.failures),
+        "absent": absent,
+        "failures": [
+            {"commit": e.commit.sha, "image": e.image, "error": e.error} for e in result.failures
+        ],
+        "corrupt_cache_entries": len(result.corrupt_cache_entries),
+        "keys": len(result.stats.keys),
+        "most_volatile": _volatile(result.stats),
+        "cochange_clusters": _clusters(result.stats),
+        "layers": len(result.hints.layers),
+        "expected_per_release": _forecast(result.stats, result.hints, result.snapshots[-1], result.settings.max_layers),
+        "previous": _previous(result.previous, result.stats, result.hints, result.snapshots[-1], result.settings.max_layers),
+        "output": str(result.settings.output_path),
+        "key_stats": _key_stats(result.stats),
+    }
+
+
+def summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
+    return {
+        "snapshots": len(res.snapshots),
+        "keys": len(res.stats.keys),
+        "most_volatile": _volatile(res.stats),
+        "cochange_clusters": _clusters(res.stats),
+        "layers": len(res.hints.layers),
+        "expected_per_release": _forecast(res.stats, res.hints, res.snapshots[-1], res.hints.max_layers),
+        "previous": _previous(res.previous, res.stats, res.hints, res.snapshots[-1], res.hints.max_layers),
+        "key_stats": _key_stats(res.stats),
+        "output": str(out),
+    }
