@@ -88,26 +88,29 @@ def summary_of(result: AnalyzeResult) -> dict[str, Any]:
             {"commit": e.commit.sha, "image": e.image, "error": e.error} for e in result.failures
         ],
         "corrupt_cache_entries": len(result.corrupt_cache_entries),
-        "keys": len(result.stats.keys),
-        "most_volatile": _volatile(result.stats),
-        "cochange_clusters": _clusters(result.stats),
-        "layers": len(result.hints.layers),
-        "expected_per_release": _forecast(result.stats, result.hints, result.snapshots[-1], result.settings.max_layers),
-        "previous": _previous(result.previous, result.stats, result.hints, result.snapshots[-1], result.settings.max_layers),
+        **_learned(result.snapshots, result.stats, result.hints, result.previous, result.settings.max_layers),
         "output": str(result.settings.output_path),
-        "key_stats": _key_stats(result.stats),
     }
 
 
 def summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
     return {
         "snapshots": len(res.snapshots),
-        "keys": len(res.stats.keys),
-        "most_volatile": _volatile(res.stats),
-        "cochange_clusters": _clusters(res.stats),
-        "layers": len(res.hints.layers),
-        "expected_per_release": _forecast(res.stats, res.hints, res.snapshots[-1], res.hints.max_layers),
-        "previous": _previous(res.previous, res.stats, res.hints, res.snapshots[-1], res.hints.max_layers),
-        "key_stats": _key_stats(res.stats),
+        **_learned(res.snapshots, res.stats, res.hints, res.previous, res.hints.max_layers),
         "output": str(out),
+    }
+
+
+def _learned(
+    snapshots: list[Snapshot], stats: Statistics, hints: Hints, previous: Previous | None, max_layers: int
+) -> dict[str, Any]:
+    """What was learned, whatever the source of the snapshots."""
+    return {
+        "keys": len(stats.keys),
+        "most_volatile": _volatile(stats),
+        "cochange_clusters": _clusters(stats),
+        "layers": len(hints.layers),
+        "expected_per_release": _forecast(stats, hints, snapshots[-1], max_layers),
+        "previous": _previous(previous, stats, hints, snapshots[-1], max_layers),
+        "key_stats": _key_stats(stats),
     }
