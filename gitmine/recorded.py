@@ -31,10 +31,9 @@ def load_history(path: Path, *, since: str | None = None, until: str | None = No
 
 
 def _load_jsonl(path: Path) -> list[Snapshot]:
-    opener = gzip.open if path.suffix == ".gz" else open
     snaps: list[Snapshot] = []
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
