@@ -5,7 +5,9 @@ accept every format Nix tools produce for a closure graph:
 
 * a JSON list of ``{path, narSize, references, ...}`` (``exportReferencesGraph`` with
   ``__structuredAttrs``, nix2container's closure-graph.json, ``nix path-info --json`` before 2.19);
-* a JSON object keyed by store path (``nix path-info --json`` of current Nix and Lix);
+* a JSON object keyed by store path (``nix path-info --json`` of Nix 2.19–2.32, and of Lix);
+* ``{"info": {<hash>-<name>: {...}}}`` (``nix path-info --json --json-format 2`` or ``3``, Nix 2.33 and
+  later), where store paths are base names and each entry may name its ``storeDir``;
 * ``{"graph": [...]}`` / ``{"closure": [...]}`` wrappers (a structured-attrs ``.attrs.json``);
 * the plain-text ``exportReferencesGraph`` format (path, deriver, count, references), which has no sizes.
 """
@@ -140,12 +142,41 @@ def _entry(obj: Any, source: str, path: str | None = None) -> StorePath:
     return StorePath(p, size, tuple(sorted({r for r in refs if r != p})))
 
 
+DEFAULT_STORE_DIR = "/nix/store"
+
+
+def _versioned(data: dict[str, Any], source: str) -> Closure:
+    """``nix path-info --json-format 2|3``: ``{"info": {base name: entry | null}}``, where store paths
+    are base names (``<hash>-<name>``) and an entry's ``storeDir`` (or the top level's) completes them."""
+    info = data["info"]
+    top_dir = data.get("storeDir", DEFAULT_STORE_DIR)
+
+    def full(name: Any, store_dir: Any) -> Any:
+        if isinstance(name, str) and name and not name.startswith("/") and isinstance(store_dir, str):
+            return f"{store_dir.rstrip('/')}/{name}"
+        return name
+
+    entries = []
+    for name, v in info.items():
+        if v is None:
+            raise InputError(f"{source}: {name} is not valid in the store; build it first")
+        if not isinstance(v, dict):
+            raise InputError(f"{source}: expected an object per store path, got {type(v).__name__}")
+        store_dir = v.get("storeDir", top_dir)
+        refs = v.get("references", [])
+        entry = dict(v, references=[full(r, store_dir) for r in refs] if isinstance(refs, list) else refs)
+        entries.append(_entry(entry, source, full(name, store_dir)))
+    return build_closure(entries, sizes_known=_sizes_known(entries), source=source)
+
+
 def closure_from_json(data: Any, source: str = "graph") -> Closure:
     """A closure from any of the JSON shapes above (already parsed)."""
     if isinstance(data, dict):
         for wrapper in ("graph", "closure"):
             if wrapper in data and isinstance(data[wrapper], list):
                 return closure_from_json(data[wrapper], source)
+        if isinstance(data.get("info"), dict):
+            return _versioned(data, source)
         if data and all(isinstance(k, str) and k.startswith("/") for k in data):
             # new `nix path-info --json`: {path: {narSize, references, ...}}; invalid paths map to null
             entries = []
@@ -156,7 +187,7 @@ def closure_from_json(data: Any, source: str = "graph") -> Closure:
             return build_closure(entries, sizes_known=_sizes_known(entries), source=source)
         raise InputError(
             f"{source}: unrecognised JSON object; expected a list of store paths, an object keyed by "
-            "store path, or a {\"graph\": [...]} wrapper"
+            "store path, {\"info\": {...}} (nix path-info --json-format 2) or a {\"graph\": [...]} wrapper"
         )
     if isinstance(data, list):
         entries = [_entry(obj, source) for obj in data]

@@ -3,7 +3,8 @@
 Two steps, so the cache can key them separately: *instantiate* (cheap evaluation: the image's
 derivation path) and *realise* (build or substitute, then ``nix path-info --recursive --json``).
 Works with Nix 2.8 (Debian 12) through current Nix and Lix: no ``--print-out-paths`` (outputs come
-from ``nix-store --realise``), and both JSON shapes of ``path-info``. Every call goes through
+from ``nix-store --realise``), and every JSON shape of ``path-info`` (asked for ``--json-format 2``
+from Nix 2.33, where the old shape is deprecated). Every call goes through
 :func:`gitmine.gateway.run`, with the user's own Nix settings; gitmine only adds the
 ``nix-command`` and ``flakes`` experimental features to its own calls.
 """
@@ -53,6 +54,27 @@ def nix_version() -> str:
     return text
 
 
+JSON_FORMAT_SINCE = (2, 33)  # `nix path-info --json` without --json-format is deprecated from here
+
+
+def json_format_args(version_text: str) -> tuple[str, ...]:
+    """``--json-format 2`` for Nix 2.33 and later (Determinate Nix prints its own version first, the
+    Nix one last); nothing for older Nix and for Lix, whose flag set differs."""
+    if "lix" in version_text.lower():
+        return ()
+    versions = re.findall(r"(\d+)\.(\d+)", version_text)
+    if not versions:
+        return ()
+    major, minor = (int(x) for x in versions[-1])
+    return ("--json-format", "2") if (major, minor) >= JSON_FORMAT_SINCE else ()
+
+
+@lru_cache(maxsize=1)
+def json_format() -> tuple[str, ...]:
+    """:func:`json_format_args` for the ``nix`` on ``PATH`` (asked once per process)."""
+    return json_format_args(gateway.run(["nix", "--version"]))
+
+
 _ABSENT = (
     re.compile(r"does not provide attribute"),
     re.compile(r"attribute '[^']*' in selection path '[^']*' not found"),
@@ -96,7 +118,7 @@ def realise(drv: str, *, timeout: float | None) -> Closure:
     if not outputs:
         raise CommandFailed(["nix-store", "--realise", drv], 1, "error: the build produced no output path")
     info = gateway.run(
-        ["nix", *NIX_FEATURES, "path-info", "--recursive", "--json", *outputs], timeout=timeout
+        ["nix", *NIX_FEATURES, "path-info", "--recursive", "--json", *json_format(), *outputs], timeout=timeout
     )
     try:
         data = json.loads(info)

@@ -264,3 +264,20 @@ def test_all_parents_includes_merged_branches(tmp_path):
     common = ("--attr", "image", "--since", "1month", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "h.toml"))
     assert analyze_json(str(repo), *common)["commits"] == 5  # 4 + the merge commit
     assert analyze_json(str(repo), "--all-parents", *common)["commits"] == 7
+
+
+@pytest.mark.parametrize(
+    "version, args",
+    [
+        ("nix (Nix) 2.8.0", ()),
+        ("nix (Nix) 2.32.4", ()),
+        ("nix (Nix) 2.33.0", ("--json-format", "2")),
+        ("nix (Determinate Nix 3.11.2) 2.31.2", ()),
+        ("nix (Determinate Nix 3.15.1) 2.33.1", ("--json-format", "2")),
+        ("nix (Lix, like Nix) 2.93.3", ()),
+    ],
+)
+def test_path_info_asks_for_the_current_json_format_where_there_is_one(version, args):
+    from gitmine.nixeval import json_format_args
+
+    assert json_format_args(version) == args

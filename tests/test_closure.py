@@ -14,6 +14,22 @@ ENTRIES = [
 ]
 
 
+def _base(path: str) -> str:
+    return path.rsplit("/", 1)[1]
+
+
+def _format2(per_entry_store_dir: bool) -> str:
+    """``nix path-info --json --json-format 2`` (Nix 2.33+): base names under "info"."""
+    info = {}
+    for e in ENTRIES:
+        v = {"version": 2, "narHash": {"algorithm": "sha256", "format": "base64", "hash": "AAAA"},
+             "narSize": e["narSize"], "references": [_base(r) for r in e["references"]], "ca": None}
+        if per_entry_store_dir:
+            v["storeDir"] = "/nix/store"
+        info[_base(e["path"])] = v
+    return json.dumps({"info": info})
+
+
 def _text_format() -> str:
     lines = []
     for e in ENTRIES:
@@ -28,8 +44,10 @@ def _text_format() -> str:
         json.dumps({e["path"]: {k: v for k, v in e.items() if k != "path"} for e in ENTRIES}),
         json.dumps({"graph": ENTRIES}),
         json.dumps({"closure": ENTRIES}),
+        _format2(per_entry_store_dir=True),
+        _format2(per_entry_store_dir=False),
     ],
-    ids=["list", "keyed-by-path", "graph-wrapper", "closure-wrapper"],
+    ids=["list", "keyed-by-path", "graph-wrapper", "closure-wrapper", "json-format-2", "json-format-2-no-store-dir"],
 )
 def test_every_json_shape_reads_the_same_closure(text):
     c = parse_graph(text)
@@ -69,3 +87,13 @@ def test_text_export_references_graph_has_no_sizes():
 def test_bad_graphs_are_one_clear_error(text, message):
     with pytest.raises(InputError, match=message):
         parse_graph(text, "g.json")
+
+
+def test_json_format_2_completes_base_names_with_the_store_dir_and_rejects_invalid_paths():
+    data = json.loads(_format2(per_entry_store_dir=False))
+    data["storeDir"] = "/gnu/store"
+    c = parse_graph(json.dumps(data))
+    assert all(p.startswith("/gnu/store/") for p in c.paths)
+    data["info"][_base(A)] = None
+    with pytest.raises(InputError, match="is not valid in the store"):
+        parse_graph(json.dumps(data))
