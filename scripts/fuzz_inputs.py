@@ -72,7 +72,20 @@ def mutate_graph(data: st.DataObject) -> str:
         return json.dumps(data.draw(st.one_of(st.integers(), st.text(), st.dictionaries(st.text(max_size=3), st.integers(), max_size=3))))
     else:
         return mutate_text(GRAPH_TEXT, data)
+    if data.draw(st.booleans()):  # the same graph as `nix path-info --json-format 2` prints it
+        return json.dumps({"info": {_base(e.get("path")): _as_format2(e) for e in g}})
     return json.dumps(g)
+
+
+def _base(path: object) -> str:
+    return path.rsplit("/", 1)[-1] if isinstance(path, str) else str(path)
+
+
+def _as_format2(entry: dict[str, object]) -> dict[str, object]:
+    refs = entry.get("references")
+    out = {k: v for k, v in entry.items() if k != "path"}
+    out["references"] = [_base(r) for r in refs] if isinstance(refs, list) else refs
+    return out
 
 
 def run_cli(argv: list[str]) -> tuple[int, str]:
