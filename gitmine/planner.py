@@ -187,7 +187,7 @@ def refine(
     def switch(a: int, b: int, a_size: int, b_size: int) -> float:
         cost = (0 if id(order[a]) in touched else a_size) + (0 if id(order[b]) in touched else b_size)
         lo = min(a, b)
-        return cost + sum(order[j].size for j in range(lo, low))
+        return cost + UNPACK_WEIGHT * sum(order[j].size for j in range(lo, low))
 
     def own_mask(members: list[int]) -> int:
         m = 0
