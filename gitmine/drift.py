@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from .closure import Snapshot
 from .hints import Hints
-from .replay import hinted, score_releases
+from .replay import hinted, score_releases, score_transition
 
 CHANGED_LAYER = 0.05  # a layer's expected pull "changed" when it moved by more than 5%
 
@@ -25,6 +25,8 @@ class Drift:
     layers: tuple[tuple[int, float, float], ...]  # layer, old and new expected pull bytes per release
     pull_committed: float  # mean bytes pulled per release over the analysed history, committed hints
     pull_updated: float  # the same with the recomputed hints
+    switch_pull: int = 0  # bytes pulled once when the latest snapshot goes from committed to updated layers
+    switch_unpack: int = 0  # and unpacked once
 
     @property
     def stale(self) -> bool:
@@ -44,6 +46,8 @@ class Drift:
             "pull_per_release_committed": round(self.pull_committed),
             "pull_per_release_updated": round(self.pull_updated),
             "saving_per_release": round(self.saving),
+            "switch_pull": self.switch_pull,
+            "switch_unpack": self.switch_unpack,
         }
 
 
@@ -63,6 +67,12 @@ def drift(committed: Hints, updated: Hints, snapshots: Sequence[Snapshot]) -> Dr
         b = updated.layers[i].size * updated.layers[i].change_rate if i < len(updated.layers) else 0.0
         if abs(a - b) > CHANGED_LAYER * max(a, b, 1.0):
             layers.append((i + 1, a, b))
+    switch_pull = switch_unpack = 0
+    if snapshots:
+        latest = snapshots[-1].closure()
+        sizes = {p: sp.size for p, sp in latest.paths.items()}
+        before, after = hinted(committed)(latest), hinted(updated)(latest)
+        switch_pull, switch_unpack, _ = score_transition(before, after, sizes, set(latest.paths))
     return Drift(
         moved=moved,
         new_keys=tuple(sorted(new.keys() - old.keys())),
@@ -70,6 +80,8 @@ def drift(committed: Hints, updated: Hints, snapshots: Sequence[Snapshot]) -> Dr
         layers=tuple(layers),
         pull_committed=_mean_pull(snapshots, committed),
         pull_updated=_mean_pull(snapshots, updated),
+        switch_pull=switch_pull,
+        switch_unpack=switch_unpack,
     )
 
 
@@ -80,6 +92,13 @@ def markdown(d: Drift, path: str) -> str:
         f"committed hints, {d.pull_updated / 1e6:.1f} MB with updated ones "
         f"(saving {d.saving / 1e6:.1f} MB per release)."
     )
+    if d.switch_pull or d.switch_unpack:
+        lines.append(
+            f"Updating changes the layers of the latest release: clients pull {d.switch_pull / 1e6:.1f} MB and "
+            f"unpack {d.switch_unpack / 1e6:.1f} MB once."
+        )
+    elif d.stale:
+        lines.append("Updating changes no layer of the latest release: it costs nothing to pull.")
     if d.moved:
         lines += ["", "| key | layer before | layer after |", "| --- | ---: | ---: |"]
         lines += [f"| `{k}` | {a} | {b} |" for k, a, b in d.moved]

@@ -79,6 +79,9 @@ def test_check_is_clean_then_stale(analysed, tmp_path):
         d = json.loads(stale.stdout)["check"]
         assert d["stale"] and moved_key in d["new_keys"] and "placeholder" in d["removed_keys"]
         assert "stale" in report.read_text() and f"`{moved_key}`" in report.read_text()
+        # the key the file lost was laid out on top all along: listing it again moves no layer
+        assert d["switch_pull"] == d["switch_unpack"] == 0
+        assert "it costs nothing to pull" in report.read_text()
         assert hints_path.read_text() == edited  # --check writes nothing
     finally:
         hints_path.write_text(text)

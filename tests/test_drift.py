@@ -1,0 +1,23 @@
+from gitmine.drift import drift, markdown
+from gitmine.hints import HintLayer, Hints
+from gitmine.planner import plan
+from gitmine.recorded import load_history
+from gitmine.stats import compute_statistics
+from tests.conftest import SMALL_HISTORIES
+
+
+def test_drift_reports_moves_savings_and_what_the_switch_reships_once():
+    snaps = load_history(SMALL_HISTORIES[0])[:26]
+    updated = plan(compute_statistics(snaps), 8)
+    everything = tuple(sorted(k for layer in updated.layers for k in layer.keys))
+    committed = Hints(updated.analysis, (HintLayer(everything, 0, 1.0, 1.0),))
+    d = drift(committed, updated, snaps)
+    assert d.stale and d.moved and not d.new_keys and not d.removed_keys
+    assert d.pull_updated < d.pull_committed
+    # every layer of the latest release is new: all of it is pulled and unpacked once
+    total = snaps[-1].closure().total_size()
+    assert d.switch_pull == d.switch_unpack == total
+    text = markdown(d, "layer-hints.toml")
+    assert "is stale" in text and f"clients pull {total / 1e6:.1f} MB" in text
+    same = drift(updated, updated, snaps)
+    assert not same.stale and same.switch_pull == same.switch_unpack == 0 and "up to date" in markdown(same, "x")
