@@ -4,7 +4,10 @@ The graph has an edge between two keys for every transition in which both change
 ``1 / (k - 1)`` where ``k`` keys changed in that transition, so a transition spreads one unit of
 weight per key however many keys it touched. Mass rebuilds (a transition changing more than half of
 the keys: a libc or compiler bump) are left out entirely: they say that everything depends on libc,
-which the dependency graph already says, and they would otherwise tie every key to every other.
+which the dependency graph already says, and they would otherwise tie every key to every other. So
+are transitions that changed more than ``WIDE`` keys: an update deep in a big image, whose cascade
+the dependency graph explains too, and whose pairs (quadratic in the keys changed) would cost minutes
+and gigabytes on closures of thousands of paths while adding less than ``1 / WIDE`` to any edge.
 Communities come from Louvain with a fixed seed over a graph built in sorted order, so the result is
 deterministic.
 """
@@ -19,6 +22,7 @@ import networkx as nx
 from .stats import Statistics
 
 SEED = 20241103
+WIDE = 64  # transitions changing more keys than this are left out of the co-change graph
 
 
 def cochange_graph(stats: Statistics) -> nx.Graph:
@@ -35,7 +39,7 @@ def cochange_graph(stats: Statistics) -> nx.Graph:
     weights: dict[tuple[str, str], float] = defaultdict(float)
     for t in sorted(by_t):
         keys = sorted(by_t[t])
-        if len(keys) < 2:
+        if not 2 <= len(keys) <= WIDE:
             continue
         w = 1.0 / (len(keys) - 1)
         for a, b in combinations(keys, 2):

@@ -7,7 +7,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from .atomic import write_bytes_atomic
 from .closure import Snapshot, closure_from_json, parse_graph
 from .errors import InputError
 
@@ -81,6 +81,9 @@ def _date_prefix(name: str) -> str:
 
 
 def write_history(path: Path, snapshots: list[Snapshot]) -> None:
-    """Record snapshots as JSONL (one image per line: the merged closure of all images)."""
+    """Record snapshots as JSONL (one line per snapshot: the merged closure of all images), gzipped
+    when ``path`` ends in ``.gz`` (with no timestamp in the header, so the same history gives the
+    same bytes)."""
     lines = [json.dumps({"rev": s.rev, "date": s.date, "closure": s.closure().to_json()}, sort_keys=True) for s in snapshots]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    write_bytes_atomic(path, gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic import synthetic_history  # noqa: E402
 
+from gitmine.cluster import clusters  # noqa: E402
 from gitmine.layout import layout  # noqa: E402
 from gitmine.planner import plan  # noqa: E402
 from gitmine.stats import compute_statistics  # noqa: E402
@@ -35,6 +36,13 @@ def main() -> None:
     rows.append(("statistics, 100 snapshots x 2,000 paths", t_stats))
     rows.append(("plan, 100 snapshots x 2,000 paths, 100 layers", t_plan))
     rows.append(("plan again five releases later, from the hints in use", t_replan))
+    wide = synthetic_history(5000, 30, seed=3)
+    wide_stats, t_wide_stats = timed(lambda: compute_statistics(wide))
+    _, t_wide_plan = timed(lambda: plan(wide_stats, 100))
+    _, t_wide_clusters = timed(lambda: clusters(wide_stats))
+    rows.append(("statistics, 30 snapshots x 5,000 paths", t_wide_stats))
+    rows.append(("plan, 30 snapshots x 5,000 paths, 100 layers", t_wide_plan))
+    rows.append(("co-change clusters, 30 snapshots x 5,000 paths", t_wide_clusters))
     for n in (1000, 5000):
         h = synthetic_history(n, 30, seed=n)
         hints = plan(compute_statistics(h[:26]), 100)

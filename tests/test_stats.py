@@ -108,3 +108,17 @@ def test_clusters_are_deterministic():
     st = compute_statistics(_history())
     assert clusters(st) == clusters(st)
     assert sorted(k for c in clusters(st) for k in c) == ["app", "data", "ssl"]
+
+
+def test_wide_transitions_are_left_out_of_cochange():
+    from gitmine.cluster import WIDE
+
+    # 3 * WIDE independent keys; transition 0 updates WIDE + 1 of them at once, transition 1 updates two
+    n = 3 * WIDE
+    v0 = [sp(f"k{i}-1", 1) for i in range(n)]
+    v1 = [sp(f"k{i}-2", 1, h="1") if i <= WIDE else v0[i] for i in range(n)]
+    v2 = [sp(f"k{i}-3", 1, h="2") if i in (0, 1) else v1[i] for i in range(n)]
+    st = compute_statistics([snapshot("r0", "2024-01-01", *v0), snapshot("r1", "2024-01-08", *v1), snapshot("r2", "2024-01-15", *v2)])
+    assert st.mass_rebuilds == ()  # WIDE + 1 of 3 * WIDE keys: not a mass rebuild
+    g = cochange_graph(st)
+    assert g.number_of_edges() == 1 and g["k0"]["k1"]["weight"] == 1.0
