@@ -189,11 +189,14 @@ def refine(
         lo = min(a, b)
         return cost + UNPACK_WEIGHT * sum(order[j].size for j in range(lo, low))
 
-    def own_mask(members: list[int]) -> int:
-        m = 0
-        for i in members:
-            m |= masks[i]
-        return m
+    def without_each(members: list[int]) -> list[int]:
+        """The union of the members' closures leaving out each member in turn (prefix | suffix ORs)."""
+        pre, suf = [0] * (len(members) + 1), [0] * (len(members) + 1)
+        for i, m in enumerate(members):
+            pre[i + 1] = pre[i] | masks[m]
+        for i in range(len(members) - 1, -1, -1):
+            suf[i] = suf[i + 1] | masks[members[i]]
+        return [pre[i] | suf[i + 1] for i in range(len(members))]
 
     def prefixes() -> tuple[list[int], list[float]]:
         """prefix[j]: union of the closures of layers below position j; and its risk."""
@@ -207,12 +210,14 @@ def refine(
         n = len(order)
         prefix, prefix_risk = prefixes()
         for a in range(n):
-            for key in list(order[a].members):
-                src = order[a]
-                if len(src.members) == 1:
-                    break
-                rest = [i for i in src.members if i != key]
-                a_mask, a_size = own_mask(rest), src.size - sizes[key]
+            src = order[a]
+            rests: list[int] | None = None  # union of the layer's closures without each member
+            idx = 0
+            while len(src.members) > 1 and idx < len(src.members):
+                key = src.members[idx]
+                if rests is None:
+                    rests = without_each(src.members)
+                a_mask, a_size = rests[idx], src.size - sizes[key]
                 a_risk = src.risk if a_mask == src.mask else model.risk(a_mask)
                 best, best_gain = None, 1e-6
                 for b in range(max(0, a - REFINE_REACH), min(n, a + REFINE_REACH + 1)):
@@ -236,12 +241,15 @@ def refine(
                     if gain > best_gain:
                         best, best_gain = b, gain
                 if best is None:
+                    idx += 1
                     continue
                 dst = order[best]
                 if horizon is not None:
                     touched.update((id(src), id(dst)))
                     low = min(low, a, best)
-                src.members, src.mask, src.size, src.risk = rest, a_mask, a_size, a_risk
+                src.members = src.members[:idx] + src.members[idx + 1 :]  # the next member moves up to idx
+                src.mask, src.size, src.risk = a_mask, a_size, a_risk
+                rests = None
                 dst.members = sorted(dst.members + [key])
                 dst.mask |= masks[key]
                 dst.size += sizes[key]
