@@ -276,6 +276,8 @@ class Previous:
 
 
 def previous_hints(path: Path, fresh: bool) -> Previous:
+    """The hint file at ``path`` as the starting point of a new plan, unless told to start fresh. A
+    file that cannot be read is not an error here: the analysis replaces it, and says why."""
     if fresh:
         return Previous(path, None, "ignored (--fresh)")
     if not path.exists():
