@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from .closure import Snapshot
 from .hints import Hints
-from .replay import hinted, score_releases, score_transition
+from .replay import hinted, score_releases, switch_cost
 
 CHANGED_LAYER = 0.05  # a layer's expected pull "changed" when it moved by more than 5%
 
@@ -70,9 +70,7 @@ def drift(committed: Hints, updated: Hints, snapshots: Sequence[Snapshot]) -> Dr
     switch_pull = switch_unpack = 0
     if snapshots:
         latest = snapshots[-1].closure()
-        sizes = {p: sp.size for p, sp in latest.paths.items()}
-        before, after = hinted(committed)(latest), hinted(updated)(latest)
-        switch_pull, switch_unpack, _ = score_transition(before, after, sizes, set(latest.paths))
+        switch_pull, switch_unpack = switch_cost(hinted(committed)(latest), hinted(updated)(latest), latest)
     return Drift(
         moved=moved,
         new_keys=tuple(sorted(new.keys() - old.keys())),

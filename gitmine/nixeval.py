@@ -69,10 +69,9 @@ def json_format_args(version_text: str) -> tuple[str, ...]:
     return ("--json-format", "2") if (major, minor) >= JSON_FORMAT_SINCE else ()
 
 
-@lru_cache(maxsize=1)
 def json_format() -> tuple[str, ...]:
-    """:func:`json_format_args` for the ``nix`` on ``PATH`` (asked once per process)."""
-    return json_format_args(gateway.run(["nix", "--version"]))
+    """:func:`json_format_args` for the ``nix`` on ``PATH`` (its version is read once per process)."""
+    return json_format_args(nix_version())
 
 
 _ABSENT = (

@@ -62,6 +62,14 @@ class _Group:
     version: int = 0
 
 
+def _group(members: list[int], masks: list[int], size: int, model: _RiskModel) -> _Group:
+    """A layer of ``members``: the union of their closures and its risk."""
+    mask = 0
+    for i in members:
+        mask |= masks[i]
+    return _Group(members, mask, size, model.risk(mask))
+
+
 class _RiskModel:
     """Fast ``sum of lambda over a key mask``: keys are bucketed by their (identical) lambda."""
 
@@ -312,11 +320,7 @@ def _forecast(stats: Statistics, layer_of: Mapping[str, int], n: int, prior_stre
     for members in slots:
         if not members:
             continue
-        mask = 0
-        for i in members:
-            mask |= masks[i]
-        size = sum(stats.keys[keys[i]].size for i in members)
-        groups.append(_Group(members, mask, size, model.risk(mask)))
+        groups.append(_group(members, masks, sum(stats.keys[keys[i]].size for i in members), model))
     return Forecast(
         pull=sum(g.size * g.risk for g in groups),
         unpack=expected_unpack(groups, model),
@@ -408,11 +412,7 @@ def _stay_or_switch(
     index = {k: i for i, k in enumerate(keys)}
     deployed = []
     for slot in place(dict(zip(keys, sizes)), previous, max_layers):
-        members = sorted(index[k] for k in slot.keys)
-        mask = 0
-        for i in members:
-            mask |= masks[i]
-        deployed.append(_Group(members, mask, slot.size, model.risk(mask)))
+        deployed.append(_group(sorted(index[k] for k in slot.keys), masks, slot.size, model))
 
     def copy(order: list[_Group]) -> list[_Group]:
         return [_Group(list(g.members), g.mask, g.size, g.risk) for g in order]

@@ -115,6 +115,13 @@ def score_transition(prev: list[list[str]], cur: list[list[str]], sizes: dict[st
     return pull, unpack, lower
 
 
+def switch_cost(before: list[list[str]], after: list[list[str]], closure: Closure) -> tuple[int, int]:
+    """(pull, unpack) bytes paid once when ``closure``, laid out as ``before``, is laid out as ``after``."""
+    sizes = {p: sp.size for p, sp in closure.paths.items()}
+    pull, unpack, _ = score_transition(before, after, sizes, set(closure.paths))
+    return pull, unpack
+
+
 LayoutFn = Callable[[Closure], list[list[str]]]
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from .analyze import AnalyzeResult, LearnResult, Previous
 from .baselines import autolayer
-from .closure import Snapshot
+from .closure import Closure, Snapshot
 from .cluster import clusters
 from .hints import Hints
 from .planner import forecast, forecast_layout
-from .replay import hinted, score_transition
+from .replay import hinted, switch_cost
 from .stats import Statistics
 
 
@@ -42,26 +42,24 @@ def _clusters(stats: Statistics, n: int = 5) -> list[list[str]]:
     return [c for c in clusters(stats) if len(c) > 1][:n]
 
 
-def _forecast(stats: Statistics, hints: Hints, latest: Snapshot, max_layers: int) -> dict[str, Any]:
+def _forecast(stats: Statistics, hints: Hints, latest: Closure, max_layers: int) -> dict[str, Any]:
     """Expected bytes per release with the new hints, and with nixpkgs auto-layer at the same budget
     on the latest snapshot, under the same model."""
     out: dict[str, Any] = forecast(stats, hints).as_dict()
-    auto = forecast_layout(stats, autolayer(latest.closure(), max_layers))
+    auto = forecast_layout(stats, autolayer(latest, max_layers))
     out["autolayer"] = {"pull": round(auto.pull), "unpack": round(auto.unpack)}
     return out
 
 
-def _previous(previous: Previous | None, stats: Statistics, hints: Hints, latest: Snapshot, max_layers: int) -> dict[str, Any]:
+def _previous(previous: Previous | None, stats: Statistics, hints: Hints, latest: Closure, max_layers: int) -> dict[str, Any]:
     """How the new hints relate to the hint file in use, on the latest snapshot: layers that stay
     as they were, what switching re-ships once, and what it is expected to save per release."""
     if previous is None or previous.hints is None:
         return {"path": str(previous.path) if previous else None, "used": False, "note": previous.note if previous else "none"}
-    closure = latest.closure()
-    before = hinted(previous.hints, max_layers)(closure)
-    after = hinted(hints, max_layers)(closure)
+    before = hinted(previous.hints, max_layers)(latest)
+    after = hinted(hints, max_layers)(latest)
     known = {frozenset(layer) for layer in before}
-    sizes = {p: sp.size for p, sp in closure.paths.items()}
-    pull, unpack, _ = score_transition(before, after, sizes, set(closure.paths))
+    pull, unpack = switch_cost(before, after, latest)
     old, new = forecast_layout(stats, before), forecast_layout(stats, after)
     return {
         "path": str(previous.path),
@@ -105,12 +103,13 @@ def _learned(
     snapshots: list[Snapshot], stats: Statistics, hints: Hints, previous: Previous | None, max_layers: int
 ) -> dict[str, Any]:
     """What was learned, whatever the source of the snapshots."""
+    latest = snapshots[-1].closure()
     return {
         "keys": len(stats.keys),
         "most_volatile": _volatile(stats),
         "cochange_clusters": _clusters(stats),
         "layers": len(hints.layers),
-        "expected_per_release": _forecast(stats, hints, snapshots[-1], max_layers),
-        "previous": _previous(previous, stats, hints, snapshots[-1], max_layers),
+        "expected_per_release": _forecast(stats, hints, latest, max_layers),
+        "previous": _previous(previous, stats, hints, latest, max_layers),
         "key_stats": _key_stats(stats),
     }
