@@ -1,8 +1,14 @@
-"""Synthetic closure histories of any size, for speed benchmarks (not for judging layouts).
+"""Synthetic closure histories of any size and kind, for speed benchmarks and generalisation checks.
 
 A random DAG of ``paths`` store paths (each references a few paths created before it), log-normal
 sizes, and weekly own updates with per-package rates; an update changes the hash of the package
-and of everything that depends on it, as input addressing does.
+and of everything that depends on it, as input addressing does. The keyword options give the
+regimes real images live in (see ``bench_general.py``): a libc-like root under most packages
+rebuilt every few weeks (nixpkgs mass rebuilds), an application overlay, ``-dev`` outputs that
+change with their package, rates that are all alike or split into a volatile few and a stable
+rest, and rates that drift over time.
+
+With the defaults the output is what the speed benchmarks have always used.
 """
 
 from __future__ import annotations
@@ -14,33 +20,82 @@ from datetime import date, timedelta
 from gitmine.closure import Snapshot, StorePath, build_closure
 
 ALPHABET = "0123456789abcdfghijklmnpqrsvwxyz"
+APP_RATES = (0.9, 0.3, 0.1)  # weekly update rates of the application keys, in turn
 
 
-def synthetic_history(paths: int, snapshots: int, *, seed: int = 1) -> list[Snapshot]:
+def _digest(text: str) -> str:
+    h = int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+    return "".join(ALPHABET[(h >> (5 * k)) & 31] for k in range(32))
+
+
+def _rates(rng: random.Random, n: int, mean: float, shape: str) -> list[float]:
+    if shape == "exponential":
+        return [min(0.5, rng.expovariate(1 / mean)) for _ in range(n)]
+    if shape == "bimodal":  # a tenth of the packages update often, the rest rarely
+        return [0.3 if rng.random() < 0.1 else mean / 5 for _ in range(n)]
+    if shape == "uniform":
+        return [mean] * n
+    raise ValueError(f"unknown rate shape {shape!r}")
+
+
+def synthetic_history(
+    paths: int,
+    snapshots: int,
+    *,
+    seed: int = 1,
+    mean_rate: float = 0.02,
+    rate_shape: str = "exponential",
+    hub: bool = False,
+    mass_every: int = 0,
+    app: int = 0,
+    dev_outputs: bool = False,
+    drift: float = 0.0,
+) -> list[Snapshot]:
+    """``snapshots`` weekly snapshots of a ``paths``-package closure.
+
+    ``hub``: most packages without dependencies reference package 0 (a libc); ``mass_every``: package 0
+    is updated every that many weeks (implies ``hub``); ``app``: that many application keys on top,
+    each referencing six packages; ``dev_outputs``: every third package has a ``-dev`` output that
+    references it; ``drift``: each week, each package's rate is redrawn with this probability.
+    """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
     deps = [sorted(rng.sample(range(i), min(i, rng.randint(0, 4)))) for i in range(paths)]
     sizes = [int(rng.lognormvariate(11, 2)) + 1 for _ in range(paths)]
-    rates = [min(0.5, rng.expovariate(1 / 0.02)) for _ in range(paths)]
-    versions = [0] * paths
+    rates = _rates(rng, paths, mean_rate, rate_shape)
+    if hub or mass_every:
+        for i in range(1, paths):
+            if not deps[i] and rng.random() < 0.7:
+                deps[i] = [0]
+    for a in range(app):
+        names.append(f"app{a}")
+        deps.append(sorted(rng.sample(range(paths), min(paths, 6))))
+        sizes.append(int(rng.lognormvariate(14, 1)) + 1)
+        rates.append(APP_RATES[a % len(APP_RATES)])
+    n = len(names)
+    versions = [0] * n
     out = []
     start = date(2024, 1, 7)
     for week in range(snapshots):
-        for i in range(paths):
+        if drift:
+            for i in range(paths):
+                if rng.random() < drift:
+                    rates[i] = _rates(rng, 1, mean_rate, rate_shape)[0]
+        for i in range(n):
             if week and rng.random() < rates[i]:
                 versions[i] += 1
+        if mass_every and week and week % mass_every == 0:
+            versions[0] += 1
         hashes: list[str] = []
-        entries = []
-        for i in range(paths):
+        entries: list[StorePath] = []
+        for i in range(n):
             seed_text = "|".join([names[i], str(versions[i]), *(hashes[d] for d in deps[i])])
-            h = int.from_bytes(hashlib.sha256(seed_text.encode()).digest(), "big")
-            digest = "".join(ALPHABET[(h >> (5 * k)) & 31] for k in range(32))
-            hashes.append(digest)
-            path = f"/nix/store/{digest}-{names[i]}-1.{versions[i]}"
-            entries.append((path, i))
-        paths_by_index = {i: p for p, i in entries}
-        closure = build_closure(
-            StorePath(p, sizes[i], tuple(sorted(paths_by_index[d] for d in deps[i]))) for p, i in entries
-        )
-        out.append(Snapshot(f"w{week}", (start + timedelta(weeks=week)).isoformat(), {"image": closure}))
+            hashes.append(_digest(seed_text))
+            path = f"/nix/store/{hashes[i]}-{names[i]}-1.{versions[i]}"
+            refs = tuple(sorted(f"/nix/store/{hashes[d]}-{names[d]}-1.{versions[d]}" for d in deps[i]))
+            entries.append(StorePath(path, sizes[i], refs))
+            if dev_outputs and i % 3 == 0:
+                dev = f"/nix/store/{_digest(seed_text + '|dev')}-{names[i]}-1.{versions[i]}-dev"
+                entries.append(StorePath(dev, sizes[i] // 4 + 1, (path,)))
+        out.append(Snapshot(f"w{week}", (start + timedelta(weeks=week)).isoformat(), {"image": build_closure(entries)}))
     return out
