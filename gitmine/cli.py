@@ -306,7 +306,7 @@ def _warn_unseen(closure: Closure, h: Hints, path: Path) -> None:
     if share > UNSEEN_WARNING:
         err.print(
             f"[yellow]warning:[/] {share:.0%} of the closure ({len(paths)} of {len(closure)} paths) is in keys "
-            f"{escape(str(path))} does not list; they share one layer on top. Are these the hints of this image? "
+            f"{escape(str(path))} does not list. Are these the hints of this image? "
             "Rerun `gitmine analyze` to place them.",
             highlight=False,
         )

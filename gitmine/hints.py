@@ -1,7 +1,7 @@
 """The hint file: a TOML file, checked into the repository, that says which keys share a layer.
 
-Layers are listed bottom first. Keys the file does not list go to a reserved top layer at layout
-time. The file is byte-identical for identical inputs: no timestamps, sorted keys, rounded floats.
+Layers are listed bottom first. Keys the file does not list are placed at layout time by the file's
+``unseen.rule`` (see :mod:`gitmine.layout`). The file is byte-identical for identical inputs: no timestamps, sorted keys, rounded floats.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from .atomic import write_text_atomic
 from .errors import InputError
 
 SCHEMA = 1
-UNSEEN_RULE = "top"
+UNSEEN_RULE = "referrers"  # what this version writes
+UNSEEN_RULES = ("referrers", "top")  # what it reads: "top" is the rule of gitmine 0.1.0
 
 _TOP_KEYS = {"schema", "analysis", "unseen", "layer"}
 _ANALYSIS_KEYS = {"images", "rev-range", "snapshots", "transitions", "max-layers", "planner"}
@@ -45,6 +46,7 @@ class Analysis:
 class Hints:
     analysis: Analysis
     layers: tuple[HintLayer, ...]  # bottom first
+    unseen_rule: str = UNSEEN_RULE
     layer_of: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -79,9 +81,13 @@ def render(hints: Hints) -> str:
     an.add("planner", a.planner)
     doc.add("analysis", an)
     un = tomlkit.table()
-    un.add(tomlkit.comment("keys listed in no layer (new packages) go to one reserved layer on top, except a"))
-    un.add(tomlkit.comment("renamed key whose old name left the closure (python3.11-x -> python3.12-x): it takes that layer"))
-    un.add("rule", UNSEEN_RULE)
+    un.add(tomlkit.comment("keys listed in no layer: a renamed key whose old name left the closure (python3.11-x ->"))
+    if hints.unseen_rule == "referrers":
+        un.add(tomlkit.comment("python3.12-x) takes that layer; a new dependency of listed keys joins the least volatile"))
+        un.add(tomlkit.comment("of their layers (it changes whenever they do); other new keys share one layer on top"))
+    else:
+        un.add(tomlkit.comment("python3.12-x) takes that layer; other new keys share one layer on top"))
+    un.add("rule", hints.unseen_rule)
     doc.add("unseen", un)
     aot = tomlkit.aot()
     n = len(hints.layers)
@@ -135,8 +141,8 @@ def problems(text: str) -> list[str]:
         if not isinstance(ml, int) or isinstance(ml, bool) or ml < 1:
             out.append("`analysis.max-layers` must be a positive integer")
     un = data.get("unseen", {"rule": UNSEEN_RULE})
-    if not isinstance(un, dict) or un.get("rule") != UNSEEN_RULE:
-        out.append(f"`unseen.rule` must be \"{UNSEEN_RULE}\"")
+    if not isinstance(un, dict) or un.get("rule") not in UNSEEN_RULES:
+        out.append("`unseen.rule` must be " + " or ".join(f'"{r}"' for r in UNSEEN_RULES))
     layers = data.get("layer")
     if not isinstance(layers, list) or not layers:
         out.append("no [[layer]] tables: the file lists no layers; regenerate it with `gitmine analyze`")
@@ -193,7 +199,7 @@ def parse(text: str, source: str = "hint file") -> Hints:
         )
         for layer in data["layer"]
     )
-    return Hints(analysis, layers)
+    return Hints(analysis, layers, str(data.get("unseen", {}).get("rule", UNSEEN_RULE)))
 
 
 def load(path: Path) -> Hints:

@@ -4,7 +4,11 @@ Every path goes to the layer of its key. A key the hints never saw that is a *re
 (the same name up to its version numbers, ``python3.12-requests`` for ``python3.11-requests``,
 ``libicu74`` for ``libicu72``, while the old key is gone from the closure) takes the old key's layer:
 a Python or soname bump renames whole package sets, and they keep their places until the next
-``gitmine analyze``. Other unseen keys go to a reserved layer on top. Empty layers are dropped.
+``gitmine analyze``. A new dependency of placed keys joins the least volatile of their layers
+(rule ``referrers``): its hash is part of theirs, so whenever it changes those layers change
+anyway, and it adds no change to the layer it joins; it was added in a release that changed them
+too. Other unseen keys (new roots) go to a reserved layer on top. Hint files of gitmine 0.1.0
+(rule ``top``) send every unseen key but renamed ones there. Empty layers are dropped.
 When more layers remain than the budget allows, the adjacent pair whose merge adds the least
 expected re-pulled bytes is merged, until the budget holds.
 
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Collection, Mapping
 
 from .closure import Closure
 from .hints import Hints
@@ -58,6 +62,39 @@ def renamed(unseen: set[str], present: set[str], hints: Hints) -> dict[str, int]
     return out
 
 
+def with_referrers(unseen: set[str], where: Mapping[str, int], referrers: Mapping[str, Collection[str]], hints: Hints) -> dict[str, int]:
+    """Layer of each unseen key that placed keys depend on, directly or through other unseen keys:
+    the least volatile of those keys' layers (the lower one on a tie)."""
+    out = {}
+    for key in sorted(unseen):
+        seen, todo, layers = {key}, [key], set()
+        while todo:
+            for r in referrers.get(todo.pop(), ()):
+                if r in seen:
+                    continue
+                seen.add(r)
+                if r in where:
+                    layers.add(where[r])
+                elif r in unseen:
+                    todo.append(r)
+        if layers:
+            out[key] = min(layers, key=lambda i: (hints.layers[i].change_rate, i))
+    return out
+
+
+def referrers_of(closure: Closure) -> dict[str, set[str]]:
+    """Key-level reverse references of a closure: key → the other keys whose paths reference it."""
+    key_of = closure.key_of
+    out: dict[str, set[str]] = {}
+    for path, sp in closure.paths.items():
+        k = key_of[path]
+        for ref in sp.references:
+            r = key_of[ref]
+            if r != k:
+                out.setdefault(r, set()).add(k)
+    return out
+
+
 def unseen_keys(present: set[str], hints: Hints) -> set[str]:
     """Keys of a closure that the hints neither list nor recognise as renames."""
     new = present - hints.layer_of.keys()
@@ -74,8 +111,14 @@ def _merge_cost(a: Slot, b: Slot) -> float:
     return a.size * (rate - a.change_rate) + b.size * (rate - b.change_rate)
 
 
-def place(key_sizes: Mapping[str, int], hints: Hints, max_layers: int | None = None) -> list[Slot]:
-    """The layers, as key sets bottom first, that the keys ``key_sizes`` (key → bytes) get from ``hints``."""
+def place(
+    key_sizes: Mapping[str, int],
+    hints: Hints,
+    max_layers: int | None = None,
+    referrers: Mapping[str, Collection[str]] | None = None,
+) -> list[Slot]:
+    """The layers, as key sets bottom first, that the keys ``key_sizes`` (key → bytes) get from ``hints``;
+    ``referrers`` (key → the keys referencing it, :func:`referrers_of`) places new dependencies."""
     budget = max_layers if max_layers is not None else hints.max_layers
     if budget < 1:
         raise ValueError("max_layers must be at least 1")
@@ -83,6 +126,8 @@ def place(key_sizes: Mapping[str, int], hints: Hints, max_layers: int | None = N
     present = set(key_sizes)
     where = dict(hints.layer_of)
     where.update(renamed(present - where.keys(), present, hints))
+    if referrers and hints.unseen_rule == "referrers":
+        where.update(with_referrers(present - where.keys(), where, referrers, hints))
     buckets: list[list[str]] = [[] for _ in range(n + 1)]
     for key in sorted(present):
         buckets[where.get(key, n)].append(key)
@@ -113,7 +158,7 @@ def layout(closure: Closure, hints: Hints, max_layers: int | None = None) -> lis
             slot.change_rate,
             slot.unseen,
         )
-        for slot in place(key_sizes, hints, max_layers)
+        for slot in place(key_sizes, hints, max_layers, referrers_of(closure))
     ]
 
 

@@ -41,7 +41,7 @@ import networkx as nx
 
 from .hints import Analysis, HintLayer, Hints
 from .keys import path_key
-from .layout import place
+from .layout import Slot, place
 from .stats import Statistics
 
 PRIOR_STRENGTH = 20.0  # weight, in transitions, of the pooled base rate in each key's estimate
@@ -294,10 +294,13 @@ def _model(stats: Statistics, keys: list[str], prior_strength: float) -> tuple[_
 def forecast(stats: Statistics, hints: Hints, prior_strength: float = PRIOR_STRENGTH) -> Forecast:
     """Expected bytes pulled and unpacked per release with ``hints``, under the model of :func:`plan`.
 
-    Keys of the latest snapshot that the hints do not place count as one extra layer on top, as
-    ``gitmine layout`` does with keys it has never seen.
+    The latest snapshot's keys are laid out as ``gitmine layout`` would (:func:`gitmine.layout.place`),
+    keys the hints never saw included.
     """
-    return _forecast(stats, hints.layer_of, len(hints.layers), prior_strength)
+    keys = sorted(stats.present)
+    slots = place({k: stats.keys[k].size for k in keys}, hints, referrers=_referrers(stats, keys))
+    layer_of = {k: i for i, slot in enumerate(slots) for k in slot.keys}
+    return _forecast(stats, layer_of, len(slots), prior_strength)
 
 
 def forecast_layout(stats: Statistics, layers: Sequence[Sequence[str]], prior_strength: float = PRIOR_STRENGTH) -> Forecast:
@@ -308,6 +311,17 @@ def forecast_layout(stats: Statistics, layers: Sequence[Sequence[str]], prior_st
         for path in layer:
             layer_of.setdefault(path_key(path), i)
     return _forecast(stats, layer_of, len(layers), prior_strength)
+
+
+def _referrers(stats: Statistics, keys: list[str]) -> dict[str, set[str]]:
+    """key → the other keys of ``keys`` that reference it (in the latest snapshot having them)."""
+    present = set(keys)
+    out: dict[str, set[str]] = {}
+    for k in keys:
+        for d in stats.deps.get(k, ()):
+            if d in present and d != k:
+                out.setdefault(d, set()).add(k)
+    return out
 
 
 def _forecast(stats: Statistics, layer_of: Mapping[str, int], n: int, prior_strength: float) -> Forecast:
@@ -350,7 +364,8 @@ def plan(
     sizes = [stats.keys[k].size for k in keys]
     final = _fresh(keys, sizes, masks, model, max_layers)
     if previous is not None:
-        final = _stay_or_switch(final, previous, keys, sizes, masks, model, max_layers, horizon=max(T, 1))
+        in_use = place(dict(zip(keys, sizes)), previous, max_layers, _referrers(stats, keys))
+        final = _stay_or_switch(final, in_use, keys, sizes, masks, model, horizon=max(T, 1))
     layers = []
     for g in final:
         vec = 0
@@ -394,16 +409,16 @@ def _switch_cost(order: list[_Group], deployed: list[_Group]) -> float:
 
 def _stay_or_switch(
     fresh: list[_Group],
-    previous: Hints,
+    in_use: list[Slot],
     keys: list[str],
     sizes: list[int],
     masks: list[int],
     model: _RiskModel,
-    max_layers: int,
     horizon: int,
 ) -> list[_Group]:
-    """The layers to use next: those in use (as ``gitmine layout`` gives them for the latest
-    snapshot), those improved by the key moves that pay for themselves, or the fresh plan.
+    """The layers to use next: those in use (``in_use``: as ``gitmine layout`` lays the latest
+    snapshot out with the hints in use), those improved by the key moves that pay for themselves,
+    or the fresh plan.
 
     Each candidate costs ``horizon`` releases of expected bytes plus its one-time switch from the
     layers in use (:func:`_switch_cost`); the cheapest wins, ties going to the earlier candidate.
@@ -411,7 +426,7 @@ def _stay_or_switch(
     """
     index = {k: i for i, k in enumerate(keys)}
     deployed = []
-    for slot in place(dict(zip(keys, sizes)), previous, max_layers):
+    for slot in in_use:
         deployed.append(_group(sorted(index[k] for k in slot.keys), masks, slot.size, model))
 
     def copy(order: list[_Group]) -> list[_Group]:

@@ -6,7 +6,7 @@ and of everything that depends on it, as input addressing does. The keyword opti
 regimes real images live in (see ``bench_general.py``): a libc-like root under most packages
 rebuilt every few weeks (nixpkgs mass rebuilds), an application overlay, ``-dev`` outputs that
 change with their package, rates that are all alike or split into a volatile few and a stable
-rest, and rates that drift over time.
+rest, rates that drift over time, and packages added to the image as weeks go by.
 
 With the defaults the output is what the speed benchmarks have always used.
 """
@@ -50,13 +50,15 @@ def synthetic_history(
     app: int = 0,
     dev_outputs: bool = False,
     drift: float = 0.0,
+    added: float = 0.0,
 ) -> list[Snapshot]:
     """``snapshots`` weekly snapshots of a ``paths``-package closure.
 
     ``hub``: most packages without dependencies reference package 0 (a libc); ``mass_every``: package 0
     is updated every that many weeks (implies ``hub``); ``app``: that many application keys on top,
     each referencing six packages; ``dev_outputs``: every third package has a ``-dev`` output that
-    references it; ``drift``: each week, each package's rate is redrawn with this probability.
+    references it; ``drift``: each week, each package's rate is redrawn with this probability;
+    ``added``: each week, with this probability, a package gains a dependency on a new package.
     """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
@@ -73,10 +75,22 @@ def synthetic_history(
         sizes.append(int(rng.lognormvariate(14, 1)) + 1)
         rates.append(APP_RATES[a % len(APP_RATES)])
     n = len(names)
+    order = list(range(n))  # hashing order: every package after its dependencies
     versions = [0] * n
     out = []
     start = date(2024, 1, 7)
     for week in range(snapshots):
+        if added and week and paths > 1 and rng.random() < added:
+            # a package gains a new dependency: the new package goes just below it in hashing order
+            referrer = rng.randrange(1, paths)
+            names.append(f"new{len(names)}")
+            deps.append(sorted(rng.sample(range(referrer), min(referrer, rng.randint(1, 4)))))
+            sizes.append(int(rng.lognormvariate(11, 2)) + 1)
+            rates.append(_rates(rng, 1, mean_rate, rate_shape)[0])
+            versions.append(0)
+            deps[referrer] = sorted([*deps[referrer], n])
+            order.insert(order.index(referrer), n)
+            n += 1
         if drift:
             for i in range(paths):
                 if rng.random() < drift:
@@ -86,11 +100,11 @@ def synthetic_history(
                 versions[i] += 1
         if mass_every and week and week % mass_every == 0:
             versions[0] += 1
-        hashes: list[str] = []
+        hashes: dict[int, str] = {}
         entries: list[StorePath] = []
-        for i in range(n):
+        for i in order:
             seed_text = "|".join([names[i], str(versions[i]), *(hashes[d] for d in deps[i])])
-            hashes.append(_digest(seed_text))
+            hashes[i] = _digest(seed_text)
             path = f"/nix/store/{hashes[i]}-{names[i]}-1.{versions[i]}"
             refs = tuple(sorted(f"/nix/store/{hashes[d]}-{names[d]}-1.{versions[d]}" for d in deps[i]))
             entries.append(StorePath(path, sizes[i], refs))

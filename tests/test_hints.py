@@ -42,6 +42,7 @@ def test_write_is_atomic_and_byte_identical(tmp_path, hints):
         (lambda t: t[: t.index("[[layer]]")], "no [[layer]] tables"),
         (lambda t: t.replace("change-rate = ", "change-rate = 7.0 #", 1), "between 0 and 1"),
         (lambda t: t.replace("max-layers = 8", "max-layers = 2"), "exceed `analysis.max-layers`"),
+        (lambda t: t.replace('rule = "referrers"', 'rule = "bottom"'), '`unseen.rule` must be "referrers" or "top"'),
     ],
 )
 def test_problems_are_explained(hints, edit, message):
@@ -50,6 +51,14 @@ def test_problems_are_explained(hints, edit, message):
     assert any(message in p for p in problems), problems
     with pytest.raises(InputError, match="hint"):
         hintfile.parse(text, "hint file")
+
+
+def test_a_file_keeps_the_unseen_rule_it_was_written_with(hints):
+    text = hintfile.render(hints)
+    assert hints.unseen_rule == "referrers" and 'rule = "referrers"' in text
+    old = hintfile.parse(text.replace('rule = "referrers"', 'rule = "top"'))
+    assert old.unseen_rule == "top"
+    assert 'rule = "top"' in hintfile.render(old) and "new dependency" not in hintfile.render(old)
 
 
 def test_a_key_in_two_layers_is_a_problem(hints):

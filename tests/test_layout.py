@@ -28,6 +28,11 @@ def paths(layers):
     return [[p.split("-", 1)[1] for p in layer.paths] for layer in layers]
 
 
+def names(layers):
+    """Each layer's store names, sorted (layers list paths by hash)."""
+    return [sorted(layer) for layer in paths(layers)]
+
+
 def test_keys_go_to_their_layers_bottom_first():
     assert paths(layout(closure(BASE, LIB, APP), H)) == [["base-1.0"], ["lib-2.0"], ["app-3.0"]]
 
@@ -40,6 +45,35 @@ def test_unseen_keys_go_to_a_reserved_top_layer():
 
 def test_unseen_keys_join_the_most_volatile_layer_when_no_budget_is_left():
     assert paths(layout(closure(BASE, LIB, APP, NEW), H, 3)) == [["base-1.0"], ["lib-2.0"], ["app-3.0", "newthing-0.1"]]
+
+
+def test_a_new_dependency_joins_the_least_volatile_layer_of_the_keys_using_it():
+    # lib and app gained a dependency on zlib: whenever zlib changes, lib and app change with it,
+    # so it joins lib's layer (0.2), the less volatile of the two, and adds no change to it
+    zlib = sp("zlib-1.3", 50, (BASE.path,))
+    lib = sp("lib-2.0", 100, (BASE.path, zlib.path), h="1")
+    app = sp("app-3.0", 10, (lib.path, zlib.path), h="1")
+    layers = layout(closure(BASE, zlib, lib, app), H)
+    assert names(layers) == [["base-1.0"], ["lib-2.0", "zlib-1.3"], ["app-3.0"]]
+    assert not any(layer.unseen for layer in layers)
+
+
+def test_a_chain_of_new_dependencies_joins_the_layer_of_the_placed_key_above_it():
+    # app → newlib → newdep, both new: both join app's layer; a new root still goes on top
+    dep = sp("newdep-1.0", 5, (BASE.path,))
+    newlib = sp("newlib-1.0", 7, (dep.path,))
+    app = sp("app-3.0", 10, (LIB.path, newlib.path), h="1")
+    layers = layout(closure(BASE, LIB, dep, newlib, app, NEW), H)
+    assert names(layers) == [["base-1.0"], ["lib-2.0"], ["app-3.0", "newdep-1.0", "newlib-1.0"], ["newthing-0.1"]]
+    assert layers[-1].unseen
+
+
+def test_hint_files_of_the_top_rule_send_new_dependencies_to_the_top():
+    zlib = sp("zlib-1.3", 50, (BASE.path,))
+    lib = sp("lib-2.0", 100, (BASE.path, zlib.path), h="1")
+    old = Hints(H.analysis, H.layers, unseen_rule="top")
+    assert names(layout(closure(BASE, zlib, lib), old)) == [["base-1.0"], ["lib-2.0"], ["zlib-1.3"]]
+    assert names(layout(closure(BASE, zlib, lib), H)) == [["base-1.0"], ["lib-2.0", "zlib-1.3"]]
 
 
 PY_HINTS = _hints(

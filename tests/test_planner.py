@@ -115,6 +115,26 @@ def test_replanning_places_keys_the_hints_in_use_never_saw():
     assert [layer.keys for layer in kept.layers] == [("base",), ("lib",), ("app",), ("tiny",)]
 
 
+def test_replanning_and_forecasts_place_a_new_dependency_with_the_keys_using_it():
+    # lib depends on "zlib", which the hints in use never saw: layout puts it in lib's layer, and
+    # both the re-plan's starting point and the forecast of those hints see it there
+    snaps = []
+    for i in range(30):
+        base = sp("base-1.0", 1_000_000)
+        zlib = sp("zlib-1.3", 10, (base.path,))
+        lib = sp(f"lib-1.{i // 5}", 100_000, (base.path, zlib.path), h="abcdefgh"[(i // 5) % 8])
+        app = sp(f"app-{i}", 1_000, (lib.path,), h="0123456789"[i % 10])
+        snaps.append(snapshot(f"r{i}", f"2024-{1 + i // 4:02d}-{1 + 7 * (i % 4):02d}", base, zlib, lib, app))
+    st = compute_statistics(snaps)
+    rates = {"base": 0.0, "lib": 0.2, "app": 1.0}
+    in_use = Hints(plan(st, 3).analysis, tuple(HintLayer((k,), 0, r, r) for k, r in rates.items()))
+    laid_out = [list(layer.paths) for layer in layout(snaps[-1].closure(), in_use)]
+    names = [sorted(p.split("-", 1)[1].split("-")[0] for p in layer) for layer in laid_out]
+    assert names == [["base"], ["lib", "zlib"], ["app"]]
+    assert forecast(st, in_use) == forecast_layout(st, laid_out)
+    assert [layer.keys for layer in plan(st, 4, previous=in_use).layers] == [("base",), ("lib", "zlib"), ("app",)]
+
+
 @pytest.mark.parametrize("path", SMALL_HISTORIES, ids=lambda p: p.name)
 def test_replanning_the_same_history_changes_nothing(path):
     snaps = load_history(path)
