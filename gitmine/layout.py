@@ -64,22 +64,41 @@ def renamed(unseen: set[str], present: set[str], hints: Hints) -> dict[str, int]
 
 def with_referrers(unseen: set[str], where: Mapping[str, int], referrers: Mapping[str, Collection[str]], hints: Hints) -> dict[str, int]:
     """Layer of each unseen key that placed keys depend on, directly or through other unseen keys:
-    the least volatile of those keys' layers (the lower one on a tie)."""
-    out = {}
-    for key in sorted(unseen):
-        seen, todo, layers = {key}, [key], set()
-        while todo:
-            for r in referrers.get(todo.pop(), ()):
-                if r in seen:
-                    continue
-                seen.add(r)
+    the least volatile of those keys' layers (the lower one on a tie).
+
+    One depth-first pass over the referrers (each key's best layer is the best of its referrers'),
+    so stale hints on a deep graph cost linear time; a key on a cycle of unseen keys sees the part
+    of the cycle already resolved.
+    """
+
+    def better(a: int | None, b: int | None) -> int | None:
+        if a is None or b is None:
+            return b if a is None else a
+        return min(a, b, key=lambda i: (hints.layers[i].change_rate, i))
+
+    best: dict[str, int | None] = {}
+    for start in sorted(unseen):
+        if start in best:
+            continue
+        best[start] = None
+        stack = [(start, iter(sorted(referrers.get(start, ()))))]
+        while stack:
+            key, todo = stack[-1]
+            for r in todo:
                 if r in where:
-                    layers.add(where[r])
+                    best[key] = better(best[key], where[r])
                 elif r in unseen:
-                    todo.append(r)
-        if layers:
-            out[key] = min(layers, key=lambda i: (hints.layers[i].change_rate, i))
-    return out
+                    if r not in best:  # resolve r first, then come back to key
+                        best[r] = None
+                        stack.append((r, iter(sorted(referrers.get(r, ())))))
+                        break
+                    best[key] = better(best[key], best[r])
+            else:
+                stack.pop()
+                if stack:
+                    parent = stack[-1][0]
+                    best[parent] = better(best[parent], best[key])
+    return {k: i for k, i in best.items() if i is not None}
 
 
 def referrers_of(closure: Closure) -> dict[str, set[str]]:

@@ -14,7 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic import synthetic_history  # noqa: E402
 
+from gitmine.closure import StorePath, build_closure  # noqa: E402
 from gitmine.cluster import clusters  # noqa: E402
+from gitmine.hints import HintLayer, Hints  # noqa: E402
 from gitmine.layout import layout  # noqa: E402
 from gitmine.planner import plan  # noqa: E402
 from gitmine.stats import compute_statistics  # noqa: E402
@@ -49,6 +51,12 @@ def main() -> None:
         closure = next(iter(h[-1].closures.values()))
         _, t = timed(lambda c=closure, hs=hints: layout(c, hs, 100))
         rows.append((f"layout of a {n:,}-path graph, 100 layers", t))
+    # hints that know only the top of a 5,000-path chain: every other key is placed by the keys above it
+    chain = [f"/nix/store/{i:032d}-k{i}-1.0" for i in range(5000)]
+    deep = build_closure(StorePath(p, 100, (chain[i - 1],) if i else ()) for i, p in enumerate(chain))
+    top = Hints(hints.analysis, (HintLayer(("k4999",), 100, 0.5, 0.5),))
+    _, t = timed(lambda: layout(deep, top, 100))
+    rows.append(("layout of a 5,000-path chain, hints knowing only its top key", t))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("| step | seconds |\n| --- | ---: |")
     for name, t in rows:

@@ -68,6 +68,16 @@ def test_a_chain_of_new_dependencies_joins_the_layer_of_the_placed_key_above_it(
     assert layers[-1].unseen
 
 
+def test_new_keys_on_a_key_level_cycle_still_find_the_layer_above_them():
+    # two versions of "bar" make a cycle of keys: foo-1.0 → bar-1.0, bar-2.0 → foo-1.0
+    bar1 = sp("bar-1.0", 5, (BASE.path,))
+    foo = sp("foo-1.0", 6, (bar1.path,))
+    bar2 = sp("bar-2.0", 7, (foo.path,))
+    app = sp("app-3.0", 10, (LIB.path, bar2.path), h="1")
+    layers = layout(closure(BASE, LIB, bar1, foo, bar2, app), H)
+    assert names(layers) == [["base-1.0"], ["lib-2.0"], ["app-3.0", "bar-1.0", "bar-2.0", "foo-1.0"]]
+
+
 def test_hint_files_of_the_top_rule_send_new_dependencies_to_the_top():
     zlib = sp("zlib-1.3", 50, (BASE.path,))
     lib = sp("lib-2.0", 100, (BASE.path, zlib.path), h="1")
