@@ -1,6 +1,6 @@
 """Does the planner generalise? gitmine against nixpkgs auto-layer on synthetic histories of other kinds.
 
-    python scripts/bench_general.py            # every regime, three seeds each (about two minutes)
+    python scripts/bench_general.py            # every regime, three seeds each (about three minutes)
     python scripts/bench_general.py --small    # the 60-package regimes only
 
 The corpus holds six histories; users' images are not those. Each regime here is a kind of history
@@ -34,11 +34,13 @@ REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "dev-outputs": ("-dev outputs beside their packages", {"hub": True, "dev_outputs": True}),
     "drift": ("rates redrawn 2% of weeks", {"mean_rate": 0.03, "hub": True, "drift": 0.02}),
     "growing": ("a package gains a new dependency every other week", {"hub": True, "added": 0.5}),
+    "lockfile": ("an application pinning 30 language packages", {"mean_rate": 0.01, "hub": True, "app": 3, "locked": 30}),
 }
 BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-app": ("stable base, application on top", {"mean_rate": 0.01, "hub": True, "app": 3}),
     "big-mass-rebuilds": ("the libc every 8 weeks", {"mass_every": 8}),
     "big-growing": ("a package gains a new dependency every week", {"hub": True, "added": 1.0}),
+    "big-lockfile": ("an application pinning 200 language packages", {"mean_rate": 0.01, "hub": True, "app": 3, "locked": 200}),
 }
 
 

@@ -6,7 +6,8 @@ and of everything that depends on it, as input addressing does. The keyword opti
 regimes real images live in (see ``bench_general.py``): a libc-like root under most packages
 rebuilt every few weeks (nixpkgs mass rebuilds), an application overlay, ``-dev`` outputs that
 change with their package, rates that are all alike or split into a volatile few and a stable
-rest, rates that drift over time, and packages added to the image as weeks go by.
+rest, rates that drift over time, packages added to the image as weeks go by, and an application
+whose lock file pins many language packages that update together.
 
 With the defaults the output is what the speed benchmarks have always used.
 """
@@ -21,6 +22,8 @@ from gitmine.closure import Snapshot, StorePath, build_closure
 
 ALPHABET = "0123456789abcdfghijklmnpqrsvwxyz"
 APP_RATES = (0.9, 0.3, 0.1)  # weekly update rates of the application keys, in turn
+LOCK_BUMP = 0.25  # weekly probability that the application's lock file is bumped
+LOCK_SHARE = 0.4  # share of the locked packages a bump updates, on average
 
 
 def _digest(text: str) -> str:
@@ -51,6 +54,7 @@ def synthetic_history(
     dev_outputs: bool = False,
     drift: float = 0.0,
     added: float = 0.0,
+    locked: int = 0,
 ) -> list[Snapshot]:
     """``snapshots`` weekly snapshots of a ``paths``-package closure.
 
@@ -58,7 +62,9 @@ def synthetic_history(
     is updated every that many weeks (implies ``hub``); ``app``: that many application keys on top,
     each referencing six packages; ``dev_outputs``: every third package has a ``-dev`` output that
     references it; ``drift``: each week, each package's rate is redrawn with this probability;
-    ``added``: each week, with this probability, a package gains a dependency on a new package.
+    ``added``: each week, with this probability, a package gains a dependency on a new package;
+    ``locked``: that many language packages pinned by the application's lock file (the first
+    application key references them all), updated only by lock bumps, many at once.
     """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
@@ -69,9 +75,16 @@ def synthetic_history(
         for i in range(1, paths):
             if not deps[i] and rng.random() < 0.7:
                 deps[i] = [0]
+    pinned = []
+    for j in range(locked):
+        pinned.append(len(names))
+        names.append(f"py-dep{j}")
+        deps.append(sorted(rng.sample(range(paths), min(paths, rng.randint(1, 2)))))
+        sizes.append(int(rng.lognormvariate(12, 1.5)) + 1)
+        rates.append(0.0)
     for a in range(app):
         names.append(f"app{a}")
-        deps.append(sorted(rng.sample(range(paths), min(paths, 6))))
+        deps.append(sorted(rng.sample(range(paths), min(paths, 6)) + (pinned if a == 0 else [])))
         sizes.append(int(rng.lognormvariate(14, 1)) + 1)
         rates.append(APP_RATES[a % len(APP_RATES)])
     n = len(names)
@@ -98,6 +111,10 @@ def synthetic_history(
         for i in range(n):
             if week and rng.random() < rates[i]:
                 versions[i] += 1
+        if pinned and week and rng.random() < LOCK_BUMP:
+            for j in pinned:
+                if rng.random() < LOCK_SHARE:
+                    versions[j] += 1
         if mass_every and week and week % mass_every == 0:
             versions[0] += 1
         hashes: dict[int, str] = {}
