@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Iterator, Mapping
+from typing import AbstractSet, Any, Iterable, Iterator, Mapping
 
 from .errors import InputError
 from .keys import path_key
@@ -59,6 +59,17 @@ class Closure:
         for p, k in self.key_of.items():
             out.setdefault(k, []).append(p)
         return {k: tuple(v) for k, v in sorted(out.items())}
+
+    @cached_property
+    def key_deps(self) -> Mapping[str, AbstractSet[str]]:
+        """key → the other keys its paths reference."""
+        key_of = self.key_of
+        out: dict[str, set[str]] = {}
+        for sp in self.paths.values():
+            out.setdefault(key_of[sp.path], set()).update([key_of[r] for r in sp.references])
+        for k, deps in out.items():
+            deps.discard(k)
+        return out
 
     @cached_property
     def referrers(self) -> dict[str, tuple[str, ...]]:

@@ -101,16 +101,13 @@ def with_referrers(unseen: set[str], where: Mapping[str, int], referrers: Mappin
     return {k: i for k, i in best.items() if i is not None}
 
 
-def referrers_of(closure: Closure) -> dict[str, set[str]]:
-    """Key-level reverse references of a closure: key → the other keys whose paths reference it."""
-    key_of = closure.key_of
+def referrers_of(deps: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
+    """Invert a key-level dependency graph (key → the keys it references, such as
+    :attr:`Closure.key_deps`): key → the keys that reference it."""
     out: dict[str, set[str]] = {}
-    for path, sp in closure.paths.items():
-        k = key_of[path]
-        for ref in sp.references:
-            r = key_of[ref]
-            if r != k:
-                out.setdefault(r, set()).add(k)
+    for k, ds in deps.items():
+        for d in ds:
+            out.setdefault(d, set()).add(k)
     return out
 
 
@@ -177,7 +174,7 @@ def layout(closure: Closure, hints: Hints, max_layers: int | None = None) -> lis
             slot.change_rate,
             slot.unseen,
         )
-        for slot in place(key_sizes, hints, max_layers, referrers_of(closure))
+        for slot in place(key_sizes, hints, max_layers, referrers_of(closure.key_deps))
     ]
 
 

@@ -41,7 +41,7 @@ import networkx as nx
 
 from .hints import Analysis, HintLayer, Hints
 from .keys import path_key
-from .layout import Slot, place
+from .layout import Slot, place, referrers_of
 from .stats import Statistics
 
 PRIOR_STRENGTH = 20.0  # weight, in transitions, of the pooled base rate in each key's estimate
@@ -298,7 +298,7 @@ def forecast(stats: Statistics, hints: Hints, prior_strength: float = PRIOR_STRE
     keys the hints never saw included.
     """
     keys = sorted(stats.present)
-    slots = place({k: stats.keys[k].size for k in keys}, hints, referrers=_referrers(stats, keys))
+    slots = place({k: stats.keys[k].size for k in keys}, hints, referrers=referrers_of({k: stats.deps[k] for k in keys}))
     layer_of = {k: i for i, slot in enumerate(slots) for k in slot.keys}
     return _forecast(stats, layer_of, len(slots), prior_strength)
 
@@ -311,17 +311,6 @@ def forecast_layout(stats: Statistics, layers: Sequence[Sequence[str]], prior_st
         for path in layer:
             layer_of.setdefault(path_key(path), i)
     return _forecast(stats, layer_of, len(layers), prior_strength)
-
-
-def _referrers(stats: Statistics, keys: list[str]) -> dict[str, set[str]]:
-    """key → the other keys of ``keys`` that reference it (in the latest snapshot having them)."""
-    present = set(keys)
-    out: dict[str, set[str]] = {}
-    for k in keys:
-        for d in stats.deps.get(k, ()):
-            if d in present and d != k:
-                out.setdefault(d, set()).add(k)
-    return out
 
 
 def _forecast(stats: Statistics, layer_of: Mapping[str, int], n: int, prior_strength: float) -> Forecast:
@@ -364,7 +353,7 @@ def plan(
     sizes = [stats.keys[k].size for k in keys]
     final = _fresh(keys, sizes, masks, model, max_layers)
     if previous is not None:
-        in_use = place(dict(zip(keys, sizes)), previous, max_layers, _referrers(stats, keys))
+        in_use = place(dict(zip(keys, sizes)), previous, max_layers, referrers_of({k: stats.deps[k] for k in keys}))
         final = _stay_or_switch(final, in_use, keys, sizes, masks, model, horizon=max(T, 1))
     layers = []
     for g in final:

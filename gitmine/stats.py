@@ -15,7 +15,7 @@ followed under its latest name, so its history survives the bump.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import AbstractSet, Mapping, Sequence
 
 from .closure import Snapshot
 from .keys import family
@@ -55,23 +55,21 @@ class Statistics:
 MASS_FRACTION = 0.5
 
 
-def key_graph(snapshot: Snapshot) -> tuple[dict[str, set[str]], dict[str, int]]:
+def key_graph(snapshot: Snapshot) -> tuple[dict[str, AbstractSet[str]], dict[str, int]]:
     """Key-level dependency graph (key → the other keys it references) and key sizes of one
     snapshot, all images merged."""
-    deps: dict[str, set[str]] = {}
+    deps: dict[str, AbstractSet[str]] = {}
     sizes: dict[str, int] = {}
     seen: set[str] = set()
     for closure in snapshot.closures.values():
+        for k, ds in closure.key_deps.items():
+            deps[k] = deps[k] | ds if k in deps else ds
         key_of = closure.key_of
         for sp in closure:
-            k = key_of[sp.path]
-            d = deps.setdefault(k, set())
-            d.update([key_of[r] for r in sp.references])
             if sp.path not in seen:
                 seen.add(sp.path)
+                k = key_of[sp.path]
                 sizes[k] = sizes.get(k, 0) + sp.size
-    for k, v in deps.items():
-        v.discard(k)
     return deps, sizes
 
 
@@ -86,7 +84,7 @@ def _renames(before: set[str], after: set[str]) -> dict[str, str]:
     return {g[0]: new[f][0] for f, g in gone.items() if len(g) == 1 and len(new.get(f, ())) == 1}
 
 
-def _follow_renames(path_sets: list[dict[str, tuple[str, ...]]], graphs: list[tuple[dict[str, set[str]], dict[str, int]]]) -> None:
+def _follow_renames(path_sets: list[dict[str, tuple[str, ...]]], graphs: list[tuple[dict[str, AbstractSet[str]], dict[str, int]]]) -> None:
     """Rewrite every snapshot's keys to the latest name of their rename chain, in place."""
     original = [set(ps) for ps in path_sets]
     ident = {k: k for k in original[-1]}  # key of snapshot t + 1 → its latest name
@@ -103,7 +101,7 @@ def _follow_renames(path_sets: list[dict[str, tuple[str, ...]]], graphs: list[tu
         path_sets[t] = {names[k]: v for k, v in path_sets[t].items()}
         deps, sizes = graphs[t]
         graphs[t] = (
-            {names.get(k, k): {names.get(d, d) for d in ds} for k, ds in deps.items()},
+            {names.get(k, k): frozenset(names.get(d, d) for d in ds) for k, ds in deps.items()},
             {names.get(k, k): v for k, v in sizes.items()},
         )
 
@@ -142,7 +140,7 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
     first: dict[str, str] = {}
     last: dict[str, str] = {}
     size: dict[str, int] = {}
-    deps: dict[str, set[str]] = {}
+    deps: dict[str, AbstractSet[str]] = {}
     for snap, ps, (g, sz) in zip(snapshots, path_sets, graphs):
         for k in ps:
             first.setdefault(k, snap.rev)
