@@ -1,7 +1,8 @@
 """The hint file: a TOML file, checked into the repository, that says which keys share a layer.
 
 Layers are listed bottom first. Keys the file does not list are placed at layout time by the file's
-``unseen.rule`` (see :mod:`gitmine.layout`). The file is byte-identical for identical inputs: no timestamps, sorted keys, rounded floats.
+``unseen.rule`` (see :mod:`gitmine.layout`). The file is byte-identical for identical inputs: no
+timestamps, sorted keys, rounded floats.
 """
 
 from __future__ import annotations

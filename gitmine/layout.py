@@ -62,7 +62,9 @@ def renamed(unseen: set[str], present: set[str], hints: Hints) -> dict[str, int]
     return out
 
 
-def with_referrers(unseen: set[str], where: Mapping[str, int], referrers: Mapping[str, Collection[str]], hints: Hints) -> dict[str, int]:
+def with_referrers(
+    unseen: set[str], where: Mapping[str, int], referrers: Mapping[str, Collection[str]], hints: Hints
+) -> dict[str, int]:
     """Layer of each unseen key that placed keys depend on, directly or through other unseen keys:
     the least volatile of those keys' layers (the lower one on a tie).
 

@@ -298,7 +298,8 @@ def forecast(stats: Statistics, hints: Hints, prior_strength: float = PRIOR_STRE
     keys the hints never saw included.
     """
     keys = sorted(stats.present)
-    slots = place({k: stats.keys[k].size for k in keys}, hints, referrers=referrers_of({k: stats.deps[k] for k in keys}))
+    referrers = referrers_of({k: stats.deps[k] for k in keys})
+    slots = place({k: stats.keys[k].size for k in keys}, hints, referrers=referrers)
     layer_of = {k: i for i, slot in enumerate(slots) for k in slot.keys}
     return _forecast(stats, layer_of, len(slots), prior_strength)
 
@@ -353,7 +354,8 @@ def plan(
     sizes = [stats.keys[k].size for k in keys]
     final = _fresh(keys, sizes, masks, model, max_layers)
     if previous is not None:
-        in_use = place(dict(zip(keys, sizes)), previous, max_layers, referrers_of({k: stats.deps[k] for k in keys}))
+        referrers = referrers_of({k: stats.deps[k] for k in keys})
+        in_use = place(dict(zip(keys, sizes)), previous, max_layers, referrers)
         final = _stay_or_switch(final, in_use, keys, sizes, masks, model, horizon=max(T, 1))
     layers = []
     for g in final:
