@@ -224,6 +224,8 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     for i, c in enumerate(summary["cochange_clusters"], 1):
         t.add_row(f"change together #{i}", ", ".join(c[:8]) + (f" +{len(c) - 8}" if len(c) > 8 else ""))
     err.print(t)
+    for w in summary["warnings"]:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
     for f in summary.get("failures", []):
         err.print(f"[yellow]failed[/] {f['commit'][:12]} {escape(f['image'])}: {escape(str(f['error']))}")
     if summary.get("corrupt_cache_entries"):

@@ -99,12 +99,27 @@ def summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
     }
 
 
+def _warnings(latest: Snapshot) -> list[str]:
+    """What makes the analysis say little, in the latest snapshot: an image whose closure is one path."""
+    out = []
+    for image, closure in sorted(latest.closures.items()):
+        if len(closure) == 1:
+            name = next(iter(closure.paths)).split("/")[-1][33:]
+            out.append(
+                f"the closure of `{image}` is one store path ({name}): there is nothing to split. A "
+                "dockerTools.buildLayeredImage tarball hides its contents from Nix; analyse what goes into the "
+                "image instead (--attr of its package, or of a buildEnv of its contents), or a nix2container image"
+            )
+    return out
+
+
 def _learned(
     snapshots: list[Snapshot], stats: Statistics, hints: Hints, previous: Previous | None, max_layers: int
 ) -> dict[str, Any]:
     """What was learned, whatever the source of the snapshots."""
     latest = snapshots[-1].closure()
     return {
+        "warnings": _warnings(snapshots[-1]),
         "keys": len(stats.keys),
         "most_volatile": _volatile(stats),
         "cochange_clusters": _clusters(stats),

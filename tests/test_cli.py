@@ -208,3 +208,23 @@ def test_reanalysis_keeps_the_hint_file_in_use_unless_told_to_start_fresh(tmp_pa
     broken = run(*args, *later)
     assert broken.returncode == 0, broken.stderr
     assert json.loads(broken.stdout)["previous"]["note"].startswith("unreadable, planned from scratch")
+
+
+def test_an_image_whose_closure_is_one_path_gets_a_warning(tmp_path):
+    # a buildLayeredImage tarball references nothing: its closure says nothing about its contents
+    history = tmp_path / "tarball.jsonl"
+    lines = []
+    for week in range(4):
+        path = f"/nix/store/{str(week) * 32}-docker-image-app.tar.gz"
+        closure = [{"path": path, "narSize": 1000, "references": []}]
+        lines.append(json.dumps({"rev": f"r{week}", "date": f"2025-01-{1 + 7 * week:02d}", "closure": closure}))
+    history.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "h.toml"
+    proc = run("analyze", "--from-closures", str(history), "--output", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    (warning,) = json.loads(proc.stdout)["warnings"]
+    assert "is one store path (docker-image-app.tar.gz)" in warning and "buildEnv" in warning
+    proc = run("analyze", "--from-closures", str(history), "--output", str(out))
+    assert "warning: the closure of `image`" in proc.stderr
+    normal = run("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--output", str(tmp_path / "n.toml"), "--json")
+    assert json.loads(normal.stdout)["warnings"] == []
