@@ -1,8 +1,9 @@
 """``gitmine analyze --check``: is the committed hint file still what the history says?
 
 Compares the committed hints with freshly computed ones: keys that moved layers, keys new to the
-hints, keys gone, layers whose expected pull bytes per release changed, and an estimate of the bytes
-per release that updating would save, by replaying the analysed snapshots under both hint files.
+hints, keys gone, a rule for unseen keys that changed, layers whose expected pull bytes per release
+changed, and an estimate of the bytes per release that updating would save, by replaying the
+analysed snapshots under both hint files.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ class Drift:
     pull_updated: float  # the same with the recomputed hints
     switch_pull: int = 0  # bytes pulled once when the latest snapshot goes from committed to updated layers
     switch_unpack: int = 0  # and unpacked once
+    unseen_rule: tuple[str, str] | None = None  # committed and updated ``unseen.rule``, when they differ
 
     @property
     def stale(self) -> bool:
-        return bool(self.moved or self.new_keys or self.removed_keys)
+        return bool(self.moved or self.new_keys or self.removed_keys or self.unseen_rule)
 
     @property
     def saving(self) -> float:
@@ -48,6 +50,7 @@ class Drift:
             "saving_per_release": round(self.saving),
             "switch_pull": self.switch_pull,
             "switch_unpack": self.switch_unpack,
+            "unseen_rule": {"from": self.unseen_rule[0], "to": self.unseen_rule[1]} if self.unseen_rule else None,
         }
 
 
@@ -80,6 +83,7 @@ def drift(committed: Hints, updated: Hints, snapshots: Sequence[Snapshot]) -> Dr
         pull_updated=_mean_pull(snapshots, updated),
         switch_pull=switch_pull,
         switch_unpack=switch_unpack,
+        unseen_rule=None if committed.unseen_rule == updated.unseen_rule else (committed.unseen_rule, updated.unseen_rule),
     )
 
 
@@ -100,6 +104,12 @@ def markdown(d: Drift, path: str) -> str:
     if d.moved:
         lines += ["", "| key | layer before | layer after |", "| --- | ---: | ---: |"]
         lines += [f"| `{k}` | {a} | {b} |" for k, a, b in d.moved]
+    if d.unseen_rule:
+        lines += [
+            "",
+            f'Keys the file does not list follow `unseen.rule = "{d.unseen_rule[0]}"`; gitmine now writes '
+            f'`"{d.unseen_rule[1]}"` (see the hint file\'s comment on it).',
+        ]
     if d.new_keys:
         lines += ["", "New keys: " + ", ".join(f"`{k}`" for k in d.new_keys)]
     if d.removed_keys:

@@ -21,3 +21,14 @@ def test_drift_reports_moves_savings_and_what_the_switch_reships_once():
     assert "is stale" in text and f"clients pull {total / 1e6:.1f} MB" in text
     same = drift(updated, updated, snaps)
     assert not same.stale and same.switch_pull == same.switch_unpack == 0 and "up to date" in markdown(same, "x")
+
+
+def test_a_hint_file_with_the_old_unseen_rule_is_stale():
+    snaps = load_history(SMALL_HISTORIES[0])[:26]
+    updated = plan(compute_statistics(snaps), 8)
+    old = Hints(updated.analysis, updated.layers, unseen_rule="top")
+    d = drift(old, updated, snaps)
+    assert d.stale and not d.moved and d.unseen_rule == ("top", "referrers")
+    assert d.as_dict()["unseen_rule"] == {"from": "top", "to": "referrers"}
+    assert 'follow `unseen.rule = "top"`; gitmine now writes `"referrers"`' in markdown(d, "x")
+    assert drift(updated, updated, snaps).as_dict()["unseen_rule"] is None
