@@ -6,8 +6,8 @@ Every path goes to the layer of its key. A key the hints never saw that is a *re
 a Python or soname bump renames whole package sets, and they keep their places until the next
 ``gitmine analyze``. A new dependency of placed keys joins the least volatile of their layers
 (rule ``referrers``): its hash is part of theirs, so whenever it changes those layers change
-anyway, and it adds no change to the layer it joins; it was added in a release that changed them
-too. Other unseen keys (new roots) go to a reserved layer on top. Hint files of gitmine 0.1.0
+anyway and it adds no change to the layer it joins (the release that added it changed them too).
+Other unseen keys (new roots) go to a reserved layer on top. Hint files of gitmine 0.1.0
 (rule ``top``) send every unseen key but renamed ones there. Empty layers are dropped.
 When more layers remain than the budget allows, the adjacent pair whose merge adds the least
 expected re-pulled bytes is merged, until the budget holds.
