@@ -101,7 +101,7 @@ def _follow_renames(path_sets: list[dict[str, tuple[str, ...]]], graphs: list[tu
         path_sets[t] = {names[k]: v for k, v in path_sets[t].items()}
         deps, sizes = graphs[t]
         graphs[t] = (
-            {names.get(k, k): frozenset(names.get(d, d) for d in ds) for k, ds in deps.items()},
+            {names.get(k, k): {names.get(d, d) for d in ds} for k, ds in deps.items()},
             {names.get(k, k): v for k, v in sizes.items()},
         )
 
