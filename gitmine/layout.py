@@ -119,13 +119,16 @@ def unseen_keys(present: set[str], hints: Hints) -> set[str]:
     return new - renamed(new, present, hints).keys()
 
 
+def _union_rate(a: Slot, b: Slot) -> float:
+    return 1 - (1 - a.change_rate) * (1 - b.change_rate)
+
+
 def _merge(a: Slot, b: Slot) -> Slot:
-    rate = 1 - (1 - a.change_rate) * (1 - b.change_rate)
-    return Slot(tuple(sorted(a.keys + b.keys)), a.size + b.size, rate, a.unseen or b.unseen)
+    return Slot(tuple(sorted(a.keys + b.keys)), a.size + b.size, _union_rate(a, b), a.unseen or b.unseen)
 
 
 def _merge_cost(a: Slot, b: Slot) -> float:
-    rate = 1 - (1 - a.change_rate) * (1 - b.change_rate)
+    rate = _union_rate(a, b)
     return a.size * (rate - a.change_rate) + b.size * (rate - b.change_rate)
 
 

@@ -10,6 +10,7 @@ from .baselines import autolayer
 from .closure import Closure, Snapshot
 from .cluster import clusters
 from .hints import Hints
+from .keys import store_name
 from .planner import forecast, forecast_layout
 from .replay import hinted, switch_cost
 from .stats import Statistics
@@ -104,7 +105,7 @@ def _warnings(latest: Snapshot) -> list[str]:
     out = []
     for image, closure in sorted(latest.closures.items()):
         if len(closure) == 1:
-            name = next(iter(closure.paths)).split("/")[-1][33:]
+            name = store_name(next(iter(closure.paths)))
             out.append(
                 f"the closure of `{image}` is one store path ({name}): there is nothing to split. A "
                 "dockerTools.buildLayeredImage tarball hides its contents from Nix; analyse what goes into the "
