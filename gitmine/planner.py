@@ -1,9 +1,10 @@
 """The planner: group keys into layers so that the bytes pulled and unpacked per release are small.
 
 Model. In Nix a store path changes whenever it or anything below it changes. Each key ``d`` has an
-*own* update probability ``q_d`` per release, estimated from the transitions in which it changed
-while none of its dependencies did, and shrunk towards the pooled rate of all keys so that a key
-never seen to change in the window keeps the risk typical of this history (see :func:`own_rates`).
+*own* update probability ``q_d`` per release that changes the image (releases that change nothing
+cost nothing to any layering), estimated from the transitions in which it changed while none of its
+dependencies did, and shrunk towards the pooled rate of all keys so that a key never seen to change
+in the window keeps the risk typical of this history (see :func:`own_rates`).
 A layer ``L`` changes when any key in the dependency closure of its members gets an own update;
 treating own updates as independent,
 
@@ -25,8 +26,8 @@ every cost is exact set arithmetic, and the result is deterministic.
 
 Re-planning. Clients pull every layer whose content changed, so new hints cost a one-time re-pull
 of the layers they move. Given the hints in use, :func:`plan` keeps them, or applies the key moves
-that pay for themselves, or switches to the fresh plan, whichever is cheapest over as many releases
-as the window holds, switch included (:func:`_stay_or_switch`).
+that pay for themselves, or switches to the fresh plan, whichever is cheapest over as many changing
+releases as the window holds, switch included (:func:`_stay_or_switch`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from .keys import path_key
 from .layout import Slot, place, referrers_of
 from .stats import Statistics
 
-PRIOR_STRENGTH = 20.0  # weight, in transitions, of the pooled base rate in each key's estimate
+PRIOR_STRENGTH = 20.0  # weight of the pooled base rate in each key's estimate: releases (or weeks, if fewer)
 FULL_PAIRS_LIMIT = 900  # above this many keys, candidate pairs are limited to neighbours
 WINDOW = 48  # neighbours by rising risk considered per group when candidates are limited
 PLANNER_NAME = "expected-bytes-v1"
@@ -89,16 +90,20 @@ class _RiskModel:
 def own_rates(stats: Statistics, keys: list[str], prior_strength: float = PRIOR_STRENGTH) -> list[float]:
     """Each key's probability of an own update per release.
 
-    A key's own updates are counted over its exposure (the transitions it was there for); the
-    frequency is shrunk towards the pooled frequency of all keys, a beta prior worth
-    ``prior_strength`` transitions, so a key never updated in the window keeps the risk typical of
-    this history: high on a rolling distribution, low on a stable one. ``prior_strength`` near 0
-    trusts the window alone (no hedge for keys it never saw change).
+    Rates are per release that changes the image (the releases that cost anything; see
+    :mod:`gitmine.stats`). A key's own updates are counted over its exposure (such releases it was
+    there for); the frequency is shrunk towards the pooled frequency of all keys, a beta prior worth
+    ``prior_strength`` releases, so a key never updated in the window keeps the risk typical of this
+    history: high on a rolling distribution, low on a stable one. Where the image changed less than
+    once a week, the prior is worth ``prior_strength`` weeks of such releases instead, so that a
+    quiet stable window does not hedge harder than a busy one. ``prior_strength`` near 0 trusts the
+    window alone (no hedge for keys it never saw change).
     """
     owns = [stats.keys[k].own_changes for k in keys]
     exposures = [stats.keys[k].exposure for k in keys]
     pooled = (sum(owns) + 1.0) / (sum(exposures) + 2.0)  # Laplace-smoothed base rate of own updates
-    return [(own + prior_strength * pooled) / (n + prior_strength) for own, n in zip(owns, exposures)]
+    weight = prior_strength * min(1.0, stats.changed_releases / stats.weeks) if stats.weeks else prior_strength
+    return [(own + weight * pooled) / (n + weight) for own, n in zip(owns, exposures)]
 
 
 def _quantize(x: float) -> float:
@@ -314,9 +319,15 @@ def forecast_layout(stats: Statistics, layers: Sequence[Sequence[str]], prior_st
     return _forecast(stats, layer_of, len(layers), prior_strength)
 
 
+def _changing_share(stats: Statistics) -> float:
+    """The share of releases that change the image: the model's rates are per such release."""
+    return stats.changed_releases / stats.transitions if stats.transitions else 1.0
+
+
 def _forecast(stats: Statistics, layer_of: Mapping[str, int], n: int, prior_strength: float) -> Forecast:
     keys = sorted(stats.present)
     model, masks = _model(stats, keys, prior_strength)
+    share = _changing_share(stats)
     slots: list[list[int]] = [[] for _ in range(n + 1)]
     for i, k in enumerate(keys):
         slots[layer_of.get(k, n)].append(i)
@@ -326,9 +337,9 @@ def _forecast(stats: Statistics, layer_of: Mapping[str, int], n: int, prior_stre
             continue
         groups.append(_group(members, masks, sum(stats.keys[keys[i]].size for i in members), model))
     return Forecast(
-        pull=sum(g.size * g.risk for g in groups),
-        unpack=expected_unpack(groups, model),
-        lower_bound=sum(stats.keys[k].size * model.risk(masks[i]) for i, k in enumerate(keys)),
+        pull=share * sum(g.size * g.risk for g in groups),
+        unpack=share * expected_unpack(groups, model),
+        lower_bound=share * sum(stats.keys[k].size * model.risk(masks[i]) for i, k in enumerate(keys)),
     )
 
 
@@ -356,7 +367,8 @@ def plan(
     if previous is not None:
         referrers = referrers_of({k: stats.deps[k] for k in keys})
         in_use = place(dict(zip(keys, sizes)), previous, max_layers, referrers)
-        final = _stay_or_switch(final, in_use, keys, sizes, masks, model, horizon=max(T, 1))
+        final = _stay_or_switch(final, in_use, keys, sizes, masks, model, horizon=max(stats.changed_releases, 1))
+    share = _changing_share(stats)
     layers = []
     for g in final:
         vec = 0
@@ -366,7 +378,7 @@ def plan(
             HintLayer(
                 keys=tuple(keys[m] for m in g.members),
                 size=g.size,
-                change_rate=g.risk,
+                change_rate=g.risk * share,
                 observed_rate=vec.bit_count() / T if T else 0.0,
             )
         )

@@ -5,7 +5,9 @@ change, an appearance or a disappearance). A change is *own* when none of the ke
 changed in the same transition: in Nix a path's hash changes whenever anything below it changes, so
 only own changes say that the package itself was updated; the rest is propagation. Own changes are
 counted over the transitions in which the key exists on both sides (its *exposure*): a package
-added to the image mid-window is not an update.
+added to the image mid-window is not an update. Transitions that change nothing at all (commits
+that leave the image alone) are no exposure: whether a repository has one such commit a week or
+twenty, the record of each key is the same.
 
 A key renamed by a version bump (``python3.11-requests`` → ``python3.12-requests``: the one key of
 its :func:`~gitmine.keys.family` that disappears in a transition where exactly one appears) is
@@ -15,6 +17,7 @@ followed under its latest name, so its history survives the bump.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import AbstractSet, Mapping, Sequence
 
 from .closure import Snapshot
@@ -31,7 +34,7 @@ class KeyStats:
     last_seen: str  # rev
     vector: int  # bit t set: changed in transition t (t = 0 is snapshot 0 → 1)
     own_vector: int
-    exposure: int = 0  # transitions with the key on both sides: where own updates were counted
+    exposure: int = 0  # transitions that changed the image, with the key on both sides: where own updates were counted
 
     def rate(self, transitions: int) -> float:
         return self.changes / transitions if transitions else 0.0
@@ -51,8 +54,33 @@ class Statistics:
     def transitions(self) -> int:
         return max(len(self.revs) - 1, 0)
 
+    @property
+    def changed_releases(self) -> int:
+        """Transitions in which the image changed at all (the releases that cost anything)."""
+        return sum(1 for c in self.changed_per_transition if c)
+
+    @property
+    def weeks(self) -> float:
+        """Weeks from the first snapshot to the last; one per transition when the snapshots carry no
+        usable dates (undated, or all at one instant)."""
+        if self.dates:
+            first, last = _instant(self.dates[0]), _instant(self.dates[-1])
+            if first and last and last > first:
+                return (last - first).total_seconds() / WEEK_SECONDS
+        return float(self.transitions)
+
 
 MASS_FRACTION = 0.5
+WEEK_SECONDS = 7 * 24 * 3600
+
+
+def _instant(when: str) -> datetime | None:
+    """A snapshot's ISO date or datetime as an aware datetime (UTC when no zone is given)."""
+    try:
+        t = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def key_graph(snapshot: Snapshot) -> tuple[dict[str, AbstractSet[str]], dict[str, int]]:
@@ -127,8 +155,9 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
         if present and len(changed) > MASS_FRACTION * present:
             mass.append(t)
         deps_after, deps_before = graphs[t + 1][0], graphs[t][0]
-        for k in before.keys() & after.keys():
-            exposure[k] += 1
+        if changed:  # a release that changes nothing costs nothing and is no evidence either way
+            for k in before.keys() & after.keys():
+                exposure[k] += 1
         bit = 1 << t
         for k in changed:
             vec[k] |= bit

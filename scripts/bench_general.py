@@ -35,6 +35,8 @@ REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "drift": ("rates redrawn 2% of weeks", {"mean_rate": 0.03, "hub": True, "drift": 0.02}),
     "growing": ("a package gains a new dependency every other week", {"hub": True, "added": 0.5}),
     "lockfile": ("an application pinning 30 language packages", {"mean_rate": 0.01, "hub": True, "app": 3, "locked": 30}),
+    "daily": ("the random regime, a snapshot a day", {"per_week": 7}),
+    "daily-app": ("the app regime, a commit a day changing the application", {"mean_rate": 0.01, "hub": True, "app": 3, "per_week": 7}),
 }
 BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-app": ("stable base, application on top", {"mean_rate": 0.01, "hub": True, "app": 3}),

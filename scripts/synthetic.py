@@ -55,8 +55,9 @@ def synthetic_history(
     drift: float = 0.0,
     added: float = 0.0,
     locked: int = 0,
+    per_week: int = 1,
 ) -> list[Snapshot]:
-    """``snapshots`` weekly snapshots of a ``paths``-package closure.
+    """``snapshots`` weeks of a ``paths``-package closure, one snapshot a week.
 
     ``hub``: most packages without dependencies reference package 0 (a libc); ``mass_every``: package 0
     is updated every that many weeks (implies ``hub``); ``app``: that many application keys on top,
@@ -64,7 +65,10 @@ def synthetic_history(
     references it; ``drift``: each week, each package's rate is redrawn with this probability;
     ``added``: each week, with this probability, a package gains a dependency on a new package;
     ``locked``: that many language packages pinned by the application's lock file (the first
-    application key references them all), updated only by lock bumps, many at once.
+    application key references them all), updated only by lock bumps, many at once; ``per_week``:
+    that many snapshots (commits) a week: application keys change with commits (their chances apply
+    to every snapshot), packages and lock bumps with time (each week's chances spread over its
+    snapshots).
     """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
@@ -88,12 +92,17 @@ def synthetic_history(
         sizes.append(int(rng.lognormvariate(14, 1)) + 1)
         rates.append(APP_RATES[a % len(APP_RATES)])
     n = len(names)
+    apps = set(range(n - app, n))
     order = list(range(n))  # hashing order: every package after its dependencies
     versions = [0] * n
     out = []
     start = date(2024, 1, 7)
-    for week in range(snapshots):
-        if added and week and paths > 1 and rng.random() < added:
+
+    def chance(weekly: float) -> float:  # the same chance per week, spread over its snapshots
+        return weekly if per_week == 1 else 1.0 - (1.0 - weekly) ** (1.0 / per_week)
+
+    for step in range(snapshots * per_week):
+        if added and step and paths > 1 and rng.random() < chance(added):
             # a package gains a new dependency: the new package goes just below it in hashing order
             referrer = rng.randrange(1, paths)
             names.append(f"new{len(names)}")
@@ -106,16 +115,16 @@ def synthetic_history(
             n += 1
         if drift:
             for i in range(paths):
-                if rng.random() < drift:
+                if rng.random() < chance(drift):
                     rates[i] = _rates(rng, 1, mean_rate, rate_shape)[0]
         for i in range(n):
-            if week and rng.random() < rates[i]:
+            if step and rng.random() < (rates[i] if i in apps else chance(rates[i])):
                 versions[i] += 1
-        if pinned and week and rng.random() < LOCK_BUMP:
+        if pinned and step and rng.random() < chance(LOCK_BUMP):
             for j in pinned:
                 if rng.random() < LOCK_SHARE:
                     versions[j] += 1
-        if mass_every and week and week % mass_every == 0:
+        if mass_every and step and step % (mass_every * per_week) == 0:
             versions[0] += 1
         hashes: dict[int, str] = {}
         entries: list[StorePath] = []
@@ -128,5 +137,7 @@ def synthetic_history(
             if dev_outputs and i % 3 == 0:
                 dev = f"/nix/store/{_digest(seed_text + '|dev')}-{names[i]}-1.{versions[i]}-dev"
                 entries.append(StorePath(dev, sizes[i] // 4 + 1, (path,)))
-        out.append(Snapshot(f"w{week}", (start + timedelta(weeks=week)).isoformat(), {"image": build_closure(entries)}))
+        when = start + timedelta(days=7 * step / per_week)
+        rev = f"w{step}" if per_week == 1 else f"s{step}"
+        out.append(Snapshot(rev, when.isoformat(), {"image": build_closure(entries)}))
     return out

@@ -1,3 +1,5 @@
+from datetime import date, timedelta
+
 import pytest
 
 from gitmine.baselines import autolayer
@@ -67,6 +69,46 @@ def test_forecast_is_the_models_expected_bytes():
     # no hedging: base never changed, so the model puts no risk on it
     unhedged = forecast(st, plan(st, 3), prior_strength=1e-9)
     assert unhedged.lower_bound < alone.lower_bound
+
+
+def _weekly_and_daily():  # type: ignore[no-untyped-def]
+    """_history() one snapshot a week, and the same with six commits a day after each that change nothing."""
+    weekly = [Snapshot(s.rev, (date(2024, 1, 7) + timedelta(weeks=i)).isoformat(), s.closures) for i, s in enumerate(_history())]
+    daily = [
+        Snapshot(f"{s.rev}.{d}", (date(2024, 1, 7) + timedelta(days=7 * i + d)).isoformat(), s.closures)
+        for i, s in enumerate(weekly)
+        for d in range(7 if i < len(weekly) - 1 else 1)
+    ]
+    return weekly, daily
+
+
+def test_commits_that_leave_the_image_alone_change_no_plan():
+    # weighed per snapshot, the 145 idle commits would make "base" (never updated) look five times
+    # safer than the same 29 weeks sampled weekly
+    weekly, daily = (compute_statistics(h) for h in _weekly_and_daily())
+    keys = ["app", "base", "lib"]
+    assert own_rates(daily, keys) == own_rates(weekly, keys)
+    by_week, by_day = plan(weekly, 2), plan(daily, 2)
+    assert [layer.keys for layer in by_day.layers] == [layer.keys for layer in by_week.layers]
+    # rates stay per release: a layer that changes every week changes every seventh day
+    for d, w in zip(by_day.layers, by_week.layers):
+        assert d.change_rate * 7 == pytest.approx(w.change_rate, rel=0.05)
+    assert forecast(daily, by_day).pull * 7 == pytest.approx(forecast(weekly, by_week).pull, rel=0.05)
+
+
+def test_a_quiet_window_hedges_no_harder_than_a_busy_one():
+    # the image changes in 10 of 29 weeks: the prior weighs 20 weeks of such releases (about 7),
+    # not 20 releases, against the key's 10
+    snaps = []
+    for i in range(30):
+        base = sp("base-1.0", 1_000_000)
+        app = sp(f"app-{i // 3}", 1_000, (base.path,), h="0123456789"[(i // 3) % 10])
+        snaps.append(snapshot(f"r{i}", (date(2024, 1, 7) + timedelta(weeks=i)).isoformat(), base, app))
+    st = compute_statistics(snaps)
+    assert (st.changed_releases, st.weeks, st.keys["base"].exposure) == (9, 29.0, 9)
+    weight = 20 * 9 / 29
+    pooled = (9 + 1) / (18 + 2)
+    assert own_rates(st, ["app", "base"])[1] == pytest.approx(weight * pooled / (9 + weight))
 
 
 def _with_previous(prev_layers, budget=3):  # type: ignore[no-untyped-def]

@@ -57,6 +57,23 @@ def test_a_package_added_mid_window_is_judged_on_the_releases_it_was_there_for()
     assert st.keys["late"].first_seen == "r3"
 
 
+def test_the_window_in_weeks_and_the_releases_that_changed_the_image():
+    a, b = sp("a-1", 1), sp("b-1", 1, h="1")
+
+    def stats(*dates: str):  # type: ignore[no-untyped-def]
+        return compute_statistics([snapshot(f"r{i}", d, a if i < 2 else b) for i, d in enumerate(dates)])
+
+    assert stats("2024-01-01", "2024-01-08", "2024-01-15").weeks == 2.0
+    assert stats("2024-01-01T00:00:00Z", "2024-01-01T12:00:00Z", "2024-01-04T12:00:00+00:00").weeks == 0.5
+    # no usable span: one week per transition
+    assert stats("2024-01-01", "2024-01-01", "2024-01-01").weeks == 2.0
+    assert stats("", "", "").weeks == 2.0
+    st = stats(*(f"2024-01-{1 + i:02d}" for i in range(5)))
+    # only r1 -> r2 changed the image: the other transitions are no exposure for any key
+    assert (st.transitions, st.changed_releases) == (4, 1)
+    assert (st.keys["a"].exposure, st.keys["b"].exposure) == (0, 0)
+
+
 def test_renamed_keys_are_followed_under_their_latest_name():
     # a Python bump at r2 renames the interpreter and its package set; the package updates at r1
     base = sp("base-1", 1000)
@@ -74,7 +91,8 @@ def test_renamed_keys_are_followed_under_their_latest_name():
     st = compute_statistics(snaps)
     assert set(st.keys) == {"base", "python3.12", "python3.12-requests"}
     req, interp = st.keys["python3.12-requests"], st.keys["python3.12"]
-    assert (req.first_seen, req.exposure, req.vector, req.own_vector) == ("r0", 3, 0b011, 0b001)
+    # exposed at r0 -> r1 and r1 -> r2 (as its old name); r2 -> r3 changed nothing
+    assert (req.first_seen, req.exposure, req.vector, req.own_vector) == ("r0", 2, 0b011, 0b001)
     assert (interp.first_seen, interp.vector, interp.own_vector) == ("r0", 0b010, 0b010)
     assert st.deps["python3.12-requests"] == frozenset({"python3.12"})
 
