@@ -17,11 +17,11 @@ followed under its latest name, so its history survives the bump.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import AbstractSet, Mapping, Sequence
 
 from .closure import Snapshot
 from .keys import family
+from .window import iso_instant
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Statistics:
         """Weeks from the first snapshot to the last; one per transition when the snapshots carry no
         usable dates (undated, or all at one instant)."""
         if self.dates:
-            first, last = _instant(self.dates[0]), _instant(self.dates[-1])
+            first, last = iso_instant(self.dates[0]), iso_instant(self.dates[-1])
             if first and last and last > first:
                 return (last - first).total_seconds() / WEEK_SECONDS
         return float(self.transitions)
@@ -72,15 +72,6 @@ class Statistics:
 
 MASS_FRACTION = 0.5
 WEEK_SECONDS = 7 * 24 * 3600
-
-
-def _instant(when: str) -> datetime | None:
-    """A snapshot's ISO date or datetime as an aware datetime (UTC when no zone is given)."""
-    try:
-        t = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def key_graph(snapshot: Snapshot) -> tuple[dict[str, AbstractSet[str]], dict[str, int]]:

@@ -7,7 +7,7 @@ the forms itself and names the accepted ones when a value is wrong.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from .errors import UsageError
 
@@ -46,13 +46,18 @@ def parse_point(value: str, *, now: datetime, flag: str = "--since") -> datetime
         if unit == "years":
             return _minus_months(now, 12 * n)
         return now - timedelta(**{unit: n})
+    point = iso_instant(value)
+    if point is None:
+        raise UsageError(f"{flag} {value!r} is not understood; use {ACCEPTED}")
+    return point
+
+
+def iso_instant(text: str) -> datetime | None:
+    """An ISO date or datetime as an aware datetime (UTC when no zone is given); None if it is neither."""
     try:
-        if len(text) == 10:
-            d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise UsageError(f"{flag} {value!r} is not understood; use {ACCEPTED}") from None
+        return None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
