@@ -11,8 +11,9 @@ import json
 import os
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -24,7 +25,7 @@ from . import __version__
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Interrupted, UsageError
 
 if TYPE_CHECKING:
-    from .analyze import AnalyzeResult, Evaluation
+    from .analyze import AnalyzeResult, Evaluation, Progress
     from .closure import Closure, Snapshot
     from .hints import Hints
     from .config import Settings
@@ -163,36 +164,44 @@ def _check(settings: Settings, report: Path | None, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-def _run_analysis(settings: Settings, *, write: bool = True) -> AnalyzeResult:
-    """Run the analysis with a progress bar on stderr, shown once evaluation starts."""
-    from .analyze import FAILED, Progress, analyze
+@contextmanager
+def _bar(*fields: str) -> Iterator[RichProgress]:
+    """Progress bars on stderr while the block runs, one per task; ``fields`` are counters shown after them."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns += [TextColumn(f"{{task.fields[{f}]}} {f}") for f in fields]
+    bar = RichProgress(*columns, TimeRemainingColumn(), console=err)
+    try:
+        yield bar
+    finally:
+        bar.stop()
 
-    bar = RichProgress(
-        TextColumn("[bold]evaluating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
-        TimeRemainingColumn(),
-        console=err,
-    )
+
+def _evaluation_progress(bar: RichProgress) -> Progress:
+    """Evaluation callbacks that start ``bar`` once the number of commits × images is known."""
+    from .analyze import FAILED, Progress
+
     task: Any = None
     failed = 0
 
     def start(total: int) -> None:
         nonlocal task
         bar.start()
-        task = bar.add_task("eval", total=total, failed=0)
+        task = bar.add_task("evaluating", total=total, failed=0)
 
     def advance(ev: Evaluation) -> None:
         nonlocal failed
         failed += ev.status == FAILED
         bar.update(task, advance=1, failed=failed)
 
-    try:
-        return analyze(settings, Progress(start, advance), write=write)
-    finally:
-        if task is not None:
-            bar.stop()
+    return Progress(start, advance)
+
+
+def _run_analysis(settings: Settings, *, write: bool = True) -> AnalyzeResult:
+    """Run the analysis with a progress bar on stderr, shown once evaluation starts."""
+    from .analyze import analyze
+
+    with _bar("failed") as bar:
+        return analyze(settings, _evaluation_progress(bar), write=write)
 
 
 def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -387,17 +396,28 @@ def replay(
         raise UsageError(f"--plot {plot}: the file must end in .png or .svg")
     snapshots = _replay_snapshots(history, attr, file, since, cache_dir)
     runs = []
-    for n in max_layers:
-        if replan_every is None:
-            results, folds = do_replay(snapshots, max_layers=n, train_weeks=train, test_weeks=test, strategies=strategies)
-        else:
-            results, folds = replay_replanning(snapshots, max_layers=n, train_weeks=train, every=replan_every, strategies=strategies)
-        if not folds:
-            span = f"{train} weeks and a release after them" if replan_every else f"one fold of {train}+{test} weeks"
-            raise InputError(
-                f"{history}: {len(snapshots)} snapshots do not cover {span}; lower --train/--test or record more history"
-            )
-        runs.append((n, results, folds))
+    with _bar() as bar:
+        for n in max_layers:
+            task = bar.add_task(f"replaying, {n} layers", total=None)
+
+            def step(done: int, total: int, task: Any = task) -> None:
+                bar.start()
+                bar.update(task, completed=done, total=total)
+
+            if replan_every is None:
+                results, folds = do_replay(
+                    snapshots, max_layers=n, train_weeks=train, test_weeks=test, strategies=strategies, progress=step
+                )
+            else:
+                results, folds = replay_replanning(
+                    snapshots, max_layers=n, train_weeks=train, every=replan_every, strategies=strategies, progress=step
+                )
+            if not folds:
+                span = f"{train} weeks and a release after them" if replan_every else f"one fold of {train}+{test} weeks"
+                raise InputError(
+                    f"{history}: {len(snapshots)} snapshots do not cover {span}; lower --train/--test or record more history"
+                )
+            runs.append((n, results, folds))
     if as_json:
         _emit_json(replay_json(str(history), runs, replan_every))
     else:
@@ -414,10 +434,11 @@ def _replay_snapshots(
     from .recorded import load_history
 
     if history.is_dir() and (history / ".git").exists():
-        from .analyze import Progress, mine
+        from .analyze import mine
 
         flags = dict(since=since, cache_dir=cache_dir)
-        return mine(_settings(history, flags, attr, file), Progress()).snapshots
+        with _bar("failed") as bar:
+            return mine(_settings(history, flags, attr, file), _evaluation_progress(bar)).snapshots
     return load_history(history, since=since)
 
 

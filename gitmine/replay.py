@@ -158,8 +158,9 @@ def replay(
     train_weeks: int = 26,
     test_weeks: int = 26,
     strategies: Sequence[str] = DEFAULT_STRATEGIES,
-    on_fold: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[StrategyResult], list[Fold]]:
+    """Score ``strategies`` fold by fold; ``progress(done, total)`` after each fold."""
     closures = [s.closure() for s in snapshots]
     results = {name: StrategyResult(name) for name in strategies}
     fold_list = folds(snapshots, train_weeks, test_weeks)
@@ -169,8 +170,8 @@ def replay(
             scores = score_releases(closures[fold.test[0] - 1 : fold.test[1]], fn)
             for i, (pull, unpack, lower, layers) in zip(range(*fold.test), scores):
                 results[name].transitions.append(Transition(snapshots[i].rev, snapshots[i].date, pull, unpack, lower, layers))
-        if on_fold:
-            on_fold(n + 1, len(fold_list))
+        if progress:
+            progress(n + 1, len(fold_list))
     return [results[name] for name in strategies], fold_list
 
 
@@ -181,12 +182,14 @@ def replay_replanning(
     train_weeks: int = 26,
     every: int = 1,
     strategies: Sequence[str] = (*DEFAULT_STRATEGIES, FRESH),
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[StrategyResult], list[Fold]]:
     """A release pipeline that re-runs ``gitmine analyze`` on the previous ``train_weeks`` before
     every ``every``-th release, starting from the hints in use (``gitmine``) or from scratch
     (``gitmine-fresh``), and pays for whatever each new layout re-ships: a switch is scored like any
     other release. Scoring starts at the first release with ``train_weeks`` of history before it;
-    the folds returned are the plans (the window each learned from, the releases it laid out)."""
+    the folds returned are the plans (the window each learned from, the releases it laid out);
+    ``progress(done, total)`` after each scored release."""
     if every < 1:
         raise ValueError("every must be at least 1")
     if any(not s.date for s in snapshots):
@@ -218,6 +221,8 @@ def replay_replanning(
             pull, unpack, lower = score_transition(prev[name], cur, sizes, before)
             results[name].transitions.append(Transition(snapshots[i].rev, snapshots[i].date, pull, unpack, lower, len(cur)))
             prev[name] = cur
+        if progress:
+            progress(i - first + 1, len(snapshots) - first)
     return [results[name] for name in strategies], plans
 
 

@@ -248,6 +248,7 @@ def test_replay_on_a_git_repository(tmp_path):
     assert len(run["folds"]) >= 3
     s = run["strategies"]
     assert s["gitmine"]["pull"] <= s["single"]["pull"] and s["gitmine"]["max_layers_used"] <= 4
+    assert "evaluating" in proc.stderr and "40/40" in proc.stderr  # the commits' evaluation shows progress
 
 
 def test_all_parents_includes_merged_branches(tmp_path):

@@ -128,6 +128,7 @@ def test_replay_json_and_plot(tmp_path):
     assert set(strategies) == {"single", "n2c", "nixpkgs-popularity", "autolayer", "gitmine"}
     assert strategies["gitmine"]["pull"] <= strategies["single"]["pull"]
     assert plot.read_text().startswith("<?xml")
+    assert "replaying, 8 layers" in proc.stderr and "3/3" in proc.stderr  # progress, one step per fold
 
 
 def test_replay_with_replanning_before_releases():
@@ -138,6 +139,7 @@ def test_replay_with_replanning_before_releases():
     assert data["replan_every"] == 13
     run0 = data["runs"][0]
     assert set(run0["strategies"]) == {"gitmine", "gitmine-fresh"} and len(run0["folds"]) == 6
+    assert "78/78" in proc.stderr  # progress, one step per scored release
     assert run("replay", str(SMALL_HISTORIES[2]), "--replan-every", "0").returncode == 2
 
 
