@@ -27,8 +27,9 @@ from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Inte
 if TYPE_CHECKING:
     from .analyze import AnalyzeResult, Evaluation, Progress
     from .closure import Closure, Snapshot
-    from .hints import Hints
     from .config import Settings
+    from .hints import Hints
+    from .replay import Run
 
 app = typer.Typer(
     add_completion=False,
@@ -362,7 +363,9 @@ def check(file: Path = typer.Argument(..., help="The hint file to validate.")) -
 
 @app.command()
 def replay(
-    history: Path = typer.Argument(..., help="Recorded history (JSONL or directory), or a git repository with --attr."),
+    history: list[Path] = typer.Argument(
+        ..., help="Recorded histories (JSONL or directory), or git repositories with --attr; several give a table each and totals."
+    ),
     max_layers: list[int] = typer.Option([100], "--max-layers", help="Layer budget (repeatable)."),
     train: int = typer.Option(26, "--train", help="Training window, in weeks."),
     test: int = typer.Option(26, "--test", help="Scored window after it, in weeks."),
@@ -375,11 +378,14 @@ def replay(
     since: Optional[str] = typer.Option(None, help="Only snapshots since (same forms as analyze)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="With a git repository: the evaluation cache."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON on stdout."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw cumulative pull bytes to FILE.png or FILE.svg."),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", help="Draw cumulative pull bytes (the last --max-layers, a panel per history) to FILE.png or FILE.svg."
+    ),
 ) -> None:
     """Score layering strategies on held-out history: bytes pulled and unpacked per release."""
-    from .replay import DEFAULT_STRATEGIES, FRESH, replay as do_replay, replay_replanning
-    from .report import plot_cumulative, replay_json, replay_table
+    from .replay import DEFAULT_STRATEGIES, FRESH
+    from .replay import totals
+    from .report import plot_cumulative, replay_json, replay_table, totals_json
 
     known = DEFAULT_STRATEGIES if replan_every is None else (*DEFAULT_STRATEGIES, FRESH)
     strategies = tuple(strategy or known)
@@ -394,11 +400,40 @@ def replay(
         raise UsageError("--max-layers must be at least 1")
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"--plot {plot}: the file must end in .png or .svg")
-    snapshots = _replay_snapshots(history, attr, file, since, cache_dir)
-    runs = []
+    per_history: list[list[Run]] = []
+    for h in history:
+        snapshots = _replay_snapshots(h, attr, file, since, cache_dir)
+        per_history.append(_replay_runs(h, snapshots, max_layers, train, test, replan_every, strategies))
+    total = totals(per_history) if len(history) > 1 else []
+    if as_json:
+        per = [replay_json(str(h), runs, replan_every) for h, runs in zip(history, per_history)]
+        _emit_json(per[0] if len(per) == 1 else {"histories": per, "totals": totals_json(total)})
+    else:
+        for h, runs in zip(history, per_history):
+            for n, results, folds in runs:
+                err.print(replay_table(str(h), n, results, folds, replan_every))
+        for n, results, folds in total:
+            err.print(replay_table(f"all {len(history)} histories", n, results, folds, replan_every))
+    if plot is not None:
+        plot_cumulative([(f"{h.name}, {runs[-1][0]} layers", runs[-1][1]) for h, runs in zip(history, per_history)], plot)
+
+
+def _replay_runs(
+    history: Path,
+    snapshots: list[Snapshot],
+    max_layers: list[int],
+    train: int,
+    test: int,
+    replan_every: int | None,
+    strategies: tuple[str, ...],
+) -> list[Run]:
+    """One replay of ``snapshots`` per budget, with a progress bar on stderr."""
+    from .replay import replay as do_replay, replay_replanning
+
+    runs: list[Run] = []
     with _bar() as bar:
         for n in max_layers:
-            task = bar.add_task(f"replaying, {n} layers", total=None)
+            task = bar.add_task(f"replaying {history.name}, {n} layers", total=None)
 
             def step(done: int, total: int, task: Any = task) -> None:
                 bar.start()
@@ -418,13 +453,7 @@ def replay(
                     f"{history}: {len(snapshots)} snapshots do not cover {span}; lower --train/--test or record more history"
                 )
             runs.append((n, results, folds))
-    if as_json:
-        _emit_json(replay_json(str(history), runs, replan_every))
-    else:
-        for n, results, folds in runs:
-            err.print(replay_table(str(history), n, results, folds, replan_every))
-    if plot is not None:
-        plot_cumulative(runs[-1][1], plot, title=f"{history.name}, {runs[-1][0]} layers")
+    return runs
 
 
 def _replay_snapshots(

@@ -95,6 +95,25 @@ def folds(snapshots: Sequence[Snapshot], train_weeks: int, test_weeks: int) -> l
     return out
 
 
+Run = tuple[int, list[StrategyResult], list[Fold]]  # budget, each strategy's releases, the folds
+
+
+def totals(histories: Sequence[Sequence[Run]]) -> list[Run]:
+    """Per budget, each strategy's releases over all ``histories`` (each a list of runs, one per
+    budget, in the same order), so that sums and ratios cover them all."""
+    out: list[Run] = []
+    for runs in zip(*histories):
+        n = runs[0][0]
+        merged = [StrategyResult(r.name) for r in runs[0][1]]
+        folds: list[Fold] = []
+        for _, results, run_folds in runs:
+            for into, r in zip(merged, results):
+                into.transitions.extend(r.transitions)
+            folds.extend(run_folds)
+        out.append((n, merged, folds))
+    return out
+
+
 def score_transition(prev: list[list[str]], cur: list[list[str]], sizes: dict[str, int], prev_paths: set[str]) -> tuple[int, int, int]:
     """(pull, unpack, lower bound) bytes for going from layering ``prev`` to ``cur``."""
 

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from rich.table import Table
 
 from .errors import EnvironmentProblem
-from .replay import Fold, StrategyResult
+from .replay import Fold, Run, StrategyResult
 
 
 def _ratio(x: int, lb: int) -> float:
@@ -30,7 +30,23 @@ def replay_table(
     return t
 
 
-def replay_json(name: str, runs: list[tuple[int, list[StrategyResult], list[Fold]]], replan_every: int | None = None) -> dict[str, Any]:
+def _strategy_json(r: StrategyResult, lb: int, *, releases: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "pull": r.pull,
+        "unpack": r.unpack,
+        "pull_ratio": _ratio(r.pull, lb),
+        "unpack_ratio": _ratio(r.unpack, lb),
+        "max_layers_used": r.max_layers_used,
+    }
+    if releases:
+        out["releases"] = [
+            {"rev": t.rev, "date": t.date, "pull": t.pull, "unpack": t.unpack, "lower_bound": t.lower_bound, "layers": t.layers}
+            for t in r.transitions
+        ]
+    return out
+
+
+def replay_json(name: str, runs: list[Run], replan_every: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"history": name, "replan_every": replan_every, "runs": []}
     for n, results, folds in runs:
         lb = results[0].lower_bound if results else 0
@@ -39,26 +55,25 @@ def replay_json(name: str, runs: list[tuple[int, list[StrategyResult], list[Fold
                 "max_layers": n,
                 "folds": [{"train": list(f.train), "test": list(f.test)} for f in folds],
                 "lower_bound": lb,
-                "strategies": {
-                    r.name: {
-                        "pull": r.pull,
-                        "unpack": r.unpack,
-                        "pull_ratio": _ratio(r.pull, lb),
-                        "unpack_ratio": _ratio(r.unpack, lb),
-                        "max_layers_used": r.max_layers_used,
-                        "releases": [
-                            {"rev": t.rev, "date": t.date, "pull": t.pull, "unpack": t.unpack, "lower_bound": t.lower_bound, "layers": t.layers}
-                            for t in r.transitions
-                        ],
-                    }
-                    for r in results
-                },
+                "strategies": {r.name: _strategy_json(r, lb, releases=True) for r in results},
             }
         )
     return out
 
 
-def plot_cumulative(results: Sequence[StrategyResult], path: Path, *, title: str) -> None:
+def totals_json(runs: list[Run]) -> list[dict[str, Any]]:
+    """:func:`totals` as JSON: per budget, bytes and ratios over all histories (no per-release list)."""
+    out = []
+    for n, results, _ in runs:
+        lb = results[0].lower_bound if results else 0
+        strategies = {r.name: _strategy_json(r, lb, releases=False) for r in results}
+        out.append({"max_layers": n, "lower_bound": lb, "strategies": strategies})
+    return out
+
+
+def plot_cumulative(panels: Sequence[tuple[str, Sequence[StrategyResult]]], path: Path) -> None:
+    """Cumulative pull bytes over the scored releases, one line per strategy and the lower bound
+    dashed; one panel per ``(title, results)``, stacked."""
     try:
         import matplotlib
 
@@ -69,23 +84,22 @@ def plot_cumulative(results: Sequence[StrategyResult], path: Path, *, title: str
     import os
     import tempfile
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for r in results:
-        total, ys = 0, []
-        for t in r.transitions:
-            total += t.pull
-            ys.append(total / 1e6)
-        ax.plot(range(1, len(ys) + 1), ys, label=r.name)
-    if results:
-        total, ys = 0, []
-        for t in results[0].transitions:
-            total += t.lower_bound
-            ys.append(total / 1e6)
-        ax.plot(range(1, len(ys) + 1), ys, label="lower bound", linestyle="--", color="black")
-    ax.set_xlabel("release")
-    ax.set_ylabel("cumulative MB pulled")
-    ax.set_title(title)
-    ax.legend()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 4.5 * len(panels)), squeeze=False)
+    for ax, (title, results) in zip(axes[:, 0], panels):
+        lines: list[tuple[str, list[int], dict[str, str]]] = [(r.name, [t.pull for t in r.transitions], {}) for r in results]
+        if results:
+            bound = [t.lower_bound for t in results[0].transitions]
+            lines.append(("lower bound", bound, {"linestyle": "--", "color": "black"}))
+        for label, values, style in lines:
+            total, ys = 0, []
+            for v in values:
+                total += v
+                ys.append(total / 1e6)
+            ax.plot(range(1, len(ys) + 1), ys, label=label, **style)
+        ax.set_xlabel("release")
+        ax.set_ylabel("cumulative MB pulled")
+        ax.set_title(title)
+        ax.legend()
     fig.tight_layout()
     parent = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=parent)

@@ -128,7 +128,29 @@ def test_replay_json_and_plot(tmp_path):
     assert set(strategies) == {"single", "n2c", "nixpkgs-popularity", "autolayer", "gitmine"}
     assert strategies["gitmine"]["pull"] <= strategies["single"]["pull"]
     assert plot.read_text().startswith("<?xml")
-    assert "replaying, 8 layers" in proc.stderr and "3/3" in proc.stderr  # progress, one step per fold
+    assert f"replaying {SMALL_HISTORIES[2].name}, 8 layers" in proc.stderr and "3/3" in proc.stderr  # a step per fold
+
+
+def test_replay_of_several_histories_adds_their_totals(tmp_path):
+    plot = tmp_path / "pull.png"
+    histories = [str(SMALL_HISTORIES[0]), str(SMALL_HISTORIES[2])]
+    proc = run("replay", *histories, "--max-layers", "8", "--max-layers", "16", "--strategy", "autolayer",
+               "--strategy", "gitmine", "--json", "--plot", str(plot))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [h["history"] for h in data["histories"]] == histories
+    assert [t["max_layers"] for t in data["totals"]] == [8, 16]
+    for i, total in enumerate(data["totals"]):
+        runs = [h["runs"][i] for h in data["histories"]]
+        assert total["lower_bound"] == sum(r["lower_bound"] for r in runs)
+        for name, s in total["strategies"].items():
+            assert s["pull"] == sum(r["strategies"][name]["pull"] for r in runs)
+            assert s["unpack"] == sum(r["strategies"][name]["unpack"] for r in runs)
+            assert s["pull_ratio"] == round(s["pull"] / total["lower_bound"], 4)
+            assert "releases" not in s
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    table = run("replay", *histories, "--max-layers", "8", "--strategy", "gitmine")
+    assert "all 2 histories: 8 layers, 6 folds, 156 releases scored" in table.stderr
 
 
 def test_replay_with_replanning_before_releases():
