@@ -20,7 +20,7 @@ from .errors import AnalysisFailed, CommandFailed, GitmineError, Interrupted, Re
 from .config import Settings
 from .hints import Analysis, Hints
 from .history import CommitInfo, open_repository, select_commits, workdir
-from .nixeval import ImageSpec, instantiate, is_absent, nix_version, realise
+from .nixeval import ImageSpec, instantiate, is_absent, is_transient, nix_version, realise
 from .planner import PLANNER_NAME, plan
 from .stats import Statistics, compute_statistics
 from .window import parse_window
@@ -109,7 +109,7 @@ class _Evaluator:
                 drv = instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow)
             except CommandFailed as err:
                 status = ABSENT if is_absent(err) else FAILED
-                if key and not err.timed_out:
+                if key and not is_transient(err):
                     self.cache.put_eval(key, {"status": status, "error": err.first_line})
                 return Evaluation(commit, image.name, status, error=err.first_line)
             if key:

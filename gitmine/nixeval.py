@@ -88,6 +88,22 @@ def is_absent(err: CommandFailed) -> bool:
     return not err.timed_out and any(p.search(err.stderr) for p in _ABSENT)
 
 
+# Failures of the machine or the network rather than of the commit: fetching a flake input or a
+# tarball, reaching the Nix daemon, running out of disk or memory. The same tree may evaluate next time.
+_TRANSIENT = re.compile(
+    r"unable to download|could(?:n't| not) resolve host|program 'git' failed|unable to access '|"
+    r"connection (?:refused|reset|timed out)|cannot connect to socket|network is unreachable|"
+    r"no space left on device|out of memory|std::bad_alloc|too many open files|resource temporarily unavailable",
+    re.IGNORECASE,
+)
+
+
+def is_transient(err: CommandFailed) -> bool:
+    """True when the failure may not happen again on the same commit (a timeout, a killed process,
+    a fetch or the machine failing): such failures are not cached, so the next run retries them."""
+    return err.timed_out or err.returncode < 0 or bool(_TRANSIENT.search(err.stderr))
+
+
 def instantiate(worktree: Path, image: ImageSpec, *, timeout: float | None, shallow: bool = False) -> str:
     """The image's derivation path at ``worktree`` (raises CommandFailed).
 

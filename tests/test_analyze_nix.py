@@ -282,3 +282,24 @@ def test_path_info_asks_for_the_current_json_format_where_there_is_one(version, 
     from gitmine.nixeval import json_format_args
 
     assert json_format_args(version) == args
+
+
+@pytest.mark.parametrize(
+    "returncode, stderr, transient",
+    [
+        (1, "error: unable to download 'https://api.github.com/repos/o/r/commits/HEAD': Couldn't resolve host name (6)", True),
+        (1, "fatal: unable to access 'https://example.org/x.git/': Could not resolve host: example.org\n"
+            "error: program 'git' failed with exit code 128", True),
+        (1, "error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': Connection refused", True),
+        (1, "error: writing to file: No space left on device", True),
+        (-9, "", True),  # killed (the OOM killer, a stop request)
+        (1, "error: syntax error, unexpected '}'\n       at /tmp/x/flake.nix:3:1:", False),
+        (1, "error: broken at this commit", False),
+        (1, "error: flake 'git+file:///r' does not provide attribute 'packages.x86_64-linux.image'", False),
+    ],
+)
+def test_failures_of_the_machine_or_network_are_transient_and_errors_of_the_commit_are_not(returncode, stderr, transient):
+    from gitmine.errors import CommandFailed
+    from gitmine.nixeval import is_transient
+
+    assert is_transient(CommandFailed(["nix", "eval"], returncode, stderr)) is transient

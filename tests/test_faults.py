@@ -110,16 +110,22 @@ def test_image_added_mid_history_is_absent_not_failed(tmp_path):
 
 
 @pytest.mark.usefixtures("needs_nix")
-def test_unfetchable_flake_input_is_a_recorded_failure(tmp_path):
+def test_unfetchable_flake_input_is_a_recorded_failure_retried_next_run(tmp_path):
     good = "{ outputs = { self }: { image = " + DRV.format(n="img-1") + "; }; }"
     bad = '{ inputs.dep.url = "github:example/does-not-exist"; outputs = { self, dep }: { image = ' + DRV.format(n="img-2") + "; }; }"
+    broken = "{ outputs = { self }: { image = throw \"broken at this commit\"; }; }"
     good2 = "{ outputs = { self }: { image = " + DRV.format(n="img-3") + "; }; }"
-    repo = _flake_repo(tmp_path / "repo", [good, bad, good2])
-    proc = gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
+    repo = _flake_repo(tmp_path / "repo", [good, bad, broken, good2])
+    args = ("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
+    proc = gitmine(*args)
     assert proc.returncode == 0, proc.stderr
     s = json.loads(proc.stdout)
-    assert s["failed"] == 1 and s["snapshots"] == 2
-    assert "does-not-exist" in s["failures"][0]["error"]
+    assert s["failed"] == 2 and s["snapshots"] == 2 and s["evaluations"] == 4
+    errors = sorted(f["error"] for f in s["failures"])
+    assert "broken at this commit" in errors[0] and "does-not-exist" in errors[1]
+    # the network may be back next time: the fetch failure is evaluated again, the commit's own error is not
+    again = json.loads(gitmine(*args).stdout)
+    assert again["failed"] == 2 and again["evaluations"] == 1
 
 
 @pytest.mark.usefixtures("needs_nix")
