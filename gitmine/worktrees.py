@@ -20,6 +20,12 @@ from typing import Iterator
 from . import gateway
 
 
+def _git(*args: str, cwd: Path, cleanup: bool = False) -> None:
+    """Run git on the pool's worktrees with the repository's hooks off: moving a worktree from commit
+    to commit must not run the user's post-checkout hooks (formatters, installers) every time."""
+    gateway.run(["git", "-c", "core.hooksPath=/dev/null", *args], cwd=cwd, cleanup=cleanup)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -59,7 +65,7 @@ def prune_stale(base: Path, repo_dir: Path) -> int:
             if pid != os.getpid() and not _alive(pid):
                 shutil.rmtree(d, ignore_errors=True)
                 removed += 1
-    gateway.run(["git", "worktree", "prune"], cwd=repo_dir)
+    _git("worktree", "prune", cwd=repo_dir)
     return removed
 
 
@@ -92,12 +98,12 @@ class WorktreePool:
     def _remove_all(self) -> None:
         for wt in self._created:
             try:
-                gateway.run(["git", "worktree", "remove", "--force", str(wt)], cwd=self.repo_dir, cleanup=True)
+                _git("worktree", "remove", "--force", str(wt), cwd=self.repo_dir, cleanup=True)
             except Exception:  # noqa: BLE001 - cleanup must go on; the directory goes below anyway
                 pass
         shutil.rmtree(self.run_dir, ignore_errors=True)
         try:
-            gateway.run(["git", "worktree", "prune"], cwd=self.repo_dir, cleanup=True)
+            _git("worktree", "prune", cwd=self.repo_dir, cleanup=True)
         except Exception:  # noqa: BLE001
             pass
         self._created.clear()
@@ -107,11 +113,11 @@ class WorktreePool:
         wt = self._free.get()
         try:
             if wt in self._created:
-                gateway.run(["git", "checkout", "--quiet", "--force", "--detach", sha], cwd=wt)
-                gateway.run(["git", "clean", "-ffdxq"], cwd=wt)
+                _git("checkout", "--quiet", "--force", "--detach", sha, cwd=wt)
+                _git("clean", "-ffdxq", cwd=wt)
             else:
                 with _registry_lock(self.base):
-                    gateway.run(["git", "worktree", "add", "--force", "--detach", str(wt), sha], cwd=self.repo_dir)
+                    _git("worktree", "add", "--force", "--detach", str(wt), sha, cwd=self.repo_dir)
                 self._created.append(wt)
             yield wt
         finally:

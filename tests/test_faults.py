@@ -129,6 +129,19 @@ def test_unfetchable_flake_input_is_a_recorded_failure_retried_next_run(tmp_path
 
 
 @pytest.mark.usefixtures("needs_nix")
+def test_the_repositorys_git_hooks_do_not_run_in_gitmines_worktrees(tmp_path):
+    repo = generate(tmp_path / "repo", commits=3, days=3)
+    marker = tmp_path / "hook-ran"
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\necho ran >> {marker}\n")
+    hook.chmod(0o755)
+    proc = gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["evaluations"] == 3
+    assert not marker.exists()
+
+
+@pytest.mark.usefixtures("needs_nix")
 def test_hanging_evaluation_times_out(tmp_path):
     repo = generate(tmp_path / "repo", commits=2, days=2, eval_work=20_000_000)
     out = tmp_path / "h.toml"
