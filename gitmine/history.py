@@ -60,7 +60,9 @@ def select_commits(
     every: str = "commit",
     allow_shallow: bool = False,
 ) -> list[CommitInfo]:
-    """The sampled commits of the window, oldest first."""
+    """The sampled commits of the window, oldest first: in the order of the history (a parent before
+    its children), not of the commit dates, which may tie (a rebase commits many in one second) or
+    go backwards (a skewed clock)."""
     if repo.head_is_unborn and rev == "HEAD":
         raise RepositoryError("the repository has no commits yet; commit something first")
     head = _resolve(repo, rev)
@@ -70,7 +72,8 @@ def select_commits(
     picked: list[pygit2.Commit] = []
     hit_boundary = False
     if all_parents:
-        for commit in repo.walk(head.id, pygit2.enums.SortMode.TIME):  # newest first
+        # newest first, never a parent before its child
+        for commit in repo.walk(head.id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME):
             if commit.commit_time < lo:
                 break
             if str(commit.id) in shallow:
@@ -93,8 +96,7 @@ def select_commits(
             "this is a shallow clone whose history ends inside the window; run `git fetch --unshallow` "
             "(or pass --allow-shallow to analyse what is there)"
         )
-    commits = [CommitInfo(str(c.id), str(c.tree_id), c.commit_time) for c in picked]
-    commits.sort(key=lambda ci: ci.time)
+    commits = [CommitInfo(str(c.id), str(c.tree_id), c.commit_time) for c in reversed(picked)]
     commits = _sample(repo, commits, every)
     if not commits:
         span = f"since {since:%Y-%m-%d}" if since else "in the window"
@@ -115,7 +117,7 @@ def _sample(repo: pygit2.Repository, commits: list[CommitInfo], every: str) -> l
                     continue
         return [c for c in commits if c.sha in tagged]
     fmt = "%Y-%m-%d" if every == "1d" else "%G-W%V"
-    last: dict[str, CommitInfo] = {}
-    for c in commits:
-        last[datetime.fromtimestamp(c.time, timezone.utc).strftime(fmt)] = c
-    return sorted(last.values(), key=lambda ci: ci.time)
+    last: dict[str, int] = {}  # day or week -> the latest of its commits in history order
+    for i, c in enumerate(commits):
+        last[datetime.fromtimestamp(c.time, timezone.utc).strftime(fmt)] = i
+    return [commits[i] for i in sorted(last.values())]
