@@ -5,8 +5,8 @@ kills never leave a half-written entry) and each carrying a SHA-256 of its paylo
 
 * ``eval/<key>.json``: commit tree + image → derivation path (or the evaluation failure, or
   "absent"). The key hashes the commit's tree id (a flake's ``flake.lock`` is part of the tree),
-  the attribute, the Nix version and the Nix configuration in effect (``NIX_CONFIG`` and the
-  ``nix.conf`` files). Only pure flake evaluation is cached at this level: a ``--file`` image may
+  the attribute, the Nix version, the platform and the Nix configuration in effect (``NIX_CONFIG``
+  and the ``nix.conf`` files Nix reads). Only pure flake evaluation is cached at this level: a ``--file`` image may
   read ``NIX_PATH``, ``<nixpkgs>`` or the environment, which no key can cover, so it is always
   re-evaluated (cheap) and only its realisation is served from the cache.
 * ``closure/<drv name>.json``: derivation path → runtime closure. Sound whatever the evaluation
@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -39,13 +41,29 @@ def default_cache_dir() -> Path:
     return Path(base) / "gitmine"
 
 
+def nix_conf_files() -> list[Path]:
+    """The ``nix.conf`` files Nix reads, found as Nix finds them: ``$NIX_CONF_DIR`` (else ``/etc/nix``),
+    then ``$NIX_USER_CONF_FILES``, or else ``nix/nix.conf`` under the XDG configuration directories."""
+    files = [Path(os.environ.get("NIX_CONF_DIR") or "/etc/nix") / "nix.conf"]
+    user = os.environ.get("NIX_USER_CONF_FILES")
+    if user:
+        return files + [Path(p) for p in user.split(":") if p]
+    dirs = [os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")]
+    dirs += (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":")
+    return files + [Path(d) / "nix" / "nix.conf" for d in dirs if d]
+
+
 def nix_settings_fingerprint(nix_version: str) -> str:
+    """What besides the commit decides an evaluation: the Nix version, the platform (a flake's
+    ``image`` is ``packages.<system>.image``) and the configuration in effect."""
     h = hashlib.sha256()
     h.update(nix_version.encode())
+    h.update(f"\0{platform.machine()}-{sys.platform}\0".encode())
     h.update(os.environ.get("NIX_CONFIG", "").encode())
-    for conf in ("/etc/nix/nix.conf", Path.home() / ".config/nix/nix.conf"):
+    for conf in nix_conf_files():
+        h.update(f"\0{conf}\0".encode())
         try:
-            h.update(Path(conf).read_bytes())
+            h.update(conf.read_bytes())
         except OSError:
             h.update(b"-")
     return h.hexdigest()

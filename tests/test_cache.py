@@ -1,0 +1,57 @@
+"""What keys an evaluation in the cache besides the commit: Nix's version, platform and configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitmine.cache import nix_conf_files, nix_settings_fingerprint
+
+VERSION = "nix (Nix) 2.8.0"
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    for var in ("NIX_CONFIG", "NIX_CONF_DIR", "NIX_USER_CONF_FILES", "XDG_CONFIG_DIRS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("NIX_CONF_DIR", str(tmp_path / "etc"))
+    return tmp_path
+
+
+def test_the_nix_conf_files_that_nix_reads(clean_env, monkeypatch):
+    tmp = clean_env
+    expected = [tmp / "etc" / "nix.conf", tmp / "config" / "nix" / "nix.conf", Path("/etc/xdg/nix/nix.conf")]
+    assert nix_conf_files() == expected
+    monkeypatch.setenv("NIX_USER_CONF_FILES", f"{tmp}/a.conf:{tmp}/b.conf")
+    assert nix_conf_files() == [tmp / "etc" / "nix.conf", tmp / "a.conf", tmp / "b.conf"]
+
+
+@pytest.mark.parametrize("where", ["etc/nix.conf", "config/nix/nix.conf"])
+def test_a_setting_in_any_nix_conf_changes_the_fingerprint(clean_env, where):
+    before = nix_settings_fingerprint(VERSION)
+    conf = clean_env / where
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text("system = aarch64-linux\n")
+    assert nix_settings_fingerprint(VERSION) != before
+
+
+def test_nix_config_user_conf_files_and_version_change_the_fingerprint(clean_env, monkeypatch):
+    base = nix_settings_fingerprint(VERSION)
+    assert nix_settings_fingerprint(VERSION) == base  # nothing changed: same key, the cache is used
+    assert nix_settings_fingerprint("nix (Nix) 2.18.1") != base
+    monkeypatch.setenv("NIX_CONFIG", "pure-eval = false")
+    with_config = nix_settings_fingerprint(VERSION)
+    assert with_config != base
+    user = clean_env / "user.conf"
+    user.write_text("allow-import-from-derivation = false\n")
+    monkeypatch.setenv("NIX_USER_CONF_FILES", str(user))
+    assert nix_settings_fingerprint(VERSION) != with_config
+
+
+def test_another_platform_does_not_share_evaluations(clean_env, monkeypatch):
+    # a cache restored on another kind of runner: `image` is packages.<system>.image there
+    here = nix_settings_fingerprint(VERSION)
+    monkeypatch.setattr("gitmine.cache.platform.machine", lambda: "riscv64")
+    assert nix_settings_fingerprint(VERSION) != here
