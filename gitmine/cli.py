@@ -71,7 +71,9 @@ def analyze(
     rev: Optional[str] = typer.Option(None, help="Walk history back from this revision (default: HEAD)."),
     all_parents: Optional[bool] = typer.Option(None, "--all-parents", help="Include commits of merged branches, not just first parents."),
     every: Optional[str] = typer.Option(None, help="Sample: commit (default), 1d, 1w or tag."),
-    attr: Optional[list[str]] = typer.Option(None, "--attr", help="Image attribute (repeatable): flake attr, or attr of --file."),
+    attr: Optional[list[str]] = typer.Option(
+        None, "--attr", help="Image attribute (repeatable): flake attr (DIR#ATTR: the flake in DIR), or attr of --file."
+    ),
     file: Optional[str] = typer.Option(None, "--file", help="Evaluate --attr in this Nix file instead of the flake."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Commits evaluated at once (default: cores)."),
     max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget (default 100)."),
@@ -136,6 +138,8 @@ def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: s
         raise UsageError(f"{repo} does not exist; pass the path of a git repository")
     if file and not attr:
         raise UsageError("--file needs --attr: which attribute of the file is the image?")
+    if file and any("#" in a for a in attr or ()):
+        raise UsageError("--attr DIR#ATTR names a flake in a subdirectory; with --file give the attribute alone")
     if attr:
         flags["images"] = tuple(ImageSpec(a, a, file) for a in attr)
     if flags.get("output") is not None:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 from . import gateway
 from .closure import Closure, closure_from_json
@@ -27,7 +28,8 @@ MIN_NIX = (2, 4)
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One image: ``attr`` of the flake at the repository root, or of ``file`` if given."""
+    """One image: ``attr`` of the flake at the repository root (``DIR#ATTR``: of the flake in that
+    subdirectory, as ``nix build ./DIR#ATTR`` takes it), or of ``file`` if given."""
 
     name: str
     attr: str
@@ -37,8 +39,18 @@ class ImageSpec:
     def is_flake(self) -> bool:
         return self.file is None
 
+    def flake_ref(self, worktree: Path, *, shallow: bool = False) -> str:
+        """The ``git+file`` reference of the image's derivation path in ``worktree``."""
+        subdir, _, attr = self.attr.rpartition("#")
+        params = [f"dir={quote(subdir.strip('/'))}"] if subdir.strip("/.") else []
+        params += ["shallow=1"] if shallow else []
+        query = f"?{'&'.join(params)}" if params else ""
+        return f"git+file://{worktree}{query}#{attr}.drvPath"
+
     def describe(self) -> str:
-        return f"{self.file}:{self.attr}" if self.file else f"#{self.attr}"
+        if self.file:
+            return f"{self.file}:{self.attr}"
+        return self.attr if "#" in self.attr else f"#{self.attr}"
 
 
 @lru_cache(maxsize=1)
@@ -110,7 +122,7 @@ def instantiate(worktree: Path, image: ImageSpec, *, timeout: float | None, shal
     Nix refuses a shallow clone's worktree as a flake unless told that shallow is fine.
     """
     if image.is_flake:
-        ref = f"git+file://{worktree}{'?shallow=1' if shallow else ''}#{image.attr}.drvPath"
+        ref = image.flake_ref(worktree, shallow=shallow)
         out = gateway.run(["nix", *NIX_FEATURES, "eval", "--raw", ref], cwd=worktree, timeout=timeout, count_as="eval")
     else:
         assert image.file is not None

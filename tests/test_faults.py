@@ -84,11 +84,16 @@ def test_nix_not_installed_is_an_environment_error(tmp_path):
 # -- evaluation faults -----------------------------------------------------------------------------
 
 
-def _flake_repo(path: Path, versions: list[str]) -> Path:
+def _flake_repo(path: Path, versions: list[str | None], flake_dir: str = ".") -> Path:
+    """A repository with a commit per version of ``flake_dir/flake.nix`` (None: a commit without it)."""
     path.mkdir()
     git(path, "init", "-q")
     for i, text in enumerate(versions):
-        (path / "flake.nix").write_text(text)
+        if text is None:
+            (path / f"note-{i}").write_text("no flake yet")
+        else:
+            (path / flake_dir).mkdir(parents=True, exist_ok=True)
+            (path / flake_dir / "flake.nix").write_text(text)
         git(path, "add", "-A")
         git(path, "commit", "-qm", f"c{i}")
     return path
@@ -107,6 +112,18 @@ def test_image_added_mid_history_is_absent_not_failed(tmp_path):
     assert proc.returncode == 0, proc.stderr
     s = json.loads(proc.stdout)
     assert (s["absent"], s["failed"], s["snapshots"]) == (1, 0, 2)
+
+
+@pytest.mark.usefixtures("needs_nix")
+def test_a_flake_in_a_subdirectory(tmp_path):
+    versions = [None] + ["{ outputs = { self }: { image = " + DRV.format(n=f"img-{i}") + "; }; }" for i in range(3)]
+    repo = _flake_repo(tmp_path / "repo", versions, flake_dir="deploy/nix")
+    proc = gitmine("analyze", str(repo), "--attr", "deploy/nix#image", "--cache-dir", str(tmp_path / "c"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert (s["absent"], s["failed"], s["snapshots"]) == (1, 0, 3)  # the first commit has no flake there yet
+    both = gitmine("analyze", str(repo), "--attr", "deploy/nix#image", "--file", "default.nix")
+    one_error_line(both, 2, "with --file give the attribute alone")
 
 
 @pytest.mark.usefixtures("needs_nix")
