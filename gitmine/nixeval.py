@@ -45,7 +45,7 @@ class ImageSpec:
         params = [f"dir={quote(subdir.strip('/'))}"] if subdir.strip("/.") else []
         params += ["shallow=1"] if shallow else []
         query = f"?{'&'.join(params)}" if params else ""
-        return f"git+file://{worktree}{query}#{attr}.drvPath"
+        return f"git+file://{worktree}{query}#{attr}.drvPath"  # a path Nix can read: worktrees_root
 
     def describe(self) -> str:
         if self.file:

@@ -1,7 +1,8 @@
 """Reusable detached git worktrees, one per worker, moved from commit to commit.
 
 They live under ``<cache-dir>/worktrees/<repository id>/run-<pid>/`` (never inside the user's
-working tree). The pool removes them on exit, also on error and Ctrl-C; a run killed with SIGKILL
+working tree), or under the system's temporary directory when the cache directory's path has
+characters that a flake reference cannot hold (:func:`worktrees_root`). The pool removes them on exit, also on error and Ctrl-C; a run killed with SIGKILL
 leaves its directory behind, and the next run removes every ``run-<pid>`` whose process is gone
 and lets ``git worktree prune`` forget them.
 """
@@ -12,7 +13,9 @@ import fcntl
 import hashlib
 import os
 import queue
+import re
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -49,6 +52,21 @@ def _registry_lock(base: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+_URL_SAFE = re.compile(r"[A-Za-z0-9/._+~-]+")
+
+
+def worktrees_root(cache_dir: Path) -> Path:
+    """Where the worktrees go. Nix reads a flake at ``git+file://<path>`` and refuses a path with a
+    space, ``#``, ``?`` or ``%`` in it (``'file:///my cache/…' is not a valid URL``), so a cache
+    directory with such a path gets its worktrees under the system's temporary directory instead."""
+    candidates = [
+        cache_dir.resolve() / "worktrees",
+        Path(tempfile.gettempdir()).resolve() / f"gitmine-{os.getuid()}" / "worktrees",
+        Path("/tmp") / f"gitmine-{os.getuid()}" / "worktrees",
+    ]
+    return next((c for c in candidates if _URL_SAFE.fullmatch(str(c))), candidates[0])
+
+
 def repo_id(repo_dir: Path) -> str:
     return hashlib.sha256(str(repo_dir.resolve()).encode()).hexdigest()[:16]
 
@@ -74,7 +92,7 @@ class WorktreePool:
 
     def __init__(self, repo_dir: Path, cache_dir: Path, size: int):
         self.repo_dir = repo_dir
-        self.base = cache_dir / "worktrees" / repo_id(repo_dir)
+        self.base = worktrees_root(cache_dir) / repo_id(repo_dir)
         self.run_dir = self.base / f"run-{os.getpid()}"
         self.size = size
         self._free: queue.Queue[Path] = queue.Queue()

@@ -159,6 +159,21 @@ def test_the_repositorys_git_hooks_do_not_run_in_gitmines_worktrees(tmp_path):
 
 
 @pytest.mark.usefixtures("needs_nix")
+def test_a_cache_directory_whose_path_nix_cannot_read_as_a_url(tmp_path):
+    # Nix refuses `git+file:///… my cache#1/…`: the worktrees go where Nix can read them
+    from gitmine.worktrees import worktrees_root
+
+    repo = generate(tmp_path / "repo", commits=3, days=3)
+    cache = tmp_path / "my cache#1"
+    proc = gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(cache), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["snapshots"] == 3
+    root = worktrees_root(cache)
+    assert " " not in str(root) and "#" not in str(root)
+    assert not list(root.glob("*/run-*"))  # removed at exit
+
+
+@pytest.mark.usefixtures("needs_nix")
 def test_hanging_evaluation_times_out(tmp_path):
     repo = generate(tmp_path / "repo", commits=2, days=2, eval_work=20_000_000)
     out = tmp_path / "h.toml"
