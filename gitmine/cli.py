@@ -75,7 +75,7 @@ def analyze(
         None, "--attr", help="Image attribute (repeatable): flake attr (DIR#ATTR: the flake in DIR), or attr of --file."
     ),
     file: Optional[str] = typer.Option(None, "--file", help="Evaluate --attr in this Nix file instead of the flake."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Commits evaluated at once (default: cores)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Commits evaluated at once (default: cores, at most one per 2 GiB of memory)."),
     max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget (default 100)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Hint file to write (default: REPO/layer-hints.toml)."),
     strict: Optional[bool] = typer.Option(None, "--strict", help="Fail (exit 1) if any commit fails to evaluate."),

@@ -20,6 +20,20 @@ DEFAULT_MAX_LAYERS = 100
 _KEYS = {"since", "until", "every", "max-layers", "output", "image", "jobs", "eval-timeout", "all-parents"}
 
 
+EVAL_MEMORY = 2 << 30  # what one evaluation of a nixpkgs-based image may take (bytes)
+
+
+def default_jobs() -> int:
+    """Commits evaluated at once: one per core, but no more than memory holds at :data:`EVAL_MEMORY`
+    each (a nixpkgs evaluation takes one to a few GiB; 64 cores with 32 GiB must not run 64)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return max(1, cores)
+    return max(1, min(cores, memory // EVAL_MEMORY))
+
+
 @dataclass(frozen=True)
 class Settings:
     repo: Path
@@ -29,7 +43,7 @@ class Settings:
     rev: str = "HEAD"
     all_parents: bool = False
     every: str = "commit"
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    jobs: int = field(default_factory=default_jobs)
     max_layers: int = DEFAULT_MAX_LAYERS
     output: Path | None = None  # default: <repo>/layer-hints.toml
     strict: bool = False
