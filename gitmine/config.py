@@ -31,7 +31,20 @@ def default_jobs() -> int:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         return max(1, cores)
-    return max(1, min(cores, memory // EVAL_MEMORY))
+    return max(1, min(cores, min(memory, _cgroup_memory_limit() or memory) // EVAL_MEMORY))
+
+
+CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+def _cgroup_memory_limit() -> int | None:
+    """The memory limit of the container gitmine runs in (cgroup v2, then v1), if there is one."""
+    for path in CGROUP_LIMITS:
+        try:
+            return int(path.read_text().strip())
+        except (OSError, ValueError):  # absent, or "max": no limit here
+            continue
+    return None
 
 
 @dataclass(frozen=True)
