@@ -25,6 +25,23 @@ _LIVE: set[subprocess.Popen[str]] = set()
 _LIVE_LOCK = threading.Lock()
 
 
+# What `git rev-parse --local-env-vars` lists: set by a git hook or a wrapper that runs gitmine, they would
+# point every git call (and Nix's own, when it reads a flake from a worktree) at another repository or index.
+GIT_LOCAL_ENV = frozenset(
+    {
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
+        "GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE",
+        "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX",
+        "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_COMMON_DIR",
+    }
+)  # fmt: skip
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of every subprocess: gitmine's own, without :data:`GIT_LOCAL_ENV`."""
+    return {k: v for k, v in os.environ.items() if k not in GIT_LOCAL_ENV}
+
+
 def run(
     argv: list[str],
     *,
@@ -59,7 +76,7 @@ def run(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=os.environ.copy(),
+        env=subprocess_env(),
         start_new_session=True,
     )
     with _LIVE_LOCK:

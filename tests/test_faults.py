@@ -174,6 +174,19 @@ def test_a_cache_directory_whose_path_nix_cannot_read_as_a_url(tmp_path):
 
 
 @pytest.mark.usefixtures("needs_nix")
+def test_run_from_a_git_hook_of_another_repository(tmp_path):
+    # a hook exports GIT_DIR and GIT_INDEX_FILE of its own repository; gitmine's git and Nix calls ignore them
+    repo = generate(tmp_path / "repo", commits=3, days=3)
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", str(other))
+    env = dict(os.environ, GIT_DIR=str(other / ".git"), GIT_INDEX_FILE=str(other / ".git" / "index"))
+    proc = gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["snapshots"] == 3
+    assert not (other / ".git" / "index").exists()
+
+
+@pytest.mark.usefixtures("needs_nix")
 def test_hanging_evaluation_times_out(tmp_path):
     repo = generate(tmp_path / "repo", commits=2, days=2, eval_work=20_000_000)
     out = tmp_path / "h.toml"
