@@ -80,6 +80,7 @@ class _Evaluator:
         self.shallow = shallow
         self._building: dict[str, threading.Lock] = {}
         self._building_lock = threading.Lock()
+        self._closures: dict[str, Closure] = {}  # drv -> its closure, one object for every commit that has it
 
     def _key(self, commit: CommitInfo, image: ImageSpec) -> str | None:
         return Cache.eval_key(commit.tree, image.attr, image.file, self.fp) if image.is_flake else None
@@ -96,7 +97,7 @@ class _Evaluator:
         drv = entry.get("drv")
         if status != OK or not isinstance(drv, str):
             return None, None
-        closure = self.cache.get_closure(drv)
+        closure = self._closure(drv)
         if closure is None:
             return None, drv
         return Evaluation(commit, image.name, OK, closure, cached=True), drv
@@ -117,7 +118,7 @@ class _Evaluator:
         with self._building_lock:
             lock = self._building.setdefault(drv, threading.Lock())
         with lock:  # two commits with the same derivation (a docs-only commit) build it once
-            closure = self.cache.get_closure(drv)
+            closure = self._closure(drv)
             if closure is not None:
                 return Evaluation(commit, image.name, OK, closure)
             try:
@@ -125,7 +126,22 @@ class _Evaluator:
             except CommandFailed as err:
                 return Evaluation(commit, image.name, FAILED, error=err.first_line)
             self.cache.put_closure(drv, closure)
+            with self._building_lock:
+                self._closures[drv] = closure
             return Evaluation(commit, image.name, OK, closure)
+
+    def _closure(self, drv: str) -> Closure | None:
+        """The closure of ``drv``, read from the cache once per run: commits that share a derivation
+        share its closure object (memory, and statistics derive it once)."""
+        with self._building_lock:
+            known = self._closures.get(drv)
+        if known is not None:
+            return known
+        closure = self.cache.get_closure(drv)
+        if closure is not None:
+            with self._building_lock:
+                closure = self._closures.setdefault(drv, closure)
+        return closure
 
 
 def collect(

@@ -74,7 +74,11 @@ MASS_FRACTION = 0.5
 WEEK_SECONDS = 7 * 24 * 3600
 
 
-def key_graph(snapshot: Snapshot) -> tuple[dict[str, AbstractSet[str]], dict[str, int]]:
+PathSets = dict[str, tuple[str, ...]]  # key -> its store paths in one snapshot
+KeyGraph = tuple[dict[str, AbstractSet[str]], dict[str, int]]  # key -> keys it references; key -> size
+
+
+def key_graph(snapshot: Snapshot) -> KeyGraph:
     """Key-level dependency graph (key → the other keys it references) and key sizes of one
     snapshot, all images merged."""
     deps: dict[str, AbstractSet[str]] = {}
@@ -103,7 +107,7 @@ def _renames(before: set[str], after: set[str]) -> dict[str, str]:
     return {g[0]: new[f][0] for f, g in gone.items() if len(g) == 1 and len(new.get(f, ())) == 1}
 
 
-def _follow_renames(path_sets: list[dict[str, tuple[str, ...]]], graphs: list[tuple[dict[str, AbstractSet[str]], dict[str, int]]]) -> None:
+def _follow_renames(path_sets: list[PathSets], graphs: list[KeyGraph]) -> None:
     """Rewrite every snapshot's keys to the latest name of their rename chain, in place."""
     original = [set(ps) for ps in path_sets]
     ident = {k: k for k in original[-1]}  # key of snapshot t + 1 → its latest name
@@ -129,8 +133,17 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
     """Statistics of ``snapshots`` (oldest first)."""
     if not snapshots:
         raise ValueError("no snapshots")
-    path_sets = [s.merged() for s in snapshots]
-    graphs = [key_graph(s) for s in snapshots]
+    # Consecutive commits mostly leave the image alone and share its closure objects (one per
+    # derivation, see gitmine.analyze): derive each distinct set of closures once.
+    derived: dict[tuple[tuple[str, int], ...], tuple[PathSets, KeyGraph]] = {}
+    path_sets: list[PathSets] = []
+    graphs: list[KeyGraph] = []
+    for s in snapshots:
+        ident = tuple(sorted((name, id(c)) for name, c in s.closures.items()))
+        if ident not in derived:
+            derived[ident] = (s.merged(), key_graph(s))
+        path_sets.append(derived[ident][0])
+        graphs.append(derived[ident][1])
     _follow_renames(path_sets, graphs)
     all_keys = sorted(set().union(*path_sets))
     vec = dict.fromkeys(all_keys, 0)
@@ -140,7 +153,7 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
     changed_counts: list[int] = []
     for t in range(len(snapshots) - 1):
         before, after = path_sets[t], path_sets[t + 1]
-        changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        changed = set() if before is after else {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
         changed_counts.append(len(changed))
         present = len(before.keys() | after.keys())
         if present and len(changed) > MASS_FRACTION * present:

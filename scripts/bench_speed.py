@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic import synthetic_history  # noqa: E402
 
-from gitmine.closure import StorePath, build_closure  # noqa: E402
+from gitmine.closure import Snapshot, StorePath, build_closure  # noqa: E402
 from gitmine.cluster import clusters  # noqa: E402
 from gitmine.hints import HintLayer, Hints  # noqa: E402
 from gitmine.layout import layout  # noqa: E402
@@ -38,6 +38,13 @@ def main() -> None:
     rows.append(("statistics, 100 snapshots x 2,000 paths", t_stats))
     rows.append(("plan, 100 snapshots x 2,000 paths, 100 layers", t_plan))
     rows.append(("plan again five releases later, from the hints in use", t_replan))
+    # a busy repository analysed at every commit: 1,000 commits, the image changed by 20 of them;
+    # commits of one derivation share its closure object, as `gitmine analyze` gives them
+    images = synthetic_history(2000, 20, seed=4)
+    busy = [Snapshot(f"c{i}", f"2026-01-01T{i // 60 % 24:02d}:{i % 60:02d}:00Z", images[i // 50].closures) for i in range(1000)]
+    _, t_busy = timed(lambda: compute_statistics(busy))
+    rows.append(("statistics, 1,000 commits x 2,000 paths, 20 distinct closures", t_busy))
+    del busy, images
     wide = synthetic_history(5000, 30, seed=3)
     wide_stats, t_wide_stats = timed(lambda: compute_statistics(wide))
     _, t_wide_plan = timed(lambda: plan(wide_stats, 100))

@@ -239,6 +239,24 @@ def test_sampling_tags_and_days(tmp_path):
     assert analyze_json(str(repo), *common)["commits"] == 10
 
 
+@pytest.mark.usefixtures("needs_nix")
+def test_commits_of_one_derivation_share_its_closure(tmp_path):
+    # a commit that leaves the image alone (docs only) reuses the closure object: memory, and statistics, once
+    from gitmine.analyze import mine
+    from gitmine.config import Settings
+    from gitmine.nixeval import ImageSpec
+
+    repo = generate(tmp_path / "repo", commits=12, days=12)
+    settings = Settings(repo=repo, images=(ImageSpec("image", "image"),), cache_dir=tmp_path / "c", jobs=2)
+    for run in ("cold", "from the cache"):
+        groups: dict[frozenset[str], list[object]] = {}
+        for ev in mine(settings).evaluations:
+            assert ev.closure is not None, run
+            groups.setdefault(frozenset(ev.closure.paths), []).append(ev.closure)
+        shared = [g for g in groups.values() if len(g) > 1]
+        assert shared and all(c is g[0] for g in shared for c in g), run
+
+
 def test_replay_on_a_git_repository(tmp_path):
     repo = generate(tmp_path / "repo", commits=40, days=140)
     proc = gitmine("replay", str(repo), "--attr", "image", "--since", "1y", "--train", "8", "--test", "4",

@@ -1,3 +1,4 @@
+from gitmine.closure import Snapshot, build_closure
 from gitmine.cluster import clusters, cochange_graph
 from gitmine.stats import compute_statistics
 from tests.conftest import snapshot, sp, store
@@ -33,6 +34,19 @@ def test_change_counts_own_changes_and_sizes():
     assert st.deps["app"] == frozenset({"ssl", "data"})
     assert st.present == frozenset({"libc", "ssl", "data", "app"})
     assert st.changed_per_transition == (2, 2, 1)
+
+
+def test_commits_sharing_closure_objects_count_as_if_each_had_its_own():
+    # analyze gives every commit of one derivation the same closure object; statistics derive it once
+    hist = _history()
+    shared = [Snapshot(f"{s.rev}.{i}", s.date, s.closures) for s in hist for i in range(3)]
+    copies = [
+        Snapshot(f"{s.rev}.{i}", s.date, {name: build_closure(list(c)) for name, c in s.closures.items()})
+        for s in hist
+        for i in range(3)
+    ]
+    assert compute_statistics(shared) == compute_statistics(copies)
+    assert compute_statistics(shared).changed_per_transition == (0, 0, 2, 0, 0, 2, 0, 0, 1, 0, 0)
 
 
 def test_appearance_and_disappearance_are_changes():
