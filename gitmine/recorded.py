@@ -6,9 +6,10 @@ import gzip
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from .atomic import write_bytes_atomic
-from .closure import Snapshot, closure_from_json, parse_graph
+from .closure import Closure, Snapshot, closure_from_json, parse_graph
 from .errors import InputError
 
 RECORDED_IMAGE = "image"
@@ -32,6 +33,7 @@ def load_history(path: Path, *, since: str | None = None, until: str | None = No
 
 def _load_jsonl(path: Path) -> list[Snapshot]:
     snaps: list[Snapshot] = []
+    previous: tuple[Any, Closure] | None = None  # a line's closure as read, and as built
     try:
         with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
@@ -48,7 +50,9 @@ def _load_jsonl(path: Path) -> list[Snapshot]:
                 if not _date_prefix(when):
                     raise InputError(f"{src}: snapshot has no ISO \"date\" (YYYY-MM-DD)")
                 rev = str(obj.get("rev", f"line-{lineno}"))
-                snaps.append(Snapshot(rev, when, {RECORDED_IMAGE: closure_from_json(obj["closure"], src)}))
+                if previous is None or obj["closure"] != previous[0]:  # commits that leave the image alone share it
+                    previous = (obj["closure"], closure_from_json(obj["closure"], src))
+                snaps.append(Snapshot(rev, when, {RECORDED_IMAGE: previous[1]}))
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read history ({err})") from None
     if not snaps:

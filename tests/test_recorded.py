@@ -16,3 +16,12 @@ def test_recorded_histories_round_trip_plain_and_gzipped(tmp_path):
     assert gzip.decompress(first) == (tmp_path / "h.jsonl").read_bytes()
     write_history(tmp_path / "h.jsonl.gz", snaps)
     assert (tmp_path / "h.jsonl.gz").read_bytes() == first
+
+
+def test_consecutive_snapshots_of_one_closure_share_it(tmp_path):
+    snaps = load_history(SMALL_HISTORIES[0])[:3]
+    path = tmp_path / "h.jsonl"
+    write_history(path, [snaps[0], snaps[0], snaps[1], snaps[2], snaps[2]])
+    again = [s.closure() for s in load_history(path)]
+    assert again[0] is again[1] and again[3] is again[4]
+    assert again[1] is not again[2] and again[2] is not again[3]
