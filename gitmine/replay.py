@@ -154,9 +154,14 @@ def hinted(hints: Hints, max_layers: int | None = None) -> LayoutFn:
 
 
 def score_releases(closures: Sequence[Closure], lay: LayoutFn) -> Iterator[tuple[int, int, int, int]]:
-    """(pull, unpack, lower bound, layers) of each release after the first, laid out by ``lay``."""
+    """(pull, unpack, lower bound, layers) of each release after the first, laid out by ``lay``.
+    A release with its predecessor's closure (the same object: a commit that left the image alone)
+    costs nothing and is not laid out again."""
     prev = lay(closures[0])
     for before, closure in zip(closures, closures[1:]):
+        if closure is before:
+            yield 0, 0, 0, len(prev)
+            continue
         cur = lay(closure)
         sizes = {p: sp.size for p, sp in closure.paths.items()}
         yield (*score_transition(prev, cur, sizes, set(before.paths)), len(cur))

@@ -1,4 +1,5 @@
-from gitmine.replay import folds, replay, replay_replanning, score_transition
+from gitmine.baselines import BASELINES
+from gitmine.replay import folds, replay, replay_replanning, score_releases, score_transition
 from gitmine.recorded import load_history
 from tests.conftest import SMALL_HISTORIES, snapshot, sp
 
@@ -52,3 +53,18 @@ def test_replanning_charges_every_switch_and_stable_hints_avoid_them():
     # re-planning from scratch re-ships layers at every plan; starting from the hints in use does not
     assert by["gitmine"].pull < by["gitmine-fresh"].pull
     assert by["gitmine"].pull < by["autolayer"].pull
+
+
+def test_a_release_that_keeps_the_closure_costs_nothing_and_is_not_laid_out_again():
+    closures = [s.closure() for s in load_history(SMALL_HISTORIES[0])[:4]]
+    laid: list[object] = []
+
+    def lay(c):  # type: ignore[no-untyped-def]
+        laid.append(c)
+        return BASELINES["autolayer"](c, 8)
+
+    repeated = [closures[0], closures[1], closures[1], closures[2], closures[2], closures[2], closures[3]]
+    scores = list(score_releases(repeated, lay))
+    assert laid == closures  # each distinct closure once
+    assert [scores[i][:3] for i in (1, 3, 4)] == [(0, 0, 0)] * 3
+    assert [scores[i] for i in (0, 2, 5)] == list(score_releases(closures, lay))
