@@ -234,7 +234,8 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     auto = fc["autolayer"]
     t.add_row("expected per release", f"{fc['pull'] / 1e6:.1f} MB pulled{ratio}, {fc['unpack'] / 1e6:.1f} MB unpacked")
     t.add_row("  with auto-layer", f"{auto['pull'] / 1e6:.1f} MB pulled, {auto['unpack'] / 1e6:.1f} MB unpacked (nixpkgs, same budget)")
-    t.add_row("most volatile", ", ".join(f"{v['key']} ({v['changes']})" for v in summary["most_volatile"]))
+    volatile = ", ".join(f"{v['key']} ({v['changes']})" for v in summary["most_volatile"])
+    t.add_row("most volatile", volatile or "none: the image did not change in the window")
     for i, c in enumerate(summary["cochange_clusters"], 1):
         t.add_row(f"change together #{i}", ", ".join(c[:8]) + (f" +{len(c) - 8}" if len(c) > 8 else ""))
     err.print(t)

@@ -103,7 +103,8 @@ def own_rates(stats: Statistics, keys: list[str], prior_strength: float = PRIOR_
     exposures = [stats.keys[k].exposure for k in keys]
     pooled = (sum(owns) + 1.0) / (sum(exposures) + 2.0)  # Laplace-smoothed base rate of own updates
     weight = prior_strength * min(1.0, stats.changed_releases / stats.weeks) if stats.weeks else prior_strength
-    return [(own + weight * pooled) / (n + weight) for own, n in zip(owns, exposures)]
+    # a window in which the image never changed has no evidence at all: every key gets the base rate
+    return [(own + weight * pooled) / (n + weight) if n + weight else pooled for own, n in zip(owns, exposures)]
 
 
 def _quantize(x: float) -> float:

@@ -18,7 +18,7 @@ from .stats import Statistics
 
 def _volatile(stats: Statistics, n: int = 5) -> list[dict[str, Any]]:
     T = stats.transitions
-    ks = sorted(stats.keys.values(), key=lambda k: (-k.changes, k.key))[:n]
+    ks = sorted((k for k in stats.keys.values() if k.changes), key=lambda k: (-k.changes, k.key))[:n]
     return [{"key": k.key, "changes": k.changes, "rate": round(k.rate(T), 4)} for k in ks]
 
 

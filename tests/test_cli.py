@@ -119,6 +119,19 @@ def test_analyze_from_closures_json_summary(tmp_path):
     assert expected["pull"] + expected["unpack"] < auto["pull"] + auto["unpack"]
 
 
+def test_analyze_a_window_in_which_the_image_never_changed(tmp_path):
+    closure = load_history(SMALL_HISTORIES[0])[0].closure().to_json()
+    history = tmp_path / "same.jsonl"
+    history.write_text("".join(json.dumps({"rev": f"r{i}", "date": f"2025-01-{1 + 7 * i:02d}", "closure": closure}) + "\n" for i in range(4)))
+    args = ("analyze", "--from-closures", str(history), "--max-layers", "8", "--output", str(tmp_path / "h.toml"))
+    proc = run(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["most_volatile"] == [] and summary["layers"] == 8
+    assert summary["expected_per_release"]["pull"] == 0
+    assert "none: the image did not change in the window" in run(*args).stderr
+
+
 def test_replay_json_and_plot(tmp_path):
     plot = tmp_path / "pull.svg"
     proc = run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--json", "--plot", str(plot))

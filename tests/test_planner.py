@@ -111,6 +111,22 @@ def test_a_quiet_window_hedges_no_harder_than_a_busy_one():
     assert own_rates(st, ["app", "base"])[1] == pytest.approx(weight * pooled / (9 + weight))
 
 
+@pytest.mark.parametrize("n", [1, 4])
+def test_a_window_in_which_the_image_never_changed_still_plans(n):
+    # --since 2w on a repository whose last commits touched only docs: no evidence, no failure
+    base, lib = sp("base-1", 1_000_000), sp("lib-1", 1_000)
+    app = sp("app-1", 10, (lib.path,))
+    snaps = [snapshot(f"r{i}", f"2024-01-{1 + 7 * i:02d}", base, lib, app) for i in range(n)]
+    st = compute_statistics(snaps)
+    assert st.changed_releases == 0
+    assert len(set(own_rates(st, sorted(st.present)))) == 1  # every key alike: the base rate
+    hints = plan(st, 2)
+    assert sorted(k for layer in hints.layers for k in layer.keys) == ["app", "base", "lib"]
+    assert len(hints.layers) == 2
+    if n > 1:  # releases like these cost nothing (a single snapshot says nothing of releases at all)
+        assert all(layer.change_rate == 0 for layer in hints.layers) and forecast(st, hints).pull == 0
+
+
 def _with_previous(prev_layers, budget=3):  # type: ignore[no-untyped-def]
     st = compute_statistics(_history_with_tiny())
     fresh = plan(st, budget)
