@@ -122,7 +122,8 @@ def test_analyze_from_closures_json_summary(tmp_path):
 def test_analyze_a_window_in_which_the_image_never_changed(tmp_path):
     closure = load_history(SMALL_HISTORIES[0])[0].closure().to_json()
     history = tmp_path / "same.jsonl"
-    history.write_text("".join(json.dumps({"rev": f"r{i}", "date": f"2025-01-{1 + 7 * i:02d}", "closure": closure}) + "\n" for i in range(4)))
+    lines = [json.dumps({"rev": f"r{i}", "date": f"2025-01-{1 + 7 * i:02d}", "closure": closure}) for i in range(4)]
+    history.write_text("\n".join(lines) + "\n")
     args = ("analyze", "--from-closures", str(history), "--max-layers", "8", "--output", str(tmp_path / "h.toml"))
     proc = run(*args, "--json")
     assert proc.returncode == 0, proc.stderr
