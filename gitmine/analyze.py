@@ -79,7 +79,7 @@ class _Evaluator:
         self.timeout = timeout
         self.shallow = shallow
         self._building: dict[str, threading.Lock] = {}
-        self._building_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._closures: dict[str, Closure] = {}  # drv -> its closure, one object for every commit that has it
 
     def _key(self, commit: CommitInfo, image: ImageSpec) -> str | None:
@@ -115,7 +115,7 @@ class _Evaluator:
                 return Evaluation(commit, image.name, status, error=err.first_line)
             if key:
                 self.cache.put_eval(key, {"status": OK, "drv": drv})
-        with self._building_lock:
+        with self._lock:
             lock = self._building.setdefault(drv, threading.Lock())
         with lock:  # two commits with the same derivation (a docs-only commit) build it once
             closure = self._closure(drv)
@@ -126,20 +126,20 @@ class _Evaluator:
             except CommandFailed as err:
                 return Evaluation(commit, image.name, FAILED, error=err.first_line)
             self.cache.put_closure(drv, closure)
-            with self._building_lock:
+            with self._lock:
                 self._closures[drv] = closure
             return Evaluation(commit, image.name, OK, closure)
 
     def _closure(self, drv: str) -> Closure | None:
         """The closure of ``drv``, read from the cache once per run: commits that share a derivation
         share its closure object (memory, and statistics derive it once)."""
-        with self._building_lock:
+        with self._lock:
             known = self._closures.get(drv)
         if known is not None:
             return known
         closure = self.cache.get_closure(drv)
         if closure is not None:
-            with self._building_lock:
+            with self._lock:
                 closure = self._closures.setdefault(drv, closure)
         return closure
 

@@ -96,7 +96,9 @@ def images_from_config(data: dict[str, Any], source: str) -> tuple[ImageSpec, ..
         if f is not None and not isinstance(f, str):
             raise UsageError(f"{source}: image {i}: `file` must be a path string")
         if f is not None and "#" in entry["attr"]:
-            raise UsageError(f"{source}: image {i}: `attr = \"DIR#ATTR\"` names a flake in a subdirectory; with `file` give the attribute alone")
+            raise UsageError(
+                f"{source}: image {i}: `attr = \"DIR#ATTR\"` names a flake in a subdirectory; with `file` give the attribute alone"
+            )
         out.append(ImageSpec(str(entry.get("name", entry["attr"])), entry["attr"], f))
     return tuple(out)
 

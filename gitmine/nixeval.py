@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from . import gateway
@@ -42,7 +42,8 @@ class ImageSpec:
     def flake_ref(self, worktree: Path, *, shallow: bool = False) -> str:
         """The ``git+file`` reference of the image's derivation path in ``worktree``."""
         subdir, _, attr = self.attr.rpartition("#")
-        params = [f"dir={quote(subdir.strip('/'))}"] if subdir.strip("/.") else []
+        where = PurePosixPath(subdir.strip("/") or ".")  # "./deploy/" -> deploy
+        params = [f"dir={quote(str(where))}"] if str(where) != "." else []
         params += ["shallow=1"] if shallow else []
         query = f"?{'&'.join(params)}" if params else ""
         return f"git+file://{worktree}{query}#{attr}.drvPath"  # a path Nix can read: worktrees_root

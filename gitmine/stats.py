@@ -153,7 +153,10 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
     changed_counts: list[int] = []
     for t in range(len(snapshots) - 1):
         before, after = path_sets[t], path_sets[t + 1]
-        changed = set() if before is after else {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        if before is after:  # a commit that left the image alone
+            changed: set[str] = set()
+        else:
+            changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
         changed_counts.append(len(changed))
         present = len(before.keys() | after.keys())
         if present and len(changed) > MASS_FRACTION * present:

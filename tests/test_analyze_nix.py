@@ -321,3 +321,19 @@ def test_failures_of_the_machine_or_network_are_transient_and_errors_of_the_comm
     from gitmine.nixeval import is_transient
 
     assert is_transient(CommandFailed(["nix", "eval"], returncode, stderr)) is transient
+
+
+@pytest.mark.parametrize(
+    "attr, shallow, ref",
+    [
+        ("image", False, "git+file:///w#image.drvPath"),
+        ("packages.x86_64-linux.image", True, "git+file:///w?shallow=1#packages.x86_64-linux.image.drvPath"),
+        ("deploy#image", False, "git+file:///w?dir=deploy#image.drvPath"),
+        ("./deploy/nix/#image", True, "git+file:///w?dir=deploy/nix&shallow=1#image.drvPath"),
+        (".#image", False, "git+file:///w#image.drvPath"),
+    ],
+)
+def test_the_flake_reference_of_an_image(attr, shallow, ref):
+    from gitmine.nixeval import ImageSpec
+
+    assert ImageSpec(attr, attr).flake_ref(Path("/w"), shallow=shallow) == ref
