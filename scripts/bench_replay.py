@@ -1,6 +1,6 @@
 """The replay benchmark: every strategy on every corpus history, at the issue's budgets.
 
-    python scripts/bench_replay.py            # all six histories (about two minutes)
+    python scripts/bench_replay.py            # all six histories (about half a minute)
     python scripts/bench_replay.py --small    # the four small ones
     python scripts/bench_replay.py --daily    # the same histories with a commit a day (see corpus.daily)
 
