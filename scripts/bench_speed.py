@@ -44,7 +44,6 @@ def main() -> None:
     busy = [Snapshot(f"c{i}", f"2026-01-01T{i // 60 % 24:02d}:{i % 60:02d}:00Z", images[i // 50].closures) for i in range(1000)]
     _, t_busy = timed(lambda: compute_statistics(busy))
     rows.append(("statistics, 1,000 commits x 2,000 paths, 20 distinct closures", t_busy))
-    del busy, images
     wide = synthetic_history(5000, 30, seed=3)
     wide_stats, t_wide_stats = timed(lambda: compute_statistics(wide))
     _, t_wide_plan = timed(lambda: plan(wide_stats, 100))
