@@ -347,12 +347,7 @@ def learn_recorded(
     """``analyze --from-closures``: the same statistics, planner and hint file, from recorded closures."""
     from .recorded import load_history
 
-    start, end = parse_window(since, until) if (since or until) else (None, None)
-    snapshots = load_history(
-        history,
-        since=start.date().isoformat() if start else None,
-        until=end.date().isoformat() if (end and until) else None,
-    )
+    snapshots = load_history(history, since=since, until=until)
     previous = previous_hints(output, fresh)
     stats = compute_statistics(snapshots)
     hints = plan(stats, max_layers, analysis_of(snapshots, stats, max_layers), previous=previous.hints)

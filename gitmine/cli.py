@@ -66,7 +66,9 @@ def _root(
 @app.command()
 def analyze(
     repo: Path = typer.Argument(Path("."), help="The repository to analyse (default: the current directory)."),
-    since: Optional[str] = typer.Option(None, help="Start of the window: 6months, 2w, 90days, 1y, or an ISO date."),
+    since: Optional[str] = typer.Option(
+        None, help="Start of the window: 6months (the default), 2w, 90days, 1y, an ISO date, or all (the whole history)."
+    ),
     until: Optional[str] = typer.Option(None, help="End of the window (default: now); same forms as --since."),
     rev: Optional[str] = typer.Option(None, help="Walk history back from this revision (default: HEAD)."),
     all_parents: Optional[bool] = typer.Option(None, "--all-parents", help="Include commits of merged branches, not just first parents."),
@@ -466,11 +468,12 @@ def _replay_snapshots(
 ) -> list[Snapshot]:
     """Snapshots of a recorded history, or of a git repository evaluated like `analyze` does."""
     from .recorded import load_history
+    from .window import ALL
 
     if history.is_dir() and (history / ".git").exists():
         from .analyze import mine
 
-        flags = dict(since=since, cache_dir=cache_dir)
+        flags = dict(since=since or ALL, cache_dir=cache_dir)  # folds want all the history there is
         with _bar("failed") as bar:
             return mine(_settings(history, flags, attr, file), _evaluation_progress(bar)).snapshots
     return load_history(history, since=since)

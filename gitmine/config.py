@@ -17,6 +17,7 @@ from .window import check_every
 CONFIG_NAME = "gitmine.toml"
 DEFAULT_OUTPUT = "layer-hints.toml"
 DEFAULT_MAX_LAYERS = 100
+DEFAULT_SINCE = "6months"  # the window the planner is made for; "all" for the whole history
 _KEYS = {"since", "until", "every", "max-layers", "output", "image", "jobs", "eval-timeout", "all-parents"}
 
 
@@ -51,7 +52,7 @@ def _cgroup_memory_limit() -> int | None:
 class Settings:
     repo: Path
     images: tuple[ImageSpec, ...] = ()
-    since: str | None = None
+    since: str | None = DEFAULT_SINCE
     until: str | None = None
     rev: str = "HEAD"
     all_parents: bool = False

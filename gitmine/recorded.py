@@ -11,21 +11,26 @@ from typing import Any
 from .atomic import write_bytes_atomic
 from .closure import Closure, Snapshot, closure_from_json, parse_graph
 from .errors import InputError
+from .window import parse_window
 
 RECORDED_IMAGE = "image"
 
 
 def load_history(path: Path, *, since: str | None = None, until: str | None = None) -> list[Snapshot]:
-    """Snapshots oldest first, filtered to ``since <= date <= until`` (ISO strings compare in order)."""
+    """Snapshots oldest first, those dated within ``since`` .. ``until`` (the forms of ``--since``:
+    ``6months``, ``2024-05-01``, ``all``; no bound where None), compared by day."""
+    start, end = parse_window(since, until)
+    first = start.date().isoformat() if start else None
+    last = end.date().isoformat() if until else None
     if path.is_dir():
         snaps = _load_directory(path)
     elif path.is_file():
         snaps = _load_jsonl(path)
     else:
         raise InputError(f"{path}: no such file or directory; pass a JSONL history or a directory of closures")
-    if (since or until) and any(not s.date for s in snaps):
+    if (first or last) and any(not s.date for s in snaps):
         raise InputError(f"{path}: snapshots without dates cannot be filtered; name the files YYYY-MM-DD…")
-    out = [s for s in snaps if (since is None or s.date[:10] >= since[:10]) and (until is None or s.date[:10] <= until[:10])]
+    out = [s for s in snaps if (first is None or s.date[:10] >= first) and (last is None or s.date[:10] <= last)]
     if not out:
         raise InputError(f"{path}: no snapshot in the window; widen --since/--until")
     return out

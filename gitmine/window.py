@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from .errors import UsageError
 
 ACCEPTED = "a duration such as 6months, 2w, 90days, 1y, 12h, or an ISO date/datetime (2024-05-01, 2024-05-01T12:00:00Z)"
+ALL = "all"  # --since all: the whole history
 EVERY_CHOICES = ("commit", "1d", "1w", "tag")
 
 _UNITS = {
@@ -63,7 +64,7 @@ def iso_instant(text: str) -> datetime | None:
 
 def parse_window(since: str | None, until: str | None, *, now: datetime | None = None) -> tuple[datetime | None, datetime]:
     now = now or datetime.now(timezone.utc)
-    start = parse_point(since, now=now, flag="--since") if since else None
+    start = parse_point(since, now=now, flag="--since") if since and since.strip().lower() != ALL else None
     end = parse_point(until, now=now, flag="--until") if until else now
     if start is not None and end < start:
         raise UsageError(f"--until ({end:%Y-%m-%d %H:%M}) is before --since ({start:%Y-%m-%d %H:%M}); swap them")

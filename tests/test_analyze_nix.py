@@ -257,6 +257,15 @@ def test_commits_of_one_derivation_share_its_closure(tmp_path):
         assert shared and all(c is g[0] for g in shared for c in g), run
 
 
+def test_the_default_window_is_six_months(tmp_path):
+    repo = generate(tmp_path / "repo", commits=12, days=360)
+    common = ("--attr", "image", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "h.toml"))
+    recent = analyze_json(str(repo), *common)["commits"]
+    assert 4 <= recent <= 8  # about half of a year of commits
+    assert analyze_json(str(repo), *common, "--since", "6months")["commits"] == recent
+    assert analyze_json(str(repo), *common, "--since", "all")["commits"] == 12
+
+
 def test_replay_on_a_git_repository(tmp_path):
     repo = generate(tmp_path / "repo", commits=40, days=140)
     proc = gitmine("replay", str(repo), "--attr", "image", "--since", "1y", "--train", "8", "--test", "4",

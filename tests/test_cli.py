@@ -167,6 +167,17 @@ def test_replay_of_several_histories_adds_their_totals(tmp_path):
     assert "all 2 histories: 8 layers, 6 folds, 156 releases scored" in table.stderr
 
 
+def test_replay_reads_since_like_analyze():
+    base = ("replay", str(SMALL_HISTORIES[0]), "--max-layers", "8", "--strategy", "gitmine", "--train", "13", "--test", "13")
+    everything = json.loads(run(*base, "--json").stdout)["runs"][0]
+    last_year = json.loads(run(*base, "--since", "2025-10-26", "--json").stdout)["runs"][0]
+    assert len(last_year["folds"]) < len(everything["folds"])
+    dates = [r["date"] for r in last_year["strategies"]["gitmine"]["releases"]]
+    assert min(dates) >= "2025-10-26"
+    bogus = run(*base, "--since", "bogus")
+    assert bogus.returncode == 2 and "6months, 2w, 90days, 1y" in bogus.stderr
+
+
 def test_replay_with_replanning_before_releases():
     proc = run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--replan-every", "13", "--json",
                "--strategy", "gitmine", "--strategy", "gitmine-fresh")  # fmt: skip

@@ -43,3 +43,8 @@ def test_every_values():
         assert check_every(v) == v
     with pytest.raises(UsageError, match="commit, 1d, 1w, tag"):
         check_every("2d")
+
+
+def test_since_all_is_the_whole_history():
+    assert parse_window("all", None, now=NOW) == (None, NOW)
+    assert parse_window(" ALL ", "2026-01-01", now=NOW)[0] is None
