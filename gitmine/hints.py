@@ -95,9 +95,10 @@ def render(hints: Hints) -> str:
     for i, layer in enumerate(hints.layers):
         t = tomlkit.table()
         where = "bottom" if i == 0 else ("top" if i == n - 1 else f"{i + 1} of {n}")
+        keys = f"{len(layer.keys)} key{'' if len(layer.keys) == 1 else 's'}"
         t.add(
             tomlkit.comment(
-                f"layer {i + 1} ({where}): {len(layer.keys)} key{'' if len(layer.keys) == 1 else 's'}, {layer.size / 1e6:.1f} MB, "
+                f"layer {i + 1} ({where}): {keys}, {layer.size / 1e6:.1f} MB, "
                 f"expected to change in {100 * layer.change_rate:.1f}% of releases"
             )
         )
