@@ -15,7 +15,11 @@ For each history and budget, with the replay's default folds (26 weeks to learn,
 
 Pull and unpack are ratios to the lower bound (forecast: to the model's own lower bound).
 
-A second table splits the held-out pull bytes above the lower bound (the unchanged paths of
+A second table puts nixpkgs auto-layer's forecast (what ``gitmine analyze`` prints next to its own:
+the split of the latest training closure under the same model) next to what auto-layer pulls on the
+held-out weeks, where it splits each release afresh.
+
+A third table splits the held-out pull bytes above the lower bound (the unchanged paths of
 re-pulled layers) by what made each layer change: the first update of a key that had none in the
 training weeks (what the hedge is for), an update of a key seen to update, or only a dependency in
 another layer (the layer's paths changed because something below them did).
@@ -26,9 +30,10 @@ from __future__ import annotations
 import time
 
 from corpus import budgets, corpus_files
+from gitmine.baselines import BASELINES
 from gitmine.closure import Closure
 from gitmine.keys import path_key
-from gitmine.planner import forecast, plan
+from gitmine.planner import forecast, forecast_layout, plan
 from gitmine.recorded import load_history
 from gitmine.replay import LayoutFn, folds, hinted, score_releases
 from gitmine.stats import compute_statistics
@@ -68,12 +73,12 @@ def main() -> None:
     print("| history | layers | held-out | forecast | in-sample | in-sample, no hedge |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     t0 = time.perf_counter()
-    breakdown = []
+    breakdown, autolayer = [], []
     for f in files:
         snaps = load_history(f)
         closures = [s.closure() for s in snaps]
         for n in budgets(f):
-            sums = {k: [0.0, 0.0, 0.0] for k in ("held", "forecast", "in", "oracle")}
+            sums = {k: [0.0, 0.0, 0.0] for k in ("held", "forecast", "in", "oracle", "auto", "auto forecast")}
             excess = dict.fromkeys(CAUSES, 0.0)
             for fold in folds(snaps, 26, 26):
                 train = compute_statistics(snaps[fold.train[0] : fold.train[1]])
@@ -81,9 +86,14 @@ def main() -> None:
                 held = plan(train, n)
                 fc = forecast(train, held)
                 weeks = fold.test[1] - fold.test[0]
-                for j, v in enumerate((fc.pull, fc.unpack, fc.lower_bound)):
-                    sums["forecast"][j] += v * weeks
+                auto_fc = forecast_layout(train, BASELINES["autolayer"](closures[fold.train[1] - 1], n))
+                for name, f_ in (("forecast", fc), ("auto forecast", auto_fc)):
+                    for j, v in enumerate((f_.pull, f_.unpack, f_.lower_bound)):
+                        sums[name][j] += v * weeks
                 scored = closures[fold.test[0] - 1 : fold.test[1]]
+                for pull, unpack, lower, _ in score_releases(scored, lambda c: BASELINES["autolayer"](c, n)):
+                    for j, v in enumerate((pull, unpack, lower)):
+                        sums["auto"][j] += v
                 updated = {k for k, ks in train.keys.items() if ks.own_changes}
                 excess_by_cause(scored, hinted(held, n), updated, excess)
                 for name, hints in (
@@ -100,6 +110,10 @@ def main() -> None:
             lower = sums["held"][2]
             shares = " | ".join(f"{v / lower:.3f}" for v in (sums["held"][0] - lower, *excess.values()))
             breakdown.append(f"| {history} | {n} | {shares} |")
+            autolayer.append(f"| {history} | {n} | {_ratio(*sums['auto forecast'])} | {_ratio(*sums['auto'])} |")
+    print("\nnixpkgs auto-layer, forecast from the training weeks and held-out:\n")
+    print("| history | layers | forecast | held-out |\n| --- | ---: | ---: | ---: |")
+    print("\n".join(autolayer))
     print("\nHeld-out pull above the lower bound, by cause (share of the lower bound):\n")
     print("| history | layers | above the lower bound | " + " | ".join(CAUSES) + " |")
     print("| --- | ---: |" + " ---: |" * (len(CAUSES) + 1))
