@@ -1,7 +1,8 @@
 """Does the planner generalise? gitmine against nixpkgs auto-layer on synthetic histories of other kinds.
 
-    python scripts/bench_general.py            # every regime, three seeds each (about three minutes)
+    python scripts/bench_general.py            # every regime, three seeds each (about five minutes)
     python scripts/bench_general.py --small    # the 60-package regimes only
+    python scripts/bench_general.py bumps big-bumps   # only the regimes named
 
 The corpus holds six histories; users' images are not those. Each regime here is a kind of history
 the corpus has little of (``synthetic.py`` documents the options), 104 weekly snapshots, scored by
@@ -37,12 +38,14 @@ REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "lockfile": ("an application pinning 30 language packages", {"mean_rate": 0.01, "hub": True, "app": 3, "locked": 30}),
     "daily": ("the random regime, a snapshot a day", {"per_week": 7}),
     "daily-app": ("the app regime, a commit a day changing the application", {"mean_rate": 0.01, "hub": True, "app": 3, "per_week": 7}),
+    "bumps": ("a nixpkgs bump rebuilds everything every 2 weeks, application on top", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
 }
 BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-app": ("stable base, application on top", {"mean_rate": 0.01, "hub": True, "app": 3}),
     "big-mass-rebuilds": ("the libc every 8 weeks", {"mass_every": 8}),
     "big-growing": ("a package gains a new dependency every week", {"hub": True, "added": 1.0}),
     "big-lockfile": ("an application pinning 200 language packages", {"mean_rate": 0.01, "hub": True, "app": 3, "locked": 200}),
+    "big-bumps": ("a nixpkgs bump rebuilds everything every 2 weeks", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
 }
 
 
@@ -50,6 +53,9 @@ def main() -> None:
     rows = [(name, SMALL, (8, 16), *spec) for name, spec in REGIMES.items()]
     if "--small" not in sys.argv:
         rows += [(name, BIG, (64, 100), *spec) for name, spec in BIG_REGIMES.items()]
+    named = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if named:
+        rows = [row for row in rows if row[0] in named]
     print("| regime | packages | layers | autolayer pull / unpack | gitmine pull / unpack | worst gitmine ÷ autolayer pull |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     t0 = time.perf_counter()

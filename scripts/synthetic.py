@@ -56,6 +56,7 @@ def synthetic_history(
     added: float = 0.0,
     locked: int = 0,
     per_week: int = 1,
+    bump_every: int = 0,
 ) -> list[Snapshot]:
     """``snapshots`` weeks of a ``paths``-package closure, one snapshot a week.
 
@@ -68,7 +69,8 @@ def synthetic_history(
     application key references them all), updated only by lock bumps, many at once; ``per_week``:
     that many snapshots (commits) a week: application keys change with commits (their chances apply
     to every snapshot), packages and lock bumps with time (each week's chances spread over its
-    snapshots).
+    snapshots); ``bump_every``: every that many weeks a nixpkgs bump changes a build-time input of
+    everything (the compiler, stdenv): every store path gets a new hash, no version changes.
     """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
@@ -95,6 +97,7 @@ def synthetic_history(
     apps = set(range(n - app, n))
     order = list(range(n))  # hashing order: every package after its dependencies
     versions = [0] * n
+    generation = 0  # nixpkgs bumps so far
     out = []
     start = date(2024, 1, 7)
 
@@ -126,10 +129,14 @@ def synthetic_history(
                     versions[j] += 1
         if mass_every and step and step % (mass_every * per_week) == 0:
             versions[0] += 1
+        if bump_every and step and step % (bump_every * per_week) == 0:
+            generation += 1
         hashes: dict[int, str] = {}
         entries: list[StorePath] = []
         for i in order:
             seed_text = "|".join([names[i], str(versions[i]), *(hashes[d] for d in deps[i])])
+            if generation:  # built by another stdenv: a hash input that is no runtime reference
+                seed_text += f"|stdenv{generation}"
             hashes[i] = _digest(seed_text)
             path = f"/nix/store/{hashes[i]}-{names[i]}-1.{versions[i]}"
             refs = tuple(sorted(f"/nix/store/{hashes[d]}-{names[d]}-1.{versions[d]}" for d in deps[i]))
