@@ -216,6 +216,10 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
         _emit_json(summary)
         return
     t = Table(title="gitmine analyze", show_header=False, title_justify="left")
+    if "window" in summary:
+        w = summary["window"]
+        bounds = f"--since {w['since']}" + (f" --until {w['until']}" if w["until"] else "")
+        t.add_row("window", f"{bounds}: commits of {w['first'][:10]} to {w['last'][:10]}")
     for k in ("commits", "snapshots", "evaluations", "builds", "from_cache", "failed", "absent", "keys", "layers", "output"):
         if k in summary:
             t.add_row(k.replace("_", " "), str(summary[k]))

@@ -75,7 +75,14 @@ def _previous(previous: Previous | None, stats: Statistics, hints: Hints, latest
 
 def summary_of(result: AnalyzeResult) -> dict[str, Any]:
     absent = sum(1 for e in result.evaluations if e.status == "absent")
+    s = result.settings
     return {
+        "window": {
+            "since": s.since or "all",
+            "until": s.until,
+            "first": result.commits[0].date,
+            "last": result.commits[-1].date,
+        },
         "commits": len(result.commits),
         "snapshots": len(result.snapshots),
         "evaluations": result.nix_evaluations,

@@ -260,8 +260,10 @@ def test_commits_of_one_derivation_share_its_closure(tmp_path):
 def test_the_default_window_is_six_months(tmp_path):
     repo = generate(tmp_path / "repo", commits=12, days=360)
     common = ("--attr", "image", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "h.toml"))
-    recent = analyze_json(str(repo), *common)["commits"]
+    summary = analyze_json(str(repo), *common)
+    recent = summary["commits"]
     assert 4 <= recent <= 8  # about half of a year of commits
+    assert summary["window"]["since"] == "6months" and summary["window"]["first"] <= summary["window"]["last"]
     assert analyze_json(str(repo), *common, "--since", "6months")["commits"] == recent
     assert analyze_json(str(repo), *common, "--since", "all")["commits"] == 12
 
