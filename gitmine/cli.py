@@ -211,6 +211,14 @@ def _run_analysis(settings: Settings, *, write: bool = True) -> AnalyzeResult:
         return analyze(settings, _evaluation_progress(bar), write=write)
 
 
+def _per_release(cost: dict[str, Any]) -> str:
+    """Pulled and unpacked bytes per release as ratios to the lower bound, bytes after them."""
+    pull, unpack = cost["pull"] / 1e6, cost["unpack"] / 1e6
+    if cost["pull_ratio"] is None:  # nothing changes, nothing to compare with
+        return f"{pull:.1f} MB pulled, {unpack:.1f} MB unpacked"
+    return f"{cost['pull_ratio']:.2f}× the lower bound pulled, {cost['unpack_ratio']:.2f}× unpacked ({pull:.1f} MB, {unpack:.1f} MB)"
+
+
 def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         _emit_json(summary)
@@ -236,10 +244,10 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     elif prev["note"] != "none":
         t.add_row("previous hints", prev["note"])
     fc = summary["expected_per_release"]
-    ratio = f" ({fc['pull'] / fc['lower_bound']:.2f}× the lower bound)" if fc["lower_bound"] else ""
     auto = fc["autolayer"]
-    t.add_row("expected per release", f"{fc['pull'] / 1e6:.1f} MB pulled{ratio}, {fc['unpack'] / 1e6:.1f} MB unpacked")
-    t.add_row("  with auto-layer", f"{auto['pull'] / 1e6:.1f} MB pulled, {auto['unpack'] / 1e6:.1f} MB unpacked (nixpkgs, same budget)")
+    t.add_row("expected per release", _per_release(fc))
+    what = "nixpkgs, same budget" + (", over the analysed releases" if auto["how"] != "forecast" else "")
+    t.add_row("  with auto-layer", f"{_per_release(auto)} ({what})")
     volatile = ", ".join(f"{v['key']} ({v['changes']})" for v in summary["most_volatile"])
     t.add_row("most volatile", volatile or "none: the image did not change in the window")
     for i, c in enumerate(summary["cochange_clusters"], 1):
