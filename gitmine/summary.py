@@ -134,9 +134,18 @@ def summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
     }
 
 
-def _warnings(latest: Snapshot) -> list[str]:
-    """What makes the analysis say little, in the latest snapshot: an image whose closure is one path."""
+FEW_RELEASES = 5  # fewer releases that change the image than this, and the hints rest mostly on the prior
+
+
+def _warnings(latest: Snapshot, stats: Statistics) -> list[str]:
+    """What makes the analysis say little: few releases that changed the image, or an image whose
+    closure is one store path."""
     out = []
+    if stats.changed_releases < FEW_RELEASES:
+        out.append(
+            f"only {stats.changed_releases} of the {stats.transitions} analysed releases changed the image: the "
+            "hints rest mostly on what is typical, not on this history; widen the window (--since)"
+        )
     for image, closure in sorted(latest.closures.items()):
         if len(closure) == 1:
             name = store_name(next(iter(closure.paths)))
@@ -154,7 +163,7 @@ def _learned(
     """What was learned, whatever the source of the snapshots."""
     latest = snapshots[-1].closure()
     return {
-        "warnings": _warnings(snapshots[-1]),
+        "warnings": _warnings(snapshots[-1], stats),
         "keys": len(stats.keys),
         "most_volatile": _volatile(stats),
         "cochange_clusters": _clusters(stats),

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date, timedelta
 
 import pytest
 
@@ -138,6 +139,8 @@ def test_analyze_a_window_in_which_the_image_never_changed(tmp_path):
     summary = json.loads(proc.stdout)
     assert summary["most_volatile"] == [] and summary["layers"] == 8
     assert summary["expected_per_release"]["pull"] == 0
+    (warning,) = summary["warnings"]
+    assert warning.startswith("only 0 of the 3 analysed releases changed the image") and "--since" in warning
     assert "none: the image did not change in the window" in run(*args).stderr
 
 
@@ -271,10 +274,11 @@ def test_an_image_whose_closure_is_one_path_gets_a_warning(tmp_path):
     # a buildLayeredImage tarball references nothing: its closure says nothing about its contents
     history = tmp_path / "tarball.jsonl"
     lines = []
-    for week in range(4):
+    for week in range(8):
         path = f"/nix/store/{str(week) * 32}-docker-image-app.tar.gz"
         closure = [{"path": path, "narSize": 1000, "references": []}]
-        lines.append(json.dumps({"rev": f"r{week}", "date": f"2025-01-{1 + 7 * week:02d}", "closure": closure}))
+        when = (date(2025, 1, 1) + timedelta(weeks=week)).isoformat()
+        lines.append(json.dumps({"rev": f"r{week}", "date": when, "closure": closure}))
     history.write_text("\n".join(lines) + "\n")
     out = tmp_path / "h.toml"
     proc = run("analyze", "--from-closures", str(history), "--output", str(out), "--json")
