@@ -9,6 +9,7 @@ from rich.table import Table
 
 from .errors import EnvironmentProblem
 from .replay import Fold, Run, StrategyResult
+from .window import iso_instant
 
 
 def _ratio(x: int, lb: int) -> float:
@@ -87,16 +88,20 @@ def plot_cumulative(panels: Sequence[tuple[str, Sequence[StrategyResult]]], path
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 4.5 * len(panels)), squeeze=False)
     for ax, (title, results) in zip(axes[:, 0], panels):
         lines: list[tuple[str, list[int], dict[str, str]]] = [(r.name, [t.pull for t in r.transitions], {}) for r in results]
+        releases = results[0].transitions if results else []
         if results:
-            bound = [t.lower_bound for t in results[0].transitions]
-            lines.append(("lower bound", bound, {"linestyle": "--", "color": "black"}))
+            lines.append(("lower bound", [t.lower_bound for t in releases], {"linestyle": "--", "color": "black"}))
+        dates = [iso_instant(t.date) for t in releases]
+        xs: list[Any] = dates if all(dates) else list(range(1, len(releases) + 1))  # over time, where dated
         for label, values, style in lines:
             total, ys = 0, []
             for v in values:
                 total += v
                 ys.append(total / 1e6)
-            ax.plot(range(1, len(ys) + 1), ys, label=label, **style)
-        ax.set_xlabel("release")
+            ax.plot(xs, ys, label=label, **style)
+        ax.set_xlabel("release date" if all(dates) else "release")
+        if all(dates):  # each panel its own dates: histories need not cover the same weeks
+            ax.tick_params(axis="x", labelrotation=30)
         ax.set_ylabel("cumulative MB pulled")
         ax.set_title(title)
         ax.legend()
