@@ -42,10 +42,12 @@ class Evaluation:
 
 @dataclass
 class Progress:
-    """Callbacks: ``start(total)`` once, then ``advance(evaluation)`` per evaluated commit×image."""
+    """Callbacks: ``start(total)`` once, then ``advance(evaluation)`` per evaluated commit×image,
+    then ``stage(what)`` when the work after evaluation begins (learning and planning)."""
 
     start: Callable[[int], None] = lambda total: None
     advance: Callable[[Evaluation], None] = lambda ev: None
+    stage: Callable[[str], None] = lambda what: None
 
 
 @dataclass
@@ -306,8 +308,10 @@ def previous_hints(path: Path, fresh: bool) -> Previous:
 
 def analyze(settings: Settings, progress: Progress | None = None, *, write: bool = True) -> AnalyzeResult:
     """The whole job; ``write=False`` computes the hints without writing them (``--check``)."""
+    progress = progress or Progress()
     previous = previous_hints(settings.output_path, settings.fresh)
     mined = mine(settings, progress)
+    progress.stage(f"learning from {len(mined.snapshots)} snapshots and planning")
     failures = [e for e in mined.evaluations if e.status == FAILED]
     stats = compute_statistics(mined.snapshots)
     analysis = analysis_of(mined.snapshots, stats, settings.max_layers)

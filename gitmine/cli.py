@@ -13,12 +13,13 @@ import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+from rich.status import Status
 from rich.table import Table
 
 from . import __version__
@@ -102,14 +103,16 @@ def analyze(
         if max_layers is not None and max_layers < 1:
             raise UsageError(f"--max-layers {max_layers}: must be at least 1")
         out = output or Path(config.DEFAULT_OUTPUT)
-        res = learn_recorded(
-            from_closures,
-            since=since,
-            until=until,
-            max_layers=max_layers or config.DEFAULT_MAX_LAYERS,
-            output=out,
-            fresh=fresh,
-        )
+        with _activity() as show:
+            show(f"learning from {from_closures} and planning")
+            res = learn_recorded(
+                from_closures,
+                since=since,
+                until=until,
+                max_layers=max_layers or config.DEFAULT_MAX_LAYERS,
+                output=out,
+                fresh=fresh,
+            )
         summary = summary_recorded(res, out)
         _show_summary(summary, as_json)
         return
@@ -180,11 +183,35 @@ def _bar(*fields: str) -> Iterator[RichProgress]:
     try:
         yield bar
     finally:
-        bar.stop()
+        if bar.live.is_started:
+            bar.stop()
 
 
-def _evaluation_progress(bar: RichProgress) -> Progress:
-    """Evaluation callbacks that start ``bar`` once the number of commits × images is known."""
+@contextmanager
+def _activity() -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming what runs now (``show(what)``), removed when the block ends."""
+    status: Status | None = None
+
+    def show(what: str) -> None:
+        nonlocal status
+        if not err.is_terminal:  # a log (CI) gets the results, not a spinner's leftovers
+            return
+        if status is None:
+            status = err.status(what)
+            status.start()
+        else:
+            status.update(what)
+
+    try:
+        yield show
+    finally:
+        if status is not None:
+            status.stop()
+
+
+def _evaluation_progress(bar: RichProgress, show: Callable[[str], None]) -> Progress:
+    """Evaluation callbacks that start ``bar`` once the number of commits × images is known, and
+    hand over to a spinner (``show``) for the work after it."""
     from .analyze import FAILED, Progress
 
     task: Any = None
@@ -200,15 +227,19 @@ def _evaluation_progress(bar: RichProgress) -> Progress:
         failed += ev.status == FAILED
         bar.update(task, advance=1, failed=failed)
 
-    return Progress(start, advance)
+    def stage(what: str) -> None:
+        bar.stop()
+        show(what)
+
+    return Progress(start, advance, stage)
 
 
 def _run_analysis(settings: Settings, *, write: bool = True) -> AnalyzeResult:
     """Run the analysis with a progress bar on stderr, shown once evaluation starts."""
     from .analyze import analyze
 
-    with _bar("failed") as bar:
-        return analyze(settings, _evaluation_progress(bar), write=write)
+    with _bar("failed") as bar, _activity() as show:
+        return analyze(settings, _evaluation_progress(bar, show), write=write)
 
 
 def _per_release(cost: dict[str, Any]) -> str:
@@ -486,8 +517,8 @@ def _replay_snapshots(
         from .analyze import mine
 
         flags = dict(since=since or ALL, cache_dir=cache_dir)  # folds want all the history there is
-        with _bar("failed") as bar:
-            return mine(_settings(history, flags, attr, file), _evaluation_progress(bar)).snapshots
+        with _bar("failed") as bar, _activity() as show:
+            return mine(_settings(history, flags, attr, file), _evaluation_progress(bar, show)).snapshots
     return load_history(history, since=since)
 
 
