@@ -138,9 +138,12 @@ def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: s
     from .config import Settings, resolve
     from .nixeval import ImageSpec
 
+    from .history import open_repository, workdir
+
     repo = repo.resolve()
     if not repo.exists():
         raise UsageError(f"{repo} does not exist; pass the path of a git repository")
+    repo = workdir(open_repository(repo))  # run from a subdirectory: the root's gitmine.toml and hint file
     if file and not attr:
         raise UsageError("--file needs --attr: which attribute of the file is the image?")
     if file and any("#" in a for a in attr or ()):

@@ -257,6 +257,15 @@ def test_commits_of_one_derivation_share_its_closure(tmp_path):
         assert shared and all(c is g[0] for g in shared for c in g), run
 
 
+def test_run_from_a_subdirectory_uses_the_repository_root(tmp_path):
+    # gitmine.toml and the hint file live at the root, wherever in the checkout gitmine runs
+    repo = generate(tmp_path / "repo", commits=4, days=4)
+    (repo / "nix" / "images").mkdir(parents=True)
+    proc = gitmine("analyze", "--json", "--cache-dir", str(tmp_path / "c"), cwd=repo / "nix" / "images")
+    assert json.loads(proc.stdout)["output"] == str(repo / "layer-hints.toml")
+    assert (repo / "layer-hints.toml").exists() and not (repo / "nix" / "images" / "layer-hints.toml").exists()
+
+
 def test_the_default_window_is_six_months(tmp_path):
     repo = generate(tmp_path / "repo", commits=12, days=360)
     common = ("--attr", "image", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "h.toml"))
