@@ -136,9 +136,8 @@ def analyze(
 
 def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: str | None) -> Settings:
     from .config import Settings, resolve
-    from .nixeval import ImageSpec
-
     from .history import open_repository, workdir
+    from .nixeval import ImageSpec
 
     repo = repo.resolve()
     if not repo.exists():
