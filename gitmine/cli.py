@@ -252,6 +252,9 @@ def _per_release(cost: dict[str, Any]) -> str:
     return f"{cost['pull_ratio']:.2f}× the lower bound pulled, {cost['unpack_ratio']:.2f}× unpacked ({pull:.1f} MB, {unpack:.1f} MB)"
 
 
+SHOWN_FAILURES = 10  # failed commits listed after the summary table; --json lists them all
+
+
 def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         _emit_json(summary)
@@ -288,8 +291,11 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     err.print(t)
     for w in summary["warnings"]:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
-    for f in summary.get("failures", []):
+    failures = summary.get("failures", [])
+    for f in failures[:SHOWN_FAILURES]:
         err.print(f"[yellow]failed[/] {f['commit'][:12]} {escape(f['image'])}: {escape(str(f['error']))}")
+    if len(failures) > SHOWN_FAILURES:
+        err.print(f"[yellow]… and {len(failures) - SHOWN_FAILURES} more failures[/] (all of them: --json)")
     if summary.get("corrupt_cache_entries"):
         err.print(f"[yellow]{summary['corrupt_cache_entries']} corrupt cache entries were recomputed[/]")
 

@@ -128,6 +128,17 @@ def test_analyze_from_closures_json_summary(tmp_path):
     assert expected["pull_ratio"] < auto["pull_ratio"] and expected["unpack_ratio"] < auto["unpack_ratio"]
 
 
+def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
+    from gitmine.cli import _show_summary
+
+    proc = run("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--output", str(tmp_path / "h.toml"), "--json")
+    summary = json.loads(proc.stdout)
+    summary["failures"] = [{"commit": f"{i:040x}", "image": "image", "error": f"error {i}"} for i in range(12)]
+    _show_summary(summary, as_json=False)
+    err = capsys.readouterr().err
+    assert "error 9" in err and "error 10" not in err and "and 2 more failures" in err
+
+
 def test_analyze_a_window_in_which_the_image_never_changed(tmp_path):
     closure = load_history(SMALL_HISTORIES[0])[0].closure().to_json()
     history = tmp_path / "same.jsonl"
