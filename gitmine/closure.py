@@ -245,6 +245,12 @@ def parse_graph(text: str, source: str = "graph") -> Closure:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
+            if not stripped.startswith(("{", "[")):  # neither JSON nor store paths: a DOT graph, a log, ...
+                raise InputError(
+                    f"{source}: not a closure graph; pass JSON (`nix path-info --recursive --json`, "
+                    "exportReferencesGraph with __structuredAttrs, nix2container's graph) or "
+                    "exportReferencesGraph's text (store path blocks)"
+                ) from None
             raise InputError(f"{source}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
         return closure_from_json(data, source)
     return closure_from_text(text, source)

@@ -69,6 +69,7 @@ def test_text_export_references_graph_has_no_sizes():
     "text, message",
     [
         ("[{", "malformed JSON"),
+        ('digraph G {\n"a" -> "b";\n}\n', "not a closure graph; pass JSON"),  # `nix-store --query --graph`
         ("[]", "empty"),
         ("", "empty"),
         (json.dumps([{"path": A, "narSize": 1, "references": [B]}]), "not in the graph"),
