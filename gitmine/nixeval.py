@@ -1,7 +1,8 @@
 """Evaluate and realise an image with real Nix, and read its runtime closure.
 
 Two steps, so the cache can key them separately: *instantiate* (cheap evaluation: the image's
-derivation path) and *realise* (build or substitute, then ``nix path-info --recursive --json``).
+derivation path and the output it stands for, ``<drv>!<output>``) and *realise* (build or substitute
+that output, then ``nix path-info --recursive --json``).
 Works with Nix 2.8 (Debian 12) through current Nix and Lix: no ``--print-out-paths`` (outputs come
 from ``nix-store --realise``), and every JSON shape of ``path-info`` (asked for ``--json-format 2``
 from Nix 2.33, where the old shape is deprecated). Every call goes through
@@ -40,13 +41,13 @@ class ImageSpec:
         return self.file is None
 
     def flake_ref(self, worktree: Path, *, shallow: bool = False) -> str:
-        """The ``git+file`` reference of the image's derivation path in ``worktree``."""
+        """The ``git+file`` reference of the image's attribute in ``worktree``."""
         subdir, _, attr = self.attr.rpartition("#")
         where = PurePosixPath(subdir.strip("/") or ".")  # "./deploy/" -> deploy
         params = [f"dir={quote(str(where))}"] if str(where) != "." else []
         params += ["shallow=1"] if shallow else []
         query = f"?{'&'.join(params)}" if params else ""
-        return f"git+file://{worktree}{query}#{attr}.drvPath"  # a path Nix can read: worktrees_root
+        return f"git+file://{worktree}{query}#{attr}"  # a path Nix can read: worktrees_root
 
     def describe(self) -> str:
         if self.file:
@@ -117,30 +118,46 @@ def is_transient(err: CommandFailed) -> bool:
     return err.timed_out or err.returncode < 0 or bool(_TRANSIENT.search(err.stderr))
 
 
+# The derivation and the output that the attribute's value stands for (its first output: what an image
+# gets from `copyToRoot = [ pkg ]`), not every output (a package's -dev or -doc is not in the image).
+_DRV_AND_OUTPUT = 'd: [ d.drvPath (d.outputName or "out") ]'
+
+
 def instantiate(worktree: Path, image: ImageSpec, *, timeout: float | None, shallow: bool = False) -> str:
-    """The image's derivation path at ``worktree`` (raises CommandFailed).
+    """The image's derivation and output at ``worktree``, as ``<drv>!<output>`` (raises CommandFailed).
 
     Nix refuses a shallow clone's worktree as a flake unless told that shallow is fine.
     """
     if image.is_flake:
         ref = image.flake_ref(worktree, shallow=shallow)
-        out = gateway.run(["nix", *NIX_FEATURES, "eval", "--raw", ref], cwd=worktree, timeout=timeout, count_as="eval")
-    else:
-        assert image.file is not None
         out = gateway.run(
-            ["nix-instantiate", str(worktree / image.file), "-A", image.attr],
+            ["nix", *NIX_FEATURES, "eval", "--json", ref, "--apply", _DRV_AND_OUTPUT],
             cwd=worktree,
             timeout=timeout,
             count_as="eval",
         )
-    drvs = [line.strip() for line in out.splitlines() if line.strip().endswith(".drv")]
+        try:
+            drv, output = json.loads(out)
+        except (ValueError, TypeError):
+            raise CommandFailed(["nix", "eval", image.attr], 1, f"error: {image.attr} is not a derivation") from None
+        return f"{drv}!{output}"
+    assert image.file is not None
+    out = gateway.run(
+        ["nix-instantiate", str(worktree / image.file), "-A", image.attr],
+        cwd=worktree,
+        timeout=timeout,
+        count_as="eval",
+    )
+    # nix-instantiate prints <drv> for the output "out" and <drv>!<output> for any other
+    drvs = [line.strip() for line in out.splitlines() if ".drv" in line]
     if len(drvs) != 1:
-        raise CommandFailed(["nix", "instantiate", image.attr], 1, f"error: {image.attr} is not a single derivation")
-    return drvs[0]
+        raise CommandFailed(["nix-instantiate", image.attr], 1, f"error: {image.attr} is not a single derivation")
+    return drvs[0] if "!" in drvs[0] else f"{drvs[0]}!out"
 
 
 def realise(drv: str, *, timeout: float | None) -> Closure:
-    """Build (or substitute) ``drv`` and return the runtime closure of its outputs."""
+    """Build (or substitute) ``drv`` (``<drv>!<output>``: that output only) and return the runtime
+    closure of what it built."""
     out = gateway.run(["nix-store", "--realise", drv], timeout=timeout, count_as="build")
     outputs = sorted({line.strip() for line in out.splitlines() if line.strip().startswith("/")})
     if not outputs:

@@ -346,11 +346,11 @@ def test_failures_of_the_machine_or_network_are_transient_and_errors_of_the_comm
 @pytest.mark.parametrize(
     "attr, shallow, ref",
     [
-        ("image", False, "git+file:///w#image.drvPath"),
-        ("packages.x86_64-linux.image", True, "git+file:///w?shallow=1#packages.x86_64-linux.image.drvPath"),
-        ("deploy#image", False, "git+file:///w?dir=deploy#image.drvPath"),
-        ("./deploy/nix/#image", True, "git+file:///w?dir=deploy/nix&shallow=1#image.drvPath"),
-        (".#image", False, "git+file:///w#image.drvPath"),
+        ("image", False, "git+file:///w#image"),
+        ("packages.x86_64-linux.image", True, "git+file:///w?shallow=1#packages.x86_64-linux.image"),
+        ("deploy#image", False, "git+file:///w?dir=deploy#image"),
+        ("./deploy/nix/#image", True, "git+file:///w?dir=deploy/nix&shallow=1#image"),
+        (".#image", False, "git+file:///w#image"),
     ],
 )
 def test_the_flake_reference_of_an_image(attr, shallow, ref):

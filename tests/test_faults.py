@@ -115,6 +115,26 @@ def test_image_added_mid_history_is_absent_not_failed(tmp_path):
 
 
 @pytest.mark.usefixtures("needs_nix")
+def test_only_the_output_an_image_gets_is_analysed(tmp_path):
+    # a package with a -dev output: `copyToRoot = [ pkg ]` ships its first output, not the -dev one
+    multi = ('derivation {{ name = "{n}"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = [ "{a}" "{b}" ]; '
+             'args = ["-c" "echo {n} > ${a}; echo {n} {b} > ${b}"]; }}')  # fmt: skip
+    image = [multi.format(n=f"img-{i}", a="out", b="dev") for i in range(3)]
+    versions = ["{ outputs = { self }: { image = " + drv + "; }; }" for drv in image]
+    repo = _flake_repo(tmp_path / "repo", versions)
+    flake = gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
+    assert flake.returncode == 0, flake.stderr
+    assert [k["key"] for k in json.loads(flake.stdout)["key_stats"]] == ["img"]
+    (repo / "default.nix").write_text("{ image = " + multi.format(n="img-9", a="bin", b="out") + "; }")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "file")
+    file = gitmine("analyze", str(repo), "--attr", "image", "--file", "default.nix", "--since", "1h",
+                   "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "f.toml"), "--json")  # fmt: skip
+    assert file.returncode == 0, file.stderr
+    assert [k["key"] for k in json.loads(file.stdout)["key_stats"]] == ["img-bin"]  # the first output is bin
+
+
+@pytest.mark.usefixtures("needs_nix")
 def test_a_flake_in_a_subdirectory(tmp_path):
     versions = [None] + ["{ outputs = { self }: { image = " + DRV.format(n=f"img-{i}") + "; }; }" for i in range(3)]
     repo = _flake_repo(tmp_path / "repo", versions, flake_dir="deploy/nix")
