@@ -83,6 +83,7 @@ class _Evaluator:
         self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._closures: dict[str, Closure] = {}  # drv -> its closure, one object for every commit that has it
+        self._failed: dict[str, CommandFailed] = {}  # drv -> why its build failed in this run (built once)
 
     def _key(self, commit: CommitInfo, image: ImageSpec) -> str | None:
         return Cache.eval_key(commit.tree, image.attr, image.file, self.fp) if image.is_flake else None
@@ -124,8 +125,13 @@ class _Evaluator:
             if closure is not None:
                 return Evaluation(commit, image.name, OK, closure)
             try:
+                if drv in self._failed:
+                    raise self._failed[drv]
                 closure = realise(drv, timeout=self.timeout)
             except CommandFailed as err:
+                self._failed[drv] = err
+                if key and not is_transient(err):  # a build that fails at this commit fails at every run
+                    self.cache.put_eval(key, {"status": FAILED, "error": err.first_line})
                 return Evaluation(commit, image.name, FAILED, error=err.first_line)
             self.cache.put_closure(drv, closure)
             with self._lock:

@@ -135,6 +135,21 @@ def test_only_the_output_an_image_gets_is_analysed(tmp_path):
 
 
 @pytest.mark.usefixtures("needs_nix")
+def test_a_build_that_fails_is_built_once_and_a_missing_builder_is_retried(tmp_path):
+    broken = 'derivation { name = "img-2"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "exit 3"]; }'
+    other_system = DRV.format(n="img-3").replace("x86_64-linux", "aarch64-linux")  # no builder for it here
+    versions = [DRV.format(n="img-1"), broken, other_system, DRV.format(n="img-4")]
+    repo = _flake_repo(tmp_path / "repo", ["{ outputs = { self }: { image = " + v + "; }; }" for v in versions])
+    args = ("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
+    first = json.loads(gitmine(*args).stdout)
+    assert (first["failed"], first["builds"]) == (2, 4)
+    errors = sorted(f["error"] for f in first["failures"])
+    assert "is required to build" in errors[0] and "failed with exit code 3" in errors[1]
+    again = json.loads(gitmine(*args).stdout)
+    assert (again["failed"], again["evaluations"], again["builds"]) == (2, 0, 1)  # only the other system's, again
+
+
+@pytest.mark.usefixtures("needs_nix")
 def test_a_flake_in_a_subdirectory(tmp_path):
     versions = [None] + ["{ outputs = { self }: { image = " + DRV.format(n=f"img-{i}") + "; }; }" for i in range(3)]
     repo = _flake_repo(tmp_path / "repo", versions, flake_dir="deploy/nix")
