@@ -24,6 +24,9 @@ from .closure import Closure, closure_from_json
 from .errors import CommandFailed, EnvironmentProblem
 
 NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"]
+# gitmine realises several commits at once; two builds that need the same missing path wait for each
+# other's lock, and Nix looks again only every build-poll-interval (5 s by default): look every second.
+BUILD_OPTIONS = ["--option", "build-poll-interval", "1"]
 MIN_NIX = (2, 4)
 
 
@@ -160,7 +163,7 @@ def instantiate(worktree: Path, image: ImageSpec, *, timeout: float | None, shal
 def realise(drv: str, *, timeout: float | None) -> Closure:
     """Build (or substitute) ``drv`` (``<drv>!<output>``: that output only) and return the runtime
     closure of what it built."""
-    out = gateway.run(["nix-store", "--realise", drv], timeout=timeout, count_as="build")
+    out = gateway.run(["nix-store", "--realise", *BUILD_OPTIONS, drv], timeout=timeout, count_as="build")
     outputs = sorted({line.strip() for line in out.splitlines() if line.strip().startswith("/")})
     if not outputs:
         raise CommandFailed(["nix-store", "--realise", drv], 1, "error: the build produced no output path")
