@@ -7,7 +7,8 @@ Works with Nix 2.8 (Debian 12) through current Nix and Lix: no ``--print-out-pat
 from ``nix-store --realise``), and every JSON shape of ``path-info`` (asked for ``--json-format 2``
 from Nix 2.33, where the old shape is deprecated). Every call goes through
 :func:`gitmine.gateway.run`, with the user's own Nix settings; gitmine only adds the
-``nix-command`` and ``flakes`` experimental features to its own calls.
+``nix-command`` and ``flakes`` experimental features, and a shorter ``build-poll-interval``
+(:data:`BUILD_OPTIONS`), to its own calls.
 """
 
 from __future__ import annotations
