@@ -51,6 +51,12 @@ def main() -> None:
     rows.append(("statistics, 30 snapshots x 5,000 paths", t_wide_stats))
     rows.append(("plan, 30 snapshots x 5,000 paths, 100 layers", t_wide_plan))
     rows.append(("co-change clusters, 30 snapshots x 5,000 paths", t_wide_clusters))
+    # six months of daily releases of a large image that changes every day
+    long = synthetic_history(5000, 180, seed=3, mean_rate=0.05)
+    long_stats, t_long_stats = timed(lambda: compute_statistics(long))
+    _, t_long_plan = timed(lambda: plan(long_stats, 100))
+    rows.append(("statistics, 180 snapshots x 5,000 paths, all different", t_long_stats))
+    rows.append(("plan, 180 snapshots x 5,000 paths, 100 layers", t_long_plan))
     for n in (1000, 5000):
         h = synthetic_history(n, 30, seed=n)
         hints = plan(compute_statistics(h[:26]), 100)
