@@ -112,10 +112,7 @@ class _Evaluator:
             try:
                 drv = instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow)
             except CommandFailed as err:
-                status = ABSENT if is_absent(err) else FAILED
-                if key and not is_transient(err):
-                    self.cache.put_eval(key, {"status": status, "error": err.first_line})
-                return Evaluation(commit, image.name, status, error=err.first_line)
+                return self._failure(commit, image, key, ABSENT if is_absent(err) else FAILED, err)
             if key:
                 self.cache.put_eval(key, {"status": OK, "drv": drv})
         with self._lock:
@@ -124,19 +121,25 @@ class _Evaluator:
             closure = self._closure(drv)
             if closure is not None:
                 return Evaluation(commit, image.name, OK, closure)
+            if drv in self._failed:  # a build that failed in this run fails again: build it once
+                return self._failure(commit, image, key, FAILED, self._failed[drv])
             try:
-                if drv in self._failed:
-                    raise self._failed[drv]
-                closure = realise(drv, timeout=self.timeout)
+                built = realise(drv, timeout=self.timeout)
             except CommandFailed as err:
                 self._failed[drv] = err
-                if key and not is_transient(err):  # a build that fails at this commit fails at every run
-                    self.cache.put_eval(key, {"status": FAILED, "error": err.first_line})
-                return Evaluation(commit, image.name, FAILED, error=err.first_line)
-            self.cache.put_closure(drv, closure)
+                return self._failure(commit, image, key, FAILED, err)
+            self.cache.put_closure(drv, built)
             with self._lock:
-                self._closures[drv] = closure
-            return Evaluation(commit, image.name, OK, closure)
+                self._closures[drv] = built
+            return Evaluation(commit, image.name, OK, built)
+
+    def _failure(
+        self, commit: CommitInfo, image: ImageSpec, key: str | None, status: str, err: CommandFailed
+    ) -> Evaluation:
+        """The evaluation of a commit whose Nix call failed; cached unless the failure may not recur."""
+        if key and not is_transient(err):
+            self.cache.put_eval(key, {"status": status, "error": err.first_line})
+        return Evaluation(commit, image.name, status, error=err.first_line)
 
     def _closure(self, drv: str) -> Closure | None:
         """The closure of ``drv``, read from the cache once per run: commits that share a derivation

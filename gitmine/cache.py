@@ -6,9 +6,9 @@ kills never leave a half-written entry) and each carrying a SHA-256 of its paylo
 * ``eval/<key>.json``: commit tree + image → derivation path (or the evaluation failure, or
   "absent"). The key hashes the commit's tree id (a flake's ``flake.lock`` is part of the tree),
   the attribute, the Nix version, the platform and the Nix configuration in effect (``NIX_CONFIG``
-  and the ``nix.conf`` files Nix reads). Only pure flake evaluation is cached at this level: a ``--file`` image may
-  read ``NIX_PATH``, ``<nixpkgs>`` or the environment, which no key can cover, so it is always
-  re-evaluated (cheap) and only its realisation is served from the cache.
+  and the ``nix.conf`` files Nix reads). Only pure flake evaluation is cached at this level: a
+  ``--file`` image may read ``NIX_PATH``, ``<nixpkgs>`` or the environment, which no key can cover,
+  so it is always re-evaluated (cheap) and only its realisation is served from the cache.
 * ``closure/<drv name>.json``: derivation path → runtime closure. Sound whatever the evaluation
   mode: a derivation path fixes its outputs.
 

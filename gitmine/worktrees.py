@@ -2,9 +2,9 @@
 
 They live under ``<cache-dir>/worktrees/<repository id>/run-<pid>/`` (never inside the user's
 working tree), or under the system's temporary directory when the cache directory's path has
-characters that a flake reference cannot hold (:func:`worktrees_root`). The pool removes them on exit, also on error and Ctrl-C; a run killed with SIGKILL
-leaves its directory behind, and the next run removes every ``run-<pid>`` whose process is gone
-and lets ``git worktree prune`` forget them.
+characters that a flake reference cannot hold (:func:`worktrees_root`). The pool removes them on
+exit, also on error and Ctrl-C; a run killed with SIGKILL leaves its directory behind, and the next
+run removes every ``run-<pid>`` whose process is gone and lets ``git worktree prune`` forget them.
 """
 
 from __future__ import annotations
