@@ -244,12 +244,16 @@ def _run_analysis(settings: Settings, *, write: bool = True) -> AnalyzeResult:
         return analyze(settings, _evaluation_progress(bar, show), write=write)
 
 
-def _per_release(cost: dict[str, Any]) -> str:
-    """Pulled and unpacked bytes per release as ratios to the lower bound, bytes after them."""
-    pull, unpack = cost["pull"] / 1e6, cost["unpack"] / 1e6
+def _per_release(cost: dict[str, Any], size: dict[str, Any]) -> str:
+    """Pulled and unpacked bytes per release as ratios to the lower bound, and the bytes of ``size``."""
+    pull, unpack = _mb(size["pull"]), _mb(size["unpack"])
     if cost["pull_ratio"] is None:  # nothing changes, nothing to compare with
-        return f"{pull:.1f} MB pulled, {unpack:.1f} MB unpacked"
-    return f"{cost['pull_ratio']:.2f}× the lower bound pulled, {cost['unpack_ratio']:.2f}× unpacked ({pull:.1f} MB, {unpack:.1f} MB)"
+        return f"{pull} pulled, {unpack} unpacked"
+    return f"{pull} pulled ({cost['pull_ratio']:.2f}× the lower bound), {unpack} unpacked ({cost['unpack_ratio']:.2f}×)"
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.2f} MB" if n < 1e7 else f"{n / 1e6:.0f} MB"
 
 
 SHOWN_FAILURES = 10  # failed commits listed after the summary table; --json lists them all
@@ -281,9 +285,12 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
         t.add_row("previous hints", prev["note"])
     fc = summary["expected_per_release"]
     auto = fc["autolayer"]
-    t.add_row("expected per release", _per_release(fc))
+    # bytes in one scale: gitmine's ratios applied to the lower bound auto-layer's cost was measured on
+    t.add_row("expected per release", _per_release(fc, fc.get("estimate", fc)))
     what = "nixpkgs, same budget" + (", over the analysed releases" if auto["how"] != "forecast" else "")
-    t.add_row("  with auto-layer", f"{_per_release(auto)} ({what})")
+    t.add_row("  with auto-layer", f"{_per_release(auto, auto)}; {what}")
+    if auto["lower_bound"]:
+        t.add_row("  lower bound", f"{_mb(auto['lower_bound'])} of new store paths per release")
     volatile = ", ".join(f"{v['key']} ({v['changes']})" for v in summary["most_volatile"])
     t.add_row("most volatile", volatile or "none: the image did not change in the window")
     for i, c in enumerate(summary["cochange_clusters"], 1):

@@ -51,8 +51,10 @@ def _forecast(stats: Statistics, hints: Hints, snapshots: list[Snapshot], max_la
     what it will cost: on the corpus its measured ratio lands within 0.06 of its held-out one, where
     a forecast of one split under the model is off by up to 0.18 (auto-layer re-splits every
     release). The model's bytes include its hedge for keys that did not change, so bytes are not
-    comparable across the two; the ratios are. With a single snapshot there is nothing to measure,
-    and the model's forecast stands in for auto-layer too."""
+    comparable across the two; the ratios are, and ``estimate`` applies gitmine's ratios to
+    auto-layer's lower bound (the bytes of new store paths per analysed release) to give bytes that
+    compare. With a single snapshot there is nothing to measure, and the model's forecast stands in
+    for auto-layer too."""
     own = forecast(stats, hints)
     if len(snapshots) > 1:
         scores = list(score_releases([s.closure() for s in snapshots], lambda c: autolayer(c, max_layers)))
@@ -69,6 +71,14 @@ def _forecast(stats: Statistics, hints: Hints, snapshots: list[Snapshot], max_la
         **_ratios(pull, unpack, lower),
         "how": how,
     }
+    # the forecast's ratios on auto-layer's lower bound: gitmine's bytes in the same terms as auto-layer's
+    bound = out["autolayer"]["lower_bound"]
+    if out["pull_ratio"] is not None and bound:
+        out["estimate"] = {
+            "pull": round(out["pull_ratio"] * bound),
+            "unpack": round(out["unpack_ratio"] * bound),
+            "lower_bound": bound,
+        }
     return out
 
 

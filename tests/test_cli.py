@@ -126,10 +126,15 @@ def test_analyze_from_closures_json_summary(tmp_path):
     assert auto["pull"] == round(sum(s[0] for s in scores) / len(scores))
     assert auto["lower_bound"] == round(sum(s[2] for s in scores) / len(scores))
     assert expected["pull_ratio"] < auto["pull_ratio"] and expected["unpack_ratio"] < auto["unpack_ratio"]
+    # bytes that compare with auto-layer's: gitmine's ratios on the lower bound auto-layer was measured on
+    estimate = expected["estimate"]
+    assert estimate["lower_bound"] == auto["lower_bound"]
+    assert estimate["pull"] == round(expected["pull_ratio"] * auto["lower_bound"]) < auto["pull"]
+    assert estimate["unpack"] == round(expected["unpack_ratio"] * auto["lower_bound"]) < auto["unpack"]
 
 
 def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
-    from gitmine.cli import _show_summary
+    from gitmine.cli import _mb, _show_summary
 
     proc = run("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--output", str(tmp_path / "h.toml"), "--json")
     summary = json.loads(proc.stdout)
@@ -137,6 +142,9 @@ def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
     _show_summary(summary, as_json=False)
     err = capsys.readouterr().err
     assert "error 9" in err and "error 10" not in err and "and 2 more failures" in err
+    estimate, auto = summary["expected_per_release"]["estimate"], summary["expected_per_release"]["autolayer"]
+    assert f"{_mb(estimate['pull'])} pulled" in err and f"{_mb(auto['pull'])} pulled" in err
+    assert f"{_mb(auto['lower_bound'])} of new store paths per release" in err
 
 
 def test_analyze_a_window_in_which_the_image_never_changed(tmp_path):
