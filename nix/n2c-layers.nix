@@ -11,6 +11,9 @@
 #
 # Keys without an entry in `packages` are skipped: their paths go where nix2container puts the rest
 # of the closure (the image's own layer). Layers whose keys all lack a package are left out.
+# An approximation of the hints: nix2container gives a layer the whole closure of its `deps` less the
+# paths of the layers below, so a dependency lands in the lowest layer whose packages need it, even
+# where the hints put it higher. `layers-file.nix` (nix2container's `layersFile`) is exact.
 { buildLayer, hints, packages }:
 let
   data = builtins.fromTOML (builtins.readFile hints);
