@@ -1,6 +1,6 @@
 """Does the planner generalise? gitmine against nixpkgs auto-layer on synthetic histories of other kinds.
 
-    python scripts/bench_general.py            # every regime, three seeds each (about four minutes)
+    python scripts/bench_general.py            # every regime, three seeds each (about five minutes)
     python scripts/bench_general.py --small    # the 60-package regimes only
     python scripts/bench_general.py bumps big-bumps   # only the regimes named
 
@@ -38,6 +38,7 @@ REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "lockfile": ("an application pinning 30 language packages", {"mean_rate": 0.01, "hub": True, "app": 3, "locked": 30}),
     "daily": ("the random regime, a snapshot a day", {"per_week": 7}),
     "daily-app": ("the app regime, a commit a day changing the application", {"mean_rate": 0.01, "hub": True, "app": 3, "per_week": 7}),
+    "services": ("a new service with its own packages every 26 weeks", {"hub": True, "app": 3, "services": 26}),
     "bumps": ("a nixpkgs bump rebuilds everything every 2 weeks, application on top", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
 }
 BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -45,6 +46,7 @@ BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-mass-rebuilds": ("the libc every 8 weeks", {"mass_every": 8}),
     "big-growing": ("a package gains a new dependency every week", {"hub": True, "added": 1.0}),
     "big-lockfile": ("an application pinning 200 language packages", {"mean_rate": 0.01, "hub": True, "app": 3, "locked": 200}),
+    "big-services": ("a new service with its own packages every 26 weeks", {"hub": True, "app": 3, "services": 26}),
     "big-bumps": ("a nixpkgs bump rebuilds everything every 2 weeks", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
 }
 

@@ -6,8 +6,9 @@ and of everything that depends on it, as input addressing does. The keyword opti
 regimes real images live in (see ``bench_general.py``): a libc-like root under most packages
 rebuilt every few weeks (nixpkgs mass rebuilds), an application overlay, ``-dev`` outputs that
 change with their package, rates that are all alike or split into a volatile few and a stable
-rest, rates that drift over time, packages added to the image as weeks go by, and an application
-whose lock file pins many language packages that update together.
+rest, rates that drift over time, packages added to the image as weeks go by, new services with
+packages of their own, and an application whose lock file pins many language packages that update
+together.
 
 With the defaults the output is what the speed benchmarks have always used.
 """
@@ -57,6 +58,7 @@ def synthetic_history(
     locked: int = 0,
     per_week: int = 1,
     bump_every: int = 0,
+    services: int = 0,
 ) -> list[Snapshot]:
     """``snapshots`` weeks of a ``paths``-package closure, one snapshot a week.
 
@@ -70,7 +72,10 @@ def synthetic_history(
     that many snapshots (commits) a week: application keys change with commits (their chances apply
     to every snapshot), packages and lock bumps with time (each week's chances spread over its
     snapshots); ``bump_every``: every that many weeks a nixpkgs bump changes a build-time input of
-    everything (the compiler, stdenv): every store path gets a new hash, no version changes.
+    everything (the compiler, stdenv): every store path gets a new hash, no version changes;
+    ``services``: every that many weeks, from week 4 on, a new service joins the image (a database, a
+    cache): a root over ``paths // 10`` (at least 4) packages new to the image, which also use existing
+    ones, each with its own size and rate.
     """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
@@ -116,6 +121,19 @@ def synthetic_history(
             deps[referrer] = sorted([*deps[referrer], n])
             order.insert(order.index(referrer), n)
             n += 1
+        if services and step % (services * per_week) == 4 * per_week:
+            # a new service: new packages over new and existing ones, the last one its root
+            first = n
+            for j in range(max(4, paths // 10)):
+                names.append(f"svc{n}")
+                below = rng.sample(range(first, n), min(n - first, rng.randint(1, 3))) if n > first else []
+                deps.append(sorted(below + rng.sample(range(paths), min(paths, rng.randint(0, 2)))))
+                sizes.append(int(rng.lognormvariate(11, 2)) + 1)
+                rates.append(_rates(rng, 1, mean_rate, rate_shape)[0])
+                versions.append(0)
+                order.append(n)
+                n += 1
+            deps[n - 1] = sorted(set(deps[n - 1]) | set(range(first, n - 1)))
         if drift:
             for i in range(paths):
                 if rng.random() < chance(drift):
