@@ -124,7 +124,7 @@ def synthetic_history(
         if services and step % (services * per_week) == 4 * per_week:
             # a new service: new packages over new and existing ones, the last one its root
             first = n
-            for j in range(max(4, paths // 10)):
+            for _ in range(max(4, paths // 10)):
                 names.append(f"svc{n}")
                 below = rng.sample(range(first, n), min(n - first, rng.randint(1, 3))) if n > first else []
                 deps.append(sorted(below + rng.sample(range(paths), min(paths, rng.randint(0, 2)))))
