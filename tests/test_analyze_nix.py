@@ -37,6 +37,10 @@ def worktrees(repo: Path) -> list[str]:
     return [line for line in out.splitlines() if line.startswith("worktree ")]
 
 
+def head_commit(repo: Path) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def commit_all(repo: Path, message: str) -> None:
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
@@ -357,3 +361,32 @@ def test_the_flake_reference_of_an_image(attr, shallow, ref):
     from gitmine.nixeval import ImageSpec
 
     assert ImageSpec(attr, attr).flake_ref(Path("/w"), shallow=shallow) == ref
+
+
+def test_two_images_share_one_hint_file_and_their_common_layers(tmp_path):
+    # a repository with two images (the app's, and python3 alone): one analysis, one hint file; a
+    # layer whose keys both images hold is the same list of store paths in both, so a registry
+    # stores it once
+    from gitmine.analyze import mine
+    from gitmine.config import Settings
+    from gitmine.layout import layout
+    from gitmine.nixeval import ImageSpec
+
+    repo = generate(tmp_path / "repo", commits=12, days=12)
+    out = tmp_path / "h.toml"
+    summary = analyze_json(str(repo), "--attr", "image", "--attr", "python3", "--max-layers", "8",
+                           "--cache-dir", str(tmp_path / "c"), "--output", str(out))
+    assert summary["failed"] == 0 and summary["snapshots"] == 12
+    hints = hintfile.load(out)
+    assert hints.analysis.images == ("image", "python3")
+    settings = Settings(repo=repo, images=(ImageSpec("image", "image"), ImageSpec("python3", "python3")), cache_dir=tmp_path / "c")
+    latest = {ev.image: ev.closure for ev in mine(settings).evaluations if ev.commit.sha == head_commit(repo)}
+    app, py = latest["image"], latest["python3"]
+    assert set(py.paths) < set(app.paths)
+    app_layers = {layer.paths for layer in layout(app, hints)}
+    py_layers = layout(py, hints)
+    for lay in (app_layers, {layer.paths for layer in py_layers}):
+        assert sorted(p for layer in lay for p in layer) == sorted({p for layer in lay for p in layer})
+    assert sorted(p for layer in py_layers for p in layer.paths) == sorted(py.paths)
+    whole = [layer for layer in py_layers if set(hints.layers[hints.layer_of[layer.keys[0]]].keys) == set(layer.keys)]
+    assert whole and all(layer.paths in app_layers for layer in whole)
