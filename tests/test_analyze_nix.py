@@ -383,10 +383,8 @@ def test_two_images_share_one_hint_file_and_their_common_layers(tmp_path):
     latest = {ev.image: ev.closure for ev in mine(settings).evaluations if ev.commit.sha == head_commit(repo)}
     app, py = latest["image"], latest["python3"]
     assert set(py.paths) < set(app.paths)
-    app_layers = {layer.paths for layer in layout(app, hints)}
-    py_layers = layout(py, hints)
-    for lay in (app_layers, {layer.paths for layer in py_layers}):
-        assert sorted(p for layer in lay for p in layer) == sorted({p for layer in lay for p in layer})
-    assert sorted(p for layer in py_layers for p in layer.paths) == sorted(py.paths)
-    whole = [layer for layer in py_layers if set(hints.layers[hints.layer_of[layer.keys[0]]].keys) == set(layer.keys)]
-    assert whole and all(layer.paths in app_layers for layer in whole)
+    app_layout, py_layout = layout(app, hints), layout(py, hints)
+    for closure, layers in ((app, app_layout), (py, py_layout)):  # each a partition of its closure
+        assert sorted(p for layer in layers for p in layer.paths) == sorted(closure.paths)
+    whole = [layer for layer in py_layout if set(hints.layers[hints.layer_of[layer.keys[0]]].keys) == set(layer.keys)]
+    assert whole and all(layer.paths in {other.paths for other in app_layout} for layer in whole)
