@@ -1,5 +1,5 @@
 """Does the planner generalise to images it was never tuned on? gitmine against auto-layer on
-sub-images of the big corpus histories (about two minutes).
+sub-images of the big corpus histories (about 15 seconds).
 
     python scripts/bench_subimages.py
 
