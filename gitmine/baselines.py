@@ -129,9 +129,14 @@ def autolayer(closure: Closure, max_layers: int) -> list[list[str]]:
         groups.setdefault(layer_id, []).append(p)
 
     def closure_size(paths: list[str]) -> int:
+        """Bytes of the layer's paths and everything they reference (one walk for the whole layer)."""
         everything = set(paths)
-        for p in paths:
-            everything |= _transitive(p, refs.__getitem__)
+        todo = list(paths)
+        while todo:
+            for r in refs[todo.pop()]:
+                if r not in everything:
+                    everything.add(r)
+                    todo.append(r)
         return sum(closure.paths[p].size for p in everything)
 
     layers = [sorted(ps) for ps in groups.values()]

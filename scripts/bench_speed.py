@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,12 +15,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic import synthetic_history  # noqa: E402
 
+from gitmine.analyze import learn_recorded  # noqa: E402
 from gitmine.closure import Snapshot, StorePath, build_closure  # noqa: E402
 from gitmine.cluster import clusters  # noqa: E402
 from gitmine.hints import HintLayer, Hints  # noqa: E402
 from gitmine.layout import layout  # noqa: E402
 from gitmine.planner import plan  # noqa: E402
+from gitmine.recorded import write_history  # noqa: E402
 from gitmine.stats import compute_statistics  # noqa: E402
+from gitmine.summary import summary_recorded  # noqa: E402
 
 
 def timed(fn):  # type: ignore[no-untyped-def]
@@ -38,6 +42,15 @@ def main() -> None:
     rows.append(("statistics, 100 snapshots x 2,000 paths", t_stats))
     rows.append(("plan, 100 snapshots x 2,000 paths, 100 layers", t_plan))
     rows.append(("plan again five releases later, from the hints in use", t_replan))
+    # what `gitmine analyze --from-closures` does: read the file, learn, plan, write, and summarise
+    # (the summary measures auto-layer over every release)
+    with tempfile.TemporaryDirectory() as tmp:
+        recorded, out = Path(tmp) / "history.jsonl.gz", Path(tmp) / "hints.toml"
+        write_history(recorded, hist)
+        _, t_cli = timed(
+            lambda: summary_recorded(learn_recorded(recorded, since=None, until=None, max_layers=100, output=out), out)
+        )
+    rows.append(("analyze --from-closures end to end, 100 snapshots x 2,000 paths (file, plan, summary)", t_cli))
     # a busy repository analysed at every commit: 1,000 commits, the image changed by 20 of them;
     # commits of one derivation share its closure object, as `gitmine analyze` gives them
     images = synthetic_history(2000, 20, seed=4)
