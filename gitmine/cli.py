@@ -256,6 +256,11 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:.2f} MB" if n < 1e7 else f"{n / 1e6:.0f} MB"
 
 
+def _mb_delta(n: float) -> str:
+    """A change in bytes, signed: ``-0.31 MB`` (fewer), ``+1.20 MB`` (more)."""
+    return ("+" if n > 0 else "-" if n < 0 else "") + _mb(abs(n))
+
+
 SHOWN_FAILURES = 10  # failed commits listed after the summary table; --json lists them all
 
 
@@ -277,8 +282,8 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
         if prev["switch_pull"] or prev["switch_unpack"]:
             save = prev["saving_per_release"]
             kept += (
-                f"; the switch re-pulls {prev['switch_pull'] / 1e6:.1f} MB once and is expected to save "
-                f"{save['pull'] / 1e6:.1f} MB pulled, {save['unpack'] / 1e6:.1f} MB unpacked per release"
+                f"; the switch re-pulls {_mb(prev['switch_pull'])} once and is expected to change the bytes per "
+                f"release by {_mb_delta(-save['pull'])} pulled, {_mb_delta(-save['unpack'])} unpacked"
             )
         t.add_row("previous hints", kept)
     elif prev["note"] != "none":

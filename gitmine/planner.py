@@ -356,7 +356,9 @@ def plan(
 
     With ``previous`` (the hint file in use), the layers it gives the latest snapshot are kept, or
     improved by key moves, unless a new plan saves more expected bytes over the analysed number of
-    releases than switching costs once (:func:`_stay_or_switch`).
+    releases than switching costs once (:func:`_stay_or_switch`). The layers in use are those of the
+    file at its own budget; with another ``max_layers`` they cannot stay as they are, and what is
+    kept is the file laid out at the new budget, as ``gitmine layout --max-layers`` would.
     """
     if max_layers < 1:
         raise ValueError("max_layers must be at least 1")
@@ -367,8 +369,11 @@ def plan(
     final = _fresh(keys, sizes, masks, model, max_layers)
     if previous is not None:
         referrers = referrers_of({k: stats.deps[k] for k in keys})
-        in_use = place(dict(zip(keys, sizes)), previous, max_layers, referrers)
-        final = _stay_or_switch(final, in_use, keys, sizes, masks, model, horizon=max(stats.changed_releases, 1))
+        key_sizes = dict(zip(keys, sizes))
+        in_use = place(key_sizes, previous, previous.max_layers, referrers)
+        kept = in_use if previous.max_layers == max_layers else place(key_sizes, previous, max_layers, referrers)
+        horizon = max(stats.changed_releases, 1)
+        final = _stay_or_switch(final, in_use, kept, keys, sizes, masks, model, horizon)
     share = _changing_share(stats)
     layers = []
     for g in final:
@@ -414,31 +419,32 @@ def _switch_cost(order: list[_Group], deployed: list[_Group]) -> float:
 def _stay_or_switch(
     fresh: list[_Group],
     in_use: list[Slot],
+    kept: list[Slot],
     keys: list[str],
     sizes: list[int],
     masks: list[int],
     model: _RiskModel,
     horizon: int,
 ) -> list[_Group]:
-    """The layers to use next: those in use (``in_use``: as ``gitmine layout`` lays the latest
-    snapshot out with the hints in use), those improved by the key moves that pay for themselves,
-    or the fresh plan.
+    """The layers to use next: the hints in use (``kept``: as ``gitmine layout`` lays the latest
+    snapshot out with them at the new budget), those improved by the key moves that pay for
+    themselves, or the fresh plan.
 
     Each candidate costs ``horizon`` releases of expected bytes plus its one-time switch from the
-    layers in use (:func:`_switch_cost`); the cheapest wins, ties going to the earlier candidate.
-    Without this a re-analysis reshuffles layers for small gains, and every reshuffle is a re-pull.
+    layers in use (``in_use``, the same as ``kept`` unless the budget changed: :func:`_switch_cost`);
+    the cheapest wins, ties going to the earlier candidate. Without this a re-analysis reshuffles
+    layers for small gains, and every reshuffle is a re-pull.
     """
     index = {k: i for i, k in enumerate(keys)}
-    deployed = []
-    for slot in in_use:
-        deployed.append(_group(sorted(index[k] for k in slot.keys), masks, slot.size, model))
 
-    def copy(order: list[_Group]) -> list[_Group]:
-        return [_Group(list(g.members), g.mask, g.size, g.risk) for g in order]
+    def groups(slots: list[Slot]) -> list[_Group]:
+        return [_group(sorted(index[k] for k in slot.keys), masks, slot.size, model) for slot in slots]
 
-    candidates = [copy(deployed)]
-    if len(deployed) > 1:
-        candidates.append(refine(copy(deployed), masks, sizes, model, horizon))
+    deployed = groups(in_use)
+    start = groups(kept)
+    candidates = [start]
+    if len(start) > 1:
+        candidates.append(refine(groups(kept), masks, sizes, model, horizon))
     candidates.append(fresh)
     costs = [horizon * _objective(c, model) + _switch_cost(c, deployed) for c in candidates]
     return candidates[costs.index(min(costs))]

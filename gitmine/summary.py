@@ -94,7 +94,7 @@ def _previous(previous: Previous | None, stats: Statistics, hints: Hints, latest
     as they were, what switching re-ships once, and what it is expected to save per release."""
     if previous is None or previous.hints is None:
         return {"path": str(previous.path) if previous else None, "used": False, "note": previous.note if previous else "none"}
-    before = hinted(previous.hints, max_layers)(latest)
+    before = hinted(previous.hints)(latest)  # the layers in use: the file at its own budget
     after = hinted(hints, max_layers)(latest)
     known = {frozenset(layer) for layer in before}
     pull, unpack = switch_cost(before, after, latest)

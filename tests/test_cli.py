@@ -289,6 +289,29 @@ def test_reanalysis_keeps_the_hint_file_in_use_unless_told_to_start_fresh(tmp_pa
     assert json.loads(broken.stdout)["previous"]["note"].startswith("unreadable, planned from scratch")
 
 
+def test_a_new_budget_counts_its_switch_from_the_layers_in_use(tmp_path, capsys):
+    # the image was built with the file's 8 layers; at 4 layers they cannot all stay, whatever is kept
+    from gitmine.cli import _show_summary
+    from gitmine.replay import hinted
+
+    out = tmp_path / "h.toml"
+    args = ("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--output", str(out), "--json")
+    run(*args, "--max-layers", "8")
+    in_use = hintfile.load(out)
+    summary = json.loads(run(*args, "--max-layers", "4").stdout)
+    prev = summary["previous"]
+    assert summary["layers"] == prev["layers"] == 4 and hintfile.load(out).max_layers == 4
+    latest = load_history(SMALL_HISTORIES[0])[-1].closure()
+    before = {frozenset(layer) for layer in hinted(in_use)(latest)}
+    after = [frozenset(layer) for layer in hinted(hintfile.load(out))(latest)]
+    assert len(before) == 8 and prev["layers_unchanged"] == sum(layer in before for layer in after) < 4
+    assert prev["switch_pull"] > 0 and prev["switch_unpack"] > 0
+    # four layers instead of eight cost bytes at every release: the summary says "more", not a negative saving
+    assert prev["saving_per_release"]["pull"] < 0
+    _show_summary(summary, as_json=False)
+    assert "release by +" in capsys.readouterr().err
+
+
 def test_an_image_whose_closure_is_one_path_gets_a_warning(tmp_path):
     # a buildLayeredImage tarball references nothing: its closure says nothing about its contents
     history = tmp_path / "tarball.jsonl"
