@@ -89,10 +89,10 @@ def drift(committed: Hints, updated: Hints, snapshots: Sequence[Snapshot]) -> Dr
 
 def markdown(d: Drift, path: str) -> str:
     lines = [f"## gitmine: `{path}` is {'stale' if d.stale else 'up to date'}", ""]
+    change = f"saving {d.saving / 1e6:.1f} MB" if d.saving >= 0 else f"{-d.saving / 1e6:.1f} MB more"
     lines.append(
         f"Mean bytes pulled per release over the analysed history: {d.pull_committed / 1e6:.1f} MB with the "
-        f"committed hints, {d.pull_updated / 1e6:.1f} MB with updated ones "
-        f"(saving {d.saving / 1e6:.1f} MB per release)."
+        f"committed hints, {d.pull_updated / 1e6:.1f} MB with updated ones ({change} per release)."
     )
     if d.switch_pull or d.switch_unpack:
         lines.append(

@@ -19,6 +19,10 @@ def test_drift_reports_moves_savings_and_what_the_switch_reships_once():
     assert d.switch_pull == d.switch_unpack == total
     text = markdown(d, "layer-hints.toml")
     assert "is stale" in text and f"clients pull {total / 1e6:.1f} MB" in text
+    assert f"(saving {d.saving / 1e6:.1f} MB per release)" in text
+    # the other way round (a worse file replacing a better one, as fewer layers do): more bytes, said so
+    worse = drift(updated, committed, snaps)
+    assert worse.saving < 0 and f"({-worse.saving / 1e6:.1f} MB more per release)" in markdown(worse, "x")
     same = drift(updated, updated, snaps)
     assert not same.stale and same.switch_pull == same.switch_unpack == 0 and "up to date" in markdown(same, "x")
 
