@@ -310,6 +310,14 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
         err.print(f"[yellow]… and {len(failures) - SHOWN_FAILURES} more failures[/] (all of them: --json)")
     if summary.get("corrupt_cache_entries"):
         err.print(f"[yellow]{summary['corrupt_cache_entries']} corrupt cache entries were recomputed[/]")
+    if not prev["used"]:  # a first hint file: what to do with it
+        out = escape(summary["output"])
+        err.print(
+            f"next: commit {out} and lay images out with it at build time: gitmine's nix/layers-file.nix (flake "
+            f"output lib.layersFile) makes nix2container's layersFile from it. A built image's layers: nix path-info "
+            f"--recursive --json ./result | gitmine layout --hints {out} --explain -",
+            highlight=False,
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -272,6 +272,12 @@ def test_reanalysis_keeps_the_hint_file_in_use_unless_told_to_start_fresh(tmp_pa
     kept = json.loads(run(*args, *later).stdout)
     assert kept["previous"]["used"] and kept["previous"]["layers_unchanged"] == 8
     assert kept["previous"]["switch_pull"] == kept["previous"]["switch_unpack"] == 0
+    # a first hint file comes with what to do next; a file in use that was kept does not
+    human = [a for a in args if a != "--json"]
+    assert "next: commit" not in run(*human, *later).stderr
+    other = tmp_path / "other.toml"
+    first_run = " ".join(run(*human, *later, "--output", str(other)).stderr.split())
+    assert f"next: commit {other} and lay images out" in first_run and f"--hints {other} --explain -" in first_run
     fresh = json.loads(run(*args, *later, "--fresh").stdout)
     assert fresh["previous"]["note"] == "ignored (--fresh)"
     assert fresh["expected_per_release"]["pull"] < kept["expected_per_release"]["pull"]
