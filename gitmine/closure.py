@@ -82,6 +82,18 @@ class Closure:
     def total_size(self) -> int:
         return sum(sp.size for sp in self.paths.values())
 
+    def closure_of(self, roots: Iterable[str]) -> Closure:
+        """The closure of some of its paths: ``roots`` and everything they reference (an image
+        made of part of this one)."""
+        seen = set(roots)
+        todo = list(seen)
+        while todo:
+            for ref in self.paths[todo.pop()].references:
+                if ref not in seen:
+                    seen.add(ref)
+                    todo.append(ref)
+        return Closure({p: self.paths[p] for p in sorted(seen)}, self.sizes_known)
+
     def to_json(self) -> list[dict[str, Any]]:
         return [
             {"path": sp.path, "narSize": sp.nar_size, "references": list(sp.references)}

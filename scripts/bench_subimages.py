@@ -16,35 +16,22 @@ from __future__ import annotations
 import time
 
 from corpus import CORPUS
-from gitmine.closure import Closure, Snapshot, build_closure
-from gitmine.keys import path_key
+from gitmine.closure import Closure, Snapshot
 from gitmine.recorded import load_history
 from gitmine.replay import replay
 
 ROOTS = ("redis-server", "apache2", "php-fpm", "default-jre-headless", "postgresql", "mariadb-server", "npm")
 
 
-def sub_closure(closure: Closure, root_key: str) -> Closure | None:
-    """The closure of the store path of ``root_key`` in ``closure`` (None if it has none)."""
-    roots = [p for p in closure.paths if path_key(p) == root_key]
-    if not roots:
-        return None
-    seen, todo = set(roots), list(roots)
-    while todo:
-        for ref in closure.paths[todo.pop()].references:
-            if ref not in seen:
-                seen.add(ref)
-                todo.append(ref)
-    return build_closure(closure.paths[p] for p in sorted(seen))
-
-
 def sub_history(snapshots: list[Snapshot], root_key: str) -> list[Snapshot]:
+    """The history of the image made of ``root_key``'s closure (snapshots without it left out)."""
     out: list[Snapshot] = []
-    cache: dict[int, Closure | None] = {}
+    cache: dict[int, Closure | None] = {}  # snapshots that share a closure share its part
     for s in snapshots:
         c = s.closure()
         if id(c) not in cache:
-            cache[id(c)] = sub_closure(c, root_key)
+            roots = c.keys.get(root_key)
+            cache[id(c)] = c.closure_of(roots) if roots else None
         sub = cache[id(c)]
         if sub is not None:
             out.append(Snapshot(s.rev, s.date, {"image": sub}))

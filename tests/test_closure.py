@@ -4,7 +4,7 @@ import pytest
 
 from gitmine.closure import parse_graph
 from gitmine.errors import InputError
-from tests.conftest import store
+from tests.conftest import closure, sp, store
 
 A, B, C = store("a-1.0", "a"), store("b-2.0", "b"), store("c-3.0", "c")
 ENTRIES = [
@@ -98,3 +98,12 @@ def test_json_format_2_completes_base_names_with_the_store_dir_and_rejects_inval
     data["info"][_base(A)] = None
     with pytest.raises(InputError, match="is not valid in the store"):
         parse_graph(json.dumps(data))
+
+
+def test_the_closure_of_some_paths_is_them_and_what_they_reference():
+    c = closure(sp("app", refs=(store("lib", "1"),), h="2"), sp("lib", refs=(store("libc", "3"),), h="1"),
+                sp("libc", h="3"), sp("tool", refs=(store("libc", "3"),), h="4"))
+    part = c.closure_of([store("lib", "1")])
+    assert list(part.paths) == sorted([store("lib", "1"), store("libc", "3")])
+    assert part.paths[store("lib", "1")] is c.paths[store("lib", "1")]
+    assert set(c.closure_of([store("app", "2"), store("tool", "4")]).paths) == set(c.paths)
