@@ -128,19 +128,9 @@ def autolayer(closure: Closure, max_layers: int) -> list[list[str]]:
     for p, layer_id in split.items():
         groups.setdefault(layer_id, []).append(p)
 
-    def closure_size(paths: list[str]) -> int:
-        """Bytes of the layer's paths and everything they reference (one walk for the whole layer)."""
-        everything = set(paths)
-        todo = list(paths)
-        while todo:
-            for r in refs[todo.pop()]:
-                if r not in everything:
-                    everything.add(r)
-                    todo.append(r)
-        return sum(closure.paths[p].size for p in everything)
-
     layers = [sorted(ps) for ps in groups.values()]
-    return sorted(layers, key=lambda ps: (closure_size(ps), ps))
+    # by the bytes of each layer's paths and everything they reference
+    return sorted(layers, key=lambda ps: (closure.closure_of(ps).total_size(), ps))
 
 
 BASELINES: dict[str, Strategy] = {
