@@ -25,8 +25,14 @@ from . import gateway
 
 def _git(*args: str, cwd: Path, cleanup: bool = False) -> None:
     """Run git on the pool's worktrees with the repository's hooks off: moving a worktree from commit
-    to commit must not run the user's post-checkout hooks (formatters, installers) every time."""
-    gateway.run(["git", "-c", "core.hooksPath=/dev/null", *args], cwd=cwd, cleanup=cleanup)
+    to commit must not run the user's post-checkout hooks (formatters, installers) every time.
+
+    Worktrees are added with absolute paths whatever the user's ``worktree.useRelativePaths``: a
+    relative worktree (git 2.48 and later) sets ``extensions.relativeWorktrees`` in the repository's
+    config, which the libgit2 of released Nix versions refuses, in the user's own checkout too."""
+    gateway.run(
+        ["git", "-c", "core.hooksPath=/dev/null", "-c", "worktree.useRelativePaths=false", *args], cwd=cwd, cleanup=cleanup
+    )
 
 
 def _alive(pid: int) -> bool:

@@ -335,6 +335,10 @@ def test_path_info_asks_for_the_current_json_format_where_there_is_one(version, 
         (1, "error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': Connection refused", True),
         (1, "error: writing to file: No space left on device", True),
         (-9, "", True),  # killed (the OOM killer, a stop request)
+        # Nix's libgit2 cannot read a repository that uses relative worktrees (git 2.48) or a split index
+        (1, "error: opening Git repository \"/r\": unsupported extension name extensions.relativeworktrees "
+            "(libgit2 error code = 6)", True),
+        (1, "error: getting working directory status: unsupported mandatory extension: 'link'", True),
         (1, "error: syntax error, unexpected '}'\n       at /tmp/x/flake.nix:3:1:", False),
         (1, "error: broken at this commit", False),
         (1, "error: flake 'git+file:///r' does not provide attribute 'packages.x86_64-linux.image'", False),
