@@ -20,7 +20,17 @@ from .errors import AnalysisFailed, CommandFailed, GitmineError, Interrupted, Re
 from .config import Settings
 from .hints import Analysis, Hints
 from .history import CommitInfo, open_repository, select_commits, workdir
-from .nixeval import ImageSpec, instantiate, is_absent, is_transient, nix_version, realise
+from .nixeval import (
+    ImageSpec,
+    instantiate,
+    is_absent,
+    is_transient,
+    nix_version,
+    output_path,
+    query_closure,
+    realise,
+    substituters,
+)
 from .planner import PLANNER_NAME, plan
 from .stats import Statistics, compute_statistics
 from .window import parse_window
@@ -75,11 +85,14 @@ class AnalyzeResult:
 class _Evaluator:
     """Evaluates commit × image through the cache; safe to call from several threads."""
 
-    def __init__(self, cache: Cache, settings_fp: str, timeout: float | None, shallow: bool = False):
+    def __init__(
+        self, cache: Cache, settings_fp: str, timeout: float | None, shallow: bool = False, build: bool = True
+    ):
         self.cache = cache
         self.fp = settings_fp
         self.timeout = timeout
         self.shallow = shallow
+        self.build = build
         self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._closures: dict[str, Closure] = {}  # drv -> its closure, one object for every commit that has it
@@ -101,8 +114,8 @@ class _Evaluator:
         if status != OK or not isinstance(drv, str):
             return None, None
         closure = self._closure(drv)
-        if closure is None:
-            return None, drv
+        if closure is None:  # evaluated, not built: build it, or evaluate again if the store lost the .drv
+            return None, drv if Path(drv.partition("!")[0]).exists() else None
         return Evaluation(commit, image.name, OK, closure, cached=True), drv
 
     def evaluate(self, worktree: Path | None, commit: CommitInfo, image: ImageSpec, drv: str | None) -> Evaluation:
@@ -124,7 +137,10 @@ class _Evaluator:
             if drv in self._failed:  # a build that failed in this run fails again: build it once
                 return self._failure(commit, image, key, FAILED, self._failed[drv])
             try:
-                built = realise(drv, timeout=self.timeout)
+                if self.build:
+                    built = realise(drv, timeout=self.timeout)
+                else:
+                    built = query_closure(output_path(drv), substituters(), timeout=self.timeout)
             except CommandFailed as err:
                 self._failed[drv] = err
                 return self._failure(commit, image, key, FAILED, err)
@@ -165,7 +181,9 @@ def collect(
     shallow: bool = False,
 ) -> list[Evaluation]:
     """Evaluate every commit × image, from the cache where possible, in parallel worktrees."""
-    evaluator = _Evaluator(cache, nix_settings_fingerprint(nix_version()), settings.eval_timeout, shallow)
+    evaluator = _Evaluator(
+        cache, nix_settings_fingerprint(nix_version()), settings.eval_timeout, shallow, settings.build
+    )
     done: dict[tuple[str, str], Evaluation] = {}
     todo: list[tuple[CommitInfo, list[tuple[ImageSpec, str | None]]]] = []
     for c in commits:

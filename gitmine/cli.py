@@ -83,6 +83,10 @@ def analyze(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Hint file to write (default: REPO/layer-hints.toml)."),
     strict: Optional[bool] = typer.Option(None, "--strict", help="Fail (exit 1) if any commit fails to evaluate."),
     allow_shallow: Optional[bool] = typer.Option(None, "--allow-shallow", help="Analyse a shallow clone's partial history."),
+    build: Optional[bool] = typer.Option(
+        None, "--build/--no-build",
+        help="Build (or download) each commit's image, the default; --no-build reads closures from the local store and the binary caches' metadata instead.",
+    ),  # fmt: skip
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Evaluation cache (default: $XDG_CACHE_HOME/gitmine)."),
     eval_timeout: Optional[float] = typer.Option(None, "--eval-timeout", help="Seconds before a Nix call counts as failed."),
     from_closures: Optional[Path] = typer.Option(None, "--from-closures", help="Learn from recorded closures (JSONL or directory) instead of git + Nix."),
@@ -119,7 +123,7 @@ def analyze(
     settings = _settings(repo, dict(
         since=since, until=until, rev=rev, all_parents=all_parents, every=every, jobs=jobs,
         max_layers=max_layers, output=output, strict=strict, allow_shallow=allow_shallow,
-        cache_dir=cache_dir, eval_timeout=eval_timeout, fresh=fresh or None,
+        cache_dir=cache_dir, eval_timeout=eval_timeout, fresh=fresh or None, build=build,
     ), attr, file)  # fmt: skip
     if report is not None and not check_only:
         raise UsageError("--report goes with --check")
@@ -455,6 +459,9 @@ def replay(
     file: Optional[str] = typer.Option(None, "--file", help="With a git repository: Nix file of --attr."),
     since: Optional[str] = typer.Option(None, help="Only snapshots since (same forms as analyze)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="With a git repository: the evaluation cache."),
+    build: Optional[bool] = typer.Option(
+        None, "--build/--no-build", help="With a git repository: build each commit's image, or (--no-build) read closures from the stores."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON on stdout."),
     plot: Optional[Path] = typer.Option(
         None, "--plot", help="Draw cumulative pull bytes (the last --max-layers, a panel per history) to FILE.png or FILE.svg."
@@ -480,7 +487,7 @@ def replay(
         raise UsageError(f"--plot {plot}: the file must end in .png or .svg")
     per_history: list[list[Run]] = []
     for h in history:
-        snapshots = _replay_snapshots(h, attr, file, since, cache_dir)
+        snapshots = _replay_snapshots(h, attr, file, since, cache_dir, build)
         per_history.append(_replay_runs(h, snapshots, max_layers, train, test, replan_every, strategies))
     total = totals(per_history) if len(history) > 1 else []
     if as_json:
@@ -535,7 +542,7 @@ def _replay_runs(
 
 
 def _replay_snapshots(
-    history: Path, attr: list[str] | None, file: str | None, since: str | None, cache_dir: Path | None
+    history: Path, attr: list[str] | None, file: str | None, since: str | None, cache_dir: Path | None, build: bool | None
 ) -> list[Snapshot]:
     """Snapshots of a recorded history, or of a git repository evaluated like `analyze` does."""
     from .recorded import load_history
@@ -544,7 +551,7 @@ def _replay_snapshots(
     if history.is_dir() and (history / ".git").exists():
         from .analyze import mine
 
-        flags = dict(since=since or ALL, cache_dir=cache_dir)  # folds want all the history there is
+        flags = dict(since=since or ALL, cache_dir=cache_dir, build=build)  # folds want all the history there is
         with _bar("failed") as bar, _activity() as show:
             return mine(_settings(history, flags, attr, file), _evaluation_progress(bar, show)).snapshots
     return load_history(history, since=since)

@@ -18,7 +18,7 @@ CONFIG_NAME = "gitmine.toml"
 DEFAULT_OUTPUT = "layer-hints.toml"
 DEFAULT_MAX_LAYERS = 100
 DEFAULT_SINCE = "6months"  # the window the planner is made for; "all" for the whole history
-_KEYS = {"since", "until", "every", "max-layers", "output", "image", "jobs", "eval-timeout", "all-parents"}
+_KEYS = {"since", "until", "every", "max-layers", "output", "image", "jobs", "eval-timeout", "all-parents", "build"}
 
 
 EVAL_MEMORY = 2 << 30  # what one evaluation of a nixpkgs-based image may take (bytes)
@@ -65,6 +65,7 @@ class Settings:
     cache_dir: Path | None = None
     eval_timeout: float | None = None
     fresh: bool = False  # plan from scratch, ignoring the hint file in use
+    build: bool = True  # False: read closures from the local store and the binary caches, never build
 
     @property
     def output_path(self) -> Path:
@@ -122,6 +123,7 @@ def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
             jobs=int(data.get("jobs", s.jobs)),
             eval_timeout=data.get("eval-timeout", s.eval_timeout),
             all_parents=bool(data.get("all-parents", s.all_parents)),
+            build=bool(data.get("build", s.build)),
         )
     s = replace(s, **{k: v for k, v in flags.items() if v is not None})
     check_every(s.every)

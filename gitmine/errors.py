@@ -56,11 +56,14 @@ class Interrupted(GitmineError):
 class CommandFailed(GitmineError):
     """A git or nix subprocess exited non-zero; ``first_line`` is its first meaningful error line."""
 
-    def __init__(self, argv: list[str], returncode: int, stderr: str, *, timed_out: bool = False):
+    def __init__(
+        self, argv: list[str], returncode: int, stderr: str, *, timed_out: bool = False, transient: bool = False
+    ):
         self.argv = argv
         self.returncode = returncode
         self.stderr = stderr
         self.timed_out = timed_out
+        self.transient = transient  # says nothing about the commit: the same call may succeed next time
         self.first_line = first_error_line(stderr) or f"exit code {returncode}"
         what = "timed out" if timed_out else f"failed ({returncode})"
         super().__init__(f"`{' '.join(argv[:3])}` {what}: {self.first_line}")

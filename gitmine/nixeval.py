@@ -2,7 +2,8 @@
 
 Two steps, so the cache can key them separately: *instantiate* (cheap evaluation: the image's
 derivation path and the output it stands for, ``<drv>!<output>``) and *realise* (build or substitute
-that output, then ``nix path-info --recursive --json``).
+that output, then ``nix path-info --recursive --json``), or, without building, *query* (read the
+output's closure from the local store or from the binary caches' metadata: :func:`query_closure`).
 Works with Nix 2.8 (Debian 12) through current Nix and Lix: no ``--print-out-paths`` (outputs come
 from ``nix-store --realise``), and every JSON shape of ``path-info`` (asked for ``--json-format 2``
 from Nix 2.33, where the old shape is deprecated). Every call goes through
@@ -21,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from . import gateway
-from .closure import Closure, closure_from_json
+from .closure import Closure, StorePath, build_closure, closure_from_json, path_infos
 from .errors import CommandFailed, EnvironmentProblem
 
 NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"]
@@ -123,7 +124,7 @@ _TRANSIENT = re.compile(
 def is_transient(err: CommandFailed) -> bool:
     """True when the failure may not happen again on the same commit (a timeout, a killed process,
     a fetch or the machine failing): such failures are not cached, so the next run retries them."""
-    return err.timed_out or err.returncode < 0 or bool(_TRANSIENT.search(err.stderr))
+    return err.transient or err.timed_out or err.returncode < 0 or bool(_TRANSIENT.search(err.stderr))
 
 
 # The derivation and the output that the attribute's value stands for (its first output: what an image
@@ -178,3 +179,97 @@ def realise(drv: str, *, timeout: float | None) -> Closure:
     except json.JSONDecodeError:
         raise CommandFailed(["nix", "path-info"], 1, "error: nix path-info printed invalid JSON") from None
     return closure_from_json(data, f"closure of {drv}")
+
+
+def output_path(drv: str) -> str:
+    """The store path of ``<drv>!<output>``, read from the derivation file that evaluation wrote.
+
+    Raises :class:`CommandFailed` when the derivation does not fix it before the build (a
+    content-addressed derivation) or the file is gone (garbage-collected since it was evaluated).
+    """
+    drv_path, _, name = drv.partition("!")
+    try:
+        text = Path(drv_path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        why = f"error: cannot read {drv_path} (garbage-collected?); evaluate it again"
+        raise CommandFailed(["nix-store", "--query", drv], 1, why, transient=True) from None
+    # ATerm: Derive([("out","/nix/store/...-name","",""),("dev",...)],[inputs...],...)
+    head = text[: text.find("],")] if text.startswith("Derive([") else ""
+    outputs: dict[str, str] = dict(_DRV_OUTPUT.findall(head))
+    path = outputs.get(name or "out", "")
+    if not path:
+        raise CommandFailed(
+            ["nix-store", "--query", drv], 1,
+            f"error: the path of output {name or 'out'} of {drv_path} is not known before it is built "
+            "(a content-addressed derivation); analyse with --build",
+            transient=True,
+        )
+    return path
+
+
+_DRV_OUTPUT = re.compile(r'\("([^"\\]*)","([^"\\]*)","[^"\\]*","[^"\\]*"\)')
+
+
+@lru_cache(maxsize=1)
+def substituters() -> tuple[str, ...]:
+    """The binary caches Nix would substitute from (``substituters`` with ``extra-substituters``)."""
+    try:
+        out = gateway.run(["nix", *NIX_FEATURES, "config", "show", "--json"])
+    except CommandFailed:  # before Nix 2.20 (and in Lix): `nix show-config`
+        out = gateway.run(["nix", *NIX_FEATURES, "show-config", "--json"])
+    try:
+        value = json.loads(out)["substituters"]["value"]
+    except (ValueError, KeyError, TypeError):
+        raise EnvironmentProblem("cannot read Nix's substituters from `nix config show --json`") from None
+    return tuple(value.split() if isinstance(value, str) else value)
+
+
+def query_closure(path: str, stores: tuple[str, ...], *, timeout: float | None) -> Closure:
+    """The runtime closure of ``path`` without building or downloading anything: each path's size
+    and references come from the local store if it holds the path, or else from the first of
+    ``stores`` (binary cache URLs) that does (its ``.narinfo``).
+
+    Paths are looked up level by level (a closure may span caches: an application in its own cache,
+    the rest in cache.nixos.org); each level asks each store for the whole closure of the paths it
+    holds first, and for the paths alone only where that store lacks part of their closure. Raises
+    :class:`CommandFailed` (transient: it may be pushed later) when some path is in no store.
+    """
+    known: dict[str, StorePath] = {}
+    todo = [path]
+    while todo:
+        for store in (None, *stores):
+            if not todo:
+                break
+            _lookup(todo, store, known, timeout)
+            todo = [p for p in todo if p not in known]
+        if todo:
+            where = ", ".join(stores) if stores else "no substituters are configured"
+            raise CommandFailed(
+                ["nix", "path-info", todo[0]], 1,
+                f"error: {todo[0]} is neither in the local store nor in a substituter ({where}); "
+                "build the image at this commit, or analyse with --build",
+                transient=True,
+            )
+        todo = sorted({r for p in known.values() for r in p.references} - known.keys())
+    return build_closure(known.values(), source=f"closure of {path}")
+
+
+def _lookup(paths: list[str], store: str | None, known: dict[str, StorePath], timeout: float | None) -> None:
+    """Add to ``known`` what ``store`` (``None``: the local store) holds of ``paths``, with their
+    closures where it holds those whole."""
+    at = ["--store", store] if store else []
+    # `nix path-info` may try to substitute a path the store lacks: ask which it holds first
+    invalid = gateway.run(["nix-store", *at, "--check-validity", "--print-invalid", *paths], timeout=timeout)
+    held = sorted(set(paths) - {line.strip() for line in invalid.splitlines()})
+    if not held:
+        return
+    base = ["nix", *NIX_FEATURES, "path-info", "--json", *json_format(), *at]
+    try:
+        out = gateway.run([*base, "--recursive", *held], timeout=timeout, count_as="query")
+    except CommandFailed:  # this cache lacks part of their closure (it is in another cache)
+        out = gateway.run([*base, *held], timeout=timeout, count_as="query")
+    try:
+        infos = path_infos(json.loads(out), f"nix path-info of {store or 'the local store'}")
+    except ValueError:
+        raise CommandFailed(["nix", "path-info"], 1, "error: nix path-info printed invalid JSON") from None
+    known.update((p, e) for p, e in infos.items() if e is not None)

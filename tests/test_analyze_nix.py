@@ -392,3 +392,57 @@ def test_two_images_share_one_hint_file_and_their_common_layers(tmp_path):
         assert sorted(p for layer in layers for p in layer.paths) == sorted(closure.paths)
     whole = [layer for layer in py_layout if set(hints.layers[hints.layer_of[layer.keys[0]]].keys) == set(layer.keys)]
     assert whole and all(layer.paths in {other.paths for other in app_layout} for layer in whole)
+
+
+def test_no_build_reads_closures_from_a_binary_cache_and_builds_nothing(tmp_path, monkeypatch):
+    # the images are built once, copied to a binary cache and deleted from the store: `--no-build`
+    # must read the same closures from the cache's metadata alone (the hint file is byte-identical),
+    # download nothing, and count a commit whose image is in no cache as a failure it retries later
+    repo = generate(tmp_path / "repo", commits=8, days=40, salt=f"no-build-{os.getpid()}-{time.time_ns()}")
+    built, read = tmp_path / "built.toml", tmp_path / "read.toml"
+    analyze_json(str(repo), "--attr", "image", "--max-layers", "4", "--cache-dir", str(tmp_path / "c1"),
+                 "--output", str(built), "--record", str(tmp_path / "h.jsonl"))  # fmt: skip
+    paths = sorted({e["path"] for line in open(tmp_path / "h.jsonl") for e in json.loads(line)["closure"]})
+    cache = f"file://{tmp_path / 'binary-cache'}"
+    subprocess.run(["nix", "copy", "--to", cache, *paths], check=True, capture_output=True)
+    subprocess.run(["nix-store", "--delete", *paths], check=True, capture_output=True)  # salted: only ours
+
+    def invalid() -> set[str]:
+        out = subprocess.run(["nix-store", "--check-validity", "--print-invalid", *paths], capture_output=True, text=True)
+        return set(out.stdout.split())
+
+    assert invalid() == set(paths)
+    monkeypatch.setenv("NIX_CONFIG", os.environ.get("NIX_CONFIG", "") + f"\nsubstituters = {cache}\nrequire-sigs = false")
+    args = (str(repo), "--attr", "image", "--max-layers", "4", "--cache-dir", str(tmp_path / "c2"), "--output", str(read))
+    s = analyze_json(*args, "--no-build")
+    assert (s["failed"], s["builds"], s["snapshots"]) == (0, 0, 8)
+    assert read.read_bytes() == built.read_bytes()
+    assert invalid() == set(paths)  # nothing was downloaded
+
+    versions = (repo / "versions.nix").read_text()
+    (repo / "versions.nix").write_text(versions.replace('"app" = "1.', '"app" = "2.'))
+    commit_all(repo, "an app release nobody built")
+    s = analyze_json(*args, "--no-build")
+    assert s["failed"] == 1 and "nor in a substituter" in s["failures"][0]["error"]
+    assert "--build" in s["failures"][0]["error"]
+    # with builds: the failure was not cached against the commit; and with its derivation gone from the
+    # store since (garbage-collected), the commit is evaluated again rather than failing to build
+    drv = subprocess.run(["nix", "eval", "--raw", f"git+file://{repo}#image.drvPath"], capture_output=True, text=True, check=True).stdout
+    subprocess.run(["nix-store", "--delete", drv], check=True, capture_output=True)
+    s = analyze_json(*args)
+    assert (s["failed"], s["evaluations"], s["builds"], s["snapshots"]) == (0, 1, 1, 9)
+
+
+def test_the_output_path_is_read_from_the_derivation(tmp_path):
+    from gitmine.errors import CommandFailed
+    from gitmine.nixeval import output_path
+
+    drv = tmp_path / "x.drv"
+    drv.write_text('Derive([("dev","/nix/store/dddd-x-dev","",""),("out","/nix/store/oooo-x","","")],[("/nix/store/i.drv",["out"])],'
+                   '[],"x86_64-linux","/bin/sh",["-c","echo (\\"x\\")"],[("name","x")])')  # fmt: skip
+    assert output_path(f"{drv}!out") == "/nix/store/oooo-x"
+    assert output_path(f"{drv}!dev") == "/nix/store/dddd-x-dev"
+    drv.write_text('Derive([("out","","r:sha256","")],[],[],"x86_64-linux","/bin/sh",[],[])')  # content-addressed
+    with pytest.raises(CommandFailed, match="not known before it is built") as err:
+        output_path(f"{drv}!out")
+    assert err.value.transient

@@ -107,3 +107,20 @@ def test_the_closure_of_some_paths_is_them_and_what_they_reference():
     assert list(part.paths) == sorted([store("lib", "1"), store("libc", "3")])
     assert part.paths[store("lib", "1")] is c.paths[store("lib", "1")]
     assert set(c.closure_of([store("app", "2"), store("tool", "4")]).paths) == set(c.paths)
+
+
+def test_path_infos_tell_the_paths_a_store_lacks_in_every_json_shape():
+    from gitmine.closure import path_infos
+
+    missing = store("gone-1", "x")
+    old = [*ENTRIES[1:], {"path": missing, "valid": False}]  # Nix before 2.19
+    keyed = {**{e["path"]: e for e in ENTRIES[1:]}, missing: None}  # Nix 2.19-2.32, Lix
+    versioned = json.loads(_format2(False))  # Nix 2.33
+    del versioned["info"][_base(A)]
+    versioned["info"][_base(missing)] = None
+    for data in (old, keyed, versioned):
+        infos = path_infos(data)
+        assert infos[missing] is None
+        assert {p: (e.nar_size, e.references) for p, e in infos.items() if e} == {B: (20, (C,)), C: (30, ())}
+    with pytest.raises(InputError, match="not valid in the store"):
+        parse_graph(json.dumps(old))

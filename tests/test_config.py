@@ -33,3 +33,11 @@ def test_a_container_memory_limit_bounds_the_default_jobs(monkeypatch, tmp_path)
     assert config.default_jobs() == 3  # cgroup v2 says no limit, v1 says 6 GiB
     v2.write_text(f"{8 << 30}\n")
     assert config.default_jobs() == 4
+
+
+def test_build_false_in_the_config_file_is_no_build_and_the_flag_overrides_it(tmp_path):
+    (tmp_path / "gitmine.toml").write_text('build = false\n[[image]]\nattr = "image"\n')
+    assert config.resolve(config.Settings(repo=tmp_path), {}).build is False
+    assert config.resolve(config.Settings(repo=tmp_path), {"build": True}).build is True
+    (tmp_path / "gitmine.toml").write_text('[[image]]\nattr = "image"\n')
+    assert config.resolve(config.Settings(repo=tmp_path), {}).build is True
