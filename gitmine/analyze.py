@@ -97,6 +97,7 @@ class _Evaluator:
         self._lock = threading.Lock()
         self._closures: dict[str, Closure] = {}  # drv -> its closure, one object for every commit that has it
         self._failed: dict[str, CommandFailed] = {}  # drv -> why its build failed in this run (built once)
+        self._unreachable: set[str] = set()  # binary caches that could not be reached (--no-build)
 
     def _key(self, commit: CommitInfo, image: ImageSpec) -> str | None:
         return Cache.eval_key(commit.tree, image.attr, image.file, self.fp) if image.is_flake else None
@@ -140,7 +141,9 @@ class _Evaluator:
                 if self.build:
                     built = realise(drv, timeout=self.timeout)
                 else:
-                    built = query_closure(output_path(drv), substituters(), timeout=self.timeout)
+                    built = query_closure(
+                        output_path(drv), substituters(), timeout=self.timeout, unreachable=self._unreachable
+                    )
             except CommandFailed as err:
                 self._failed[drv] = err
                 return self._failure(commit, image, key, FAILED, err)

@@ -224,25 +224,43 @@ def substituters() -> tuple[str, ...]:
     return tuple(value.split() if isinstance(value, str) else value)
 
 
-def query_closure(path: str, stores: tuple[str, ...], *, timeout: float | None) -> Closure:
+def query_closure(
+    path: str, stores: tuple[str, ...], *, timeout: float | None, unreachable: set[str] | None = None
+) -> Closure:
     """The runtime closure of ``path`` without building or downloading anything: each path's size
     and references come from the local store if it holds the path, or else from the first of
     ``stores`` (binary cache URLs) that does (its ``.narinfo``).
 
     Paths are looked up level by level (a closure may span caches: an application in its own cache,
     the rest in cache.nixos.org); each level asks each store for the whole closure of the paths it
-    holds first, and for the paths alone only where that store lacks part of their closure. Raises
-    :class:`CommandFailed` (transient: it may be pushed later) when some path is in no store.
+    holds first, and for the paths alone only where that store lacks part of their closure. A cache
+    that cannot be reached is added to ``unreachable`` and not asked again (Nix retries each request
+    for seconds). Raises :class:`CommandFailed` (transient: it may be pushed later, or the cache come
+    back) when some path is in no store.
     """
+    unreachable = set() if unreachable is None else unreachable
     known: dict[str, StorePath] = {}
     todo = [path]
     while todo:
         for store in (None, *stores):
-            if not todo:
-                break
-            _lookup(todo, store, known, timeout)
+            if not todo or store in unreachable:
+                continue
+            try:
+                _lookup(todo, store, known, timeout)
+            except CommandFailed as err:
+                if store is None or not is_transient(err):
+                    raise
+                unreachable.add(store)  # the paths may be in the next cache
             todo = [p for p in todo if p not in known]
         if todo:
+            down = [s for s in stores if s in unreachable]
+            if down:
+                raise CommandFailed(
+                    ["nix", "path-info", todo[0]], 1,
+                    f"error: {todo[0]} is not in the local store, and {', '.join(down)} could not be reached; "
+                    "try again, or analyse with --build",
+                    transient=True,
+                )
             where = ", ".join(stores) if stores else "no substituters are configured"
             raise CommandFailed(
                 ["nix", "path-info", todo[0]], 1,

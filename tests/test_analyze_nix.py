@@ -412,7 +412,10 @@ def test_no_build_reads_closures_from_a_binary_cache_and_builds_nothing(tmp_path
         return set(out.stdout.split())
 
     assert invalid() == set(paths)
-    monkeypatch.setenv("NIX_CONFIG", os.environ.get("NIX_CONFIG", "") + f"\nsubstituters = {cache}\nrequire-sigs = false")
+    # a cache that cannot be reached comes first: it is given up on, and the paths found in the next one
+    dead = "http://127.0.0.1:9"
+    monkeypatch.setenv("NIX_CONFIG", os.environ.get("NIX_CONFIG", "")
+                       + f"\nsubstituters = {dead} {cache}\nrequire-sigs = false\ndownload-attempts = 1\nconnect-timeout = 1")  # fmt: skip
     args = (str(repo), "--attr", "image", "--max-layers", "4", "--cache-dir", str(tmp_path / "c2"), "--output", str(read))
     s = analyze_json(*args, "--no-build")
     assert (s["failed"], s["builds"], s["snapshots"]) == (0, 0, 8)
@@ -423,7 +426,10 @@ def test_no_build_reads_closures_from_a_binary_cache_and_builds_nothing(tmp_path
     (repo / "versions.nix").write_text(versions.replace('"app" = "1.', '"app" = "2.'))
     commit_all(repo, "an app release nobody built")
     s = analyze_json(*args, "--no-build")
-    assert s["failed"] == 1 and "nor in a substituter" in s["failures"][0]["error"]
+    assert s["failed"] == 1 and f"{dead} could not be reached" in s["failures"][0]["error"]
+    monkeypatch.setenv("NIX_CONFIG", os.environ["NIX_CONFIG"].replace(f"{dead} ", ""))
+    s = analyze_json(*args, "--no-build")
+    assert s["failed"] == 1 and f"neither in the local store nor in a substituter ({cache})" in s["failures"][0]["error"]
     assert "--build" in s["failures"][0]["error"]
     # with builds: the failure was not cached against the commit; and with its derivation gone from the
     # store since (garbage-collected), the commit is evaluated again rather than failing to build
