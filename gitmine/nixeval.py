@@ -213,15 +213,16 @@ _DRV_OUTPUT = re.compile(r'\("([^"\\]*)","([^"\\]*)","[^"\\]*","[^"\\]*"\)')
 @lru_cache(maxsize=1)
 def substituters() -> tuple[str, ...]:
     """The binary caches Nix would substitute from (``substituters`` with ``extra-substituters``)."""
-    try:
-        out = gateway.run(["nix", *NIX_FEATURES, "config", "show", "--json"])
-    except CommandFailed:  # before Nix 2.20 (and in Lix): `nix show-config`
-        out = gateway.run(["nix", *NIX_FEATURES, "show-config", "--json"])
-    try:
-        value = json.loads(out)["substituters"]["value"]
-    except (ValueError, KeyError, TypeError):
-        raise EnvironmentProblem("cannot read Nix's substituters from `nix config show --json`") from None
-    return tuple(value.split() if isinstance(value, str) else value)
+    for command in (["config", "show", "--json"], ["show-config", "--json"]):  # `nix show-config` before 2.20
+        try:
+            value = json.loads(gateway.run(["nix", *NIX_FEATURES, *command]))["substituters"]["value"]
+        except (CommandFailed, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(value, str):
+            value = value.split()
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    raise EnvironmentProblem("cannot read Nix's substituters (`nix config show --json`); is Nix working?")
 
 
 def query_closure(
