@@ -168,7 +168,7 @@ def _entry(obj: Any, source: str, path: str | None = None) -> StorePath:
 DEFAULT_STORE_DIR = "/nix/store"
 
 
-def _versioned(data: dict[str, Any], source: str) -> dict[str, StorePath | None]:
+def _versioned(data: dict[str, Any], source: str) -> list[tuple[str, StorePath | None]]:
     """``nix path-info --json-format 2|3``: ``{"info": {base name: entry | null}}``, where store paths
     are base names (``<hash>-<name>``) and an entry's ``storeDir`` (or the top level's) completes them."""
     info = data["info"]
@@ -179,17 +179,17 @@ def _versioned(data: dict[str, Any], source: str) -> dict[str, StorePath | None]
             return f"{store_dir.rstrip('/')}/{name}"
         return name
 
-    out: dict[str, StorePath | None] = {}
+    out: list[tuple[str, StorePath | None]] = []
     for name, v in info.items():
         if v is None:
-            out[full(name, top_dir)] = None
+            out.append((full(name, top_dir), None))
             continue
         if not isinstance(v, dict):
             raise InputError(f"{source}: expected an object per store path, got {type(v).__name__}")
         store_dir = v.get("storeDir", top_dir)
         refs = v.get("references", [])
         entry = dict(v, references=[full(r, store_dir) for r in refs] if isinstance(refs, list) else refs)
-        out[full(name, store_dir)] = _entry(entry, source, full(name, store_dir))
+        out.append((full(name, store_dir), _entry(entry, source, full(name, store_dir))))
     return out
 
 
@@ -200,14 +200,14 @@ def closure_from_json(data: Any, source: str = "graph") -> Closure:
             if wrapper in data and isinstance(data[wrapper], list):
                 return closure_from_json(data[wrapper], source)
     entries = []
-    for p, entry in path_infos(data, source).items():
+    for p, entry in path_infos(data, source):
         if entry is None:
             raise InputError(f"{source}: {p} is not valid in the store; build it first")
         entries.append(entry)
     return build_closure(entries, sizes_known=_sizes_known(entries), source=source)
 
 
-def path_infos(data: Any, source: str = "graph") -> dict[str, StorePath | None]:
+def path_infos(data: Any, source: str = "graph") -> list[tuple[str, StorePath | None]]:
     """Each path of ``nix path-info --json`` output (any Nix version) with its entry, or ``None`` where
     the store does not hold it (``"valid": false`` in a list, ``null`` in an object)."""
     if isinstance(data, dict):
@@ -215,21 +215,19 @@ def path_infos(data: Any, source: str = "graph") -> dict[str, StorePath | None]:
             return _versioned(data, source)
         if data and all(isinstance(k, str) and k.startswith("/") for k in data):
             # `nix path-info --json` of Nix 2.19-2.32 and Lix: {path: {narSize, references, ...} | null}
-            return {p: None if v is None else _entry(v, source, p) for p, v in data.items()}
+            return [(p, None if v is None else _entry(v, source, p)) for p, v in data.items()]
         raise InputError(
             f"{source}: unrecognised JSON object; expected a list of store paths, an object keyed by "
             "store path, {\"info\": {...}} (nix path-info --json-format 2) or a {\"graph\": [...]} wrapper"
         )
     if isinstance(data, list):
-        out: dict[str, StorePath | None] = {}
+        out: list[tuple[str, StorePath | None]] = []
         for obj in data:
             if isinstance(obj, dict) and obj.get("valid") is False and isinstance(obj.get("path"), str):
-                out[obj["path"]] = None  # `nix path-info --json` before Nix 2.19, a path the store lacks
-                continue
-            entry = _entry(obj, source)
-            if out.get(entry.path, entry) != entry:
-                raise InputError(f"{source}: {entry.path} is listed twice with different data; fix the graph file")
-            out[entry.path] = entry
+                out.append((obj["path"], None))  # `nix path-info --json` before Nix 2.19: a path the store lacks
+            else:
+                entry = _entry(obj, source)
+                out.append((entry.path, entry))
         return out
     raise InputError(f"{source}: expected a JSON list or object, got {type(data).__name__}")
 

@@ -291,4 +291,4 @@ def _lookup(paths: list[str], store: str | None, known: dict[str, StorePath], ti
         infos = path_infos(json.loads(out), f"nix path-info of {store or 'the local store'}")
     except ValueError:
         raise CommandFailed(["nix", "path-info"], 1, "error: nix path-info printed invalid JSON") from None
-    known.update((p, e) for p, e in infos.items() if e is not None)
+    known.update((p, e) for p, e in infos if e is not None)

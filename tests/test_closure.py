@@ -119,7 +119,7 @@ def test_path_infos_tell_the_paths_a_store_lacks_in_every_json_shape():
     del versioned["info"][_base(A)]
     versioned["info"][_base(missing)] = None
     for data in (old, keyed, versioned):
-        infos = path_infos(data)
+        infos = dict(path_infos(data))
         assert infos[missing] is None
         assert {p: (e.nar_size, e.references) for p, e in infos.items() if e} == {B: (20, (C,)), C: (30, ())}
     with pytest.raises(InputError, match="not valid in the store"):
