@@ -11,7 +11,11 @@
 #
 # It needs no nixpkgs: a structured-attrs derivation whose builder is gitmine itself, reading the
 # closure graph Nix exports (paths, sizes, references) and writing the layers to $out.
-{ gitmine, hints, roots, maxLayers ? null, name ? "layers.json", system ? builtins.currentSystem }:
+#
+# `system` defaults to the gitmine package's (so flakes, which evaluate purely, need not pass it).
+{ gitmine, hints, roots, maxLayers ? null, name ? "layers.json"
+, system ? (if builtins.isAttrs gitmine && gitmine ? system then gitmine.system else builtins.currentSystem)
+}:
 derivation {
   inherit name system;
   __structuredAttrs = true;

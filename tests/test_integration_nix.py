@@ -61,6 +61,46 @@ in layersFile {{ gitmine = "{prefix}"; hints = {repo}/layer-hints.toml; roots = 
     assert position["glibc"] < position["app"]
 
 
+def test_layers_file_in_a_flake_needs_no_system(analysed, tmp_path):
+    # flakes evaluate purely, where builtins.currentSystem does not exist: the function takes the
+    # system of the gitmine package it is given, and writes the same layers as nix-build does
+    repo, _ = analysed
+    prefix = Path(shutil.which("gitmine") or "").resolve().parent.parent
+    system = subprocess.run(["nix", "eval", "--impure", "--raw", "--expr", "builtins.currentSystem"],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    flake = tmp_path / "flake"
+    subprocess.run(["git", "clone", "-q", str(repo), str(flake)], check=True)
+    shutil.copy(ROOT / "nix" / "layers-file.nix", flake / "layers-file.nix")
+    (flake / "flake.nix").write_text(
+        f"""{{
+  outputs = {{ self }}: {{
+    layers = import ./layers-file.nix {{
+      gitmine = {{ outPath = "{prefix}"; system = "{system}"; }};  # what a package offers
+      hints = ./layer-hints.toml;
+      roots = [ (import ./default.nix {{ system = "{system}"; }}).image ];
+      maxLayers = 6;
+    }};
+  }};
+}}
+"""
+    )
+    shutil.copy(repo / "layer-hints.toml", flake / "layer-hints.toml")
+    subprocess.run(["git", "add", "-A"], cwd=flake, check=True)
+    built = subprocess.run(["nix", "build", "--no-link", "--print-build-logs", f"{flake}#layers"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    drv = subprocess.run(["nix", "eval", "--raw", f"{flake}#layers.outPath"], capture_output=True, text=True, check=True).stdout
+    layers = json.loads(Path(drv).read_text())
+    expr = tmp_path / "layers.nix"
+    expr.write_text(
+        f"""
+let image = (import {repo}/default.nix {{ }}).image;
+in import {ROOT}/nix/layers-file.nix {{ gitmine = "{prefix}"; hints = {repo}/layer-hints.toml; roots = [ image ]; maxLayers = 6; }}
+"""
+    )
+    impure = subprocess.run(["nix-build", str(expr), "--no-out-link"], capture_output=True, text=True, check=True).stdout.strip()
+    assert layers == json.loads(Path(impure).read_text())
+
+
 def test_check_is_clean_then_stale(analysed, tmp_path):
     repo, cache = analysed
     report = tmp_path / "report.md"
