@@ -1,4 +1,8 @@
-"""Write files whole or not at all: a temp file in the same directory, fsync, then rename."""
+"""Write files whole or not at all: a temp file in the same directory, fsync, then rename.
+
+The file keeps the mode of the one it replaces; a new file gets the usual ``0666`` less the umask
+(a temp file is created ``0600``, which a hint file or a report must not inherit).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except OSError as err:
         raise InputError(f"{path}: cannot write in {parent} ({err.strerror}); choose another --output") from None
     try:
+        os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -40,3 +45,12 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:  # a new file
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -353,3 +353,19 @@ def test_nix_too_old_is_an_environment_error(tmp_path):
     fake.chmod(0o755)
     env = dict(os.environ, PATH=str(bindir))
     one_error_line(gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), env=env), 3, "too old")
+
+
+def test_written_files_get_the_umask_mode_and_keep_a_replaced_files_mode(tmp_path):
+    # the temp file is created 0600; a hint file or report must not come out private
+    old = os.umask(0o022)
+    try:
+        new = tmp_path / "new.toml"
+        write_text_atomic(new, "x")
+        assert new.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.toml"
+        kept.write_text("old")
+        kept.chmod(0o640)
+        write_text_atomic(kept, "new")
+        assert kept.read_text() == "new" and kept.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
