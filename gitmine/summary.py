@@ -151,7 +151,12 @@ def _warnings(latest: Snapshot, stats: Statistics) -> list[str]:
     """What makes the analysis say little: few releases that changed the image, or an image whose
     closure is one store path."""
     out = []
-    if stats.changed_releases < FEW_RELEASES:
+    if not stats.transitions:
+        out.append(
+            "only one snapshot was analysed, so nothing was seen to change: the hints rest on what is typical, "
+            "not on this history; widen the window (--since) or fix the failing commits"
+        )
+    elif stats.changed_releases < FEW_RELEASES:
         out.append(
             f"only {stats.changed_releases} of the {stats.transitions} analysed releases changed the image: the "
             "hints rest mostly on what is typical, not on this history; widen the window (--since)"

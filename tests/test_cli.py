@@ -161,6 +161,11 @@ def test_analyze_a_window_in_which_the_image_never_changed(tmp_path):
     (warning,) = summary["warnings"]
     assert warning.startswith("only 0 of the 3 analysed releases changed the image") and "--since" in warning
     assert "none: the image did not change in the window" in run(*args).stderr
+    one = tmp_path / "one.jsonl"  # a single snapshot (every other commit failed): no "0 of the 0 releases"
+    one.write_text(lines[0] + "\n")
+    proc = run("analyze", "--from-closures", str(one), "--max-layers", "8", "--output", str(tmp_path / "h1.toml"), "--json")
+    (warning,) = json.loads(proc.stdout)["warnings"]
+    assert warning.startswith("only one snapshot was analysed") and "--since" in warning
 
 
 def test_replay_json_and_plot(tmp_path):
