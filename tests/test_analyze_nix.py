@@ -413,9 +413,9 @@ def test_no_build_reads_closures_from_a_binary_cache_and_builds_nothing(tmp_path
 
     assert invalid() == set(paths)
     # a cache that cannot be reached comes first: it is given up on, and the paths found in the next one
-    dead = "http://127.0.0.1:9"
-    monkeypatch.setenv("NIX_CONFIG", os.environ.get("NIX_CONFIG", "")
-                       + f"\nsubstituters = {dead} {cache}\nrequire-sigs = false\ndownload-attempts = 1\nconnect-timeout = 1")  # fmt: skip
+    dead = "http://127.0.0.1:1"  # nothing listens there
+    monkeypatch.setenv("NIX_CONFIG", os.environ.get("NIX_CONFIG", "") + f"\nsubstituters = {dead} {cache}\nrequire-sigs = false"
+                       "\ndownload-attempts = 1\nconnect-timeout = 1\nstalled-download-timeout = 5")  # fmt: skip
     args = (str(repo), "--attr", "image", "--max-layers", "4", "--cache-dir", str(tmp_path / "c2"), "--output", str(read))
     s = analyze_json(*args, "--no-build")
     assert (s["failed"], s["builds"], s["snapshots"]) == (0, 0, 8)
