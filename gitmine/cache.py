@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_text_atomic
-from .closure import Closure, closure_from_json
+from .closure import Closure, StorePath, closure_from_json
 from .errors import GitmineError
 
 CACHE_SCHEMA = 1
@@ -83,6 +83,7 @@ class Cache:
         self.dir = self.root / f"v{CACHE_SCHEMA}"
         self._lock = threading.Lock()
         self.corrupt: list[str] = []
+        self._entries: dict[str, StorePath] = {}  # store paths read so far: closures of one image share most
 
     # -- entries -------------------------------------------------------------------------------
     def _read(self, path: Path) -> Any | None:
@@ -136,7 +137,7 @@ class Cache:
         if payload is None:
             return None
         try:
-            return closure_from_json(payload, f"cache entry for {drv}")
+            return closure_from_json(payload, f"cache entry for {drv}", self._entries)
         except GitmineError:
             with self._lock:
                 self.corrupt.append(self._closure_path(drv).name)

@@ -165,6 +165,13 @@ def _entry(obj: Any, source: str, path: str | None = None) -> StorePath:
     return StorePath(p, size, tuple(sorted({r for r in refs if r != p})))
 
 
+def _same(obj: dict[str, Any], known: StorePath) -> bool:
+    """Whether ``obj`` reads as ``known`` (references as gitmine writes them: sorted, without the path)."""
+    size, refs = obj.get("narSize"), obj.get("references", [])
+    same_size = type(size) is type(known.nar_size) and size == known.nar_size
+    return same_size and isinstance(refs, list) and tuple(refs) == known.references
+
+
 DEFAULT_STORE_DIR = "/nix/store"
 
 
@@ -193,23 +200,28 @@ def _versioned(data: dict[str, Any], source: str) -> list[tuple[str, StorePath |
     return out
 
 
-def closure_from_json(data: Any, source: str = "graph") -> Closure:
-    """A closure from any of the JSON shapes above (already parsed)."""
+def closure_from_json(data: Any, source: str = "graph", memo: dict[str, StorePath] | None = None) -> Closure:
+    """A closure from any of the JSON shapes above (already parsed). With ``memo`` (store path → entry,
+    shared by the closures of one history), an entry equal to one read before is that same object:
+    consecutive closures share most paths, and reading them becomes a comparison."""
     if isinstance(data, dict):
         for wrapper in ("graph", "closure"):
             if wrapper in data and isinstance(data[wrapper], list):
-                return closure_from_json(data[wrapper], source)
+                return closure_from_json(data[wrapper], source, memo)
     entries = []
-    for p, entry in path_infos(data, source):
+    for p, entry in path_infos(data, source, memo):
         if entry is None:
             raise InputError(f"{source}: {p} is not valid in the store; build it first")
         entries.append(entry)
     return build_closure(entries, sizes_known=_sizes_known(entries), source=source)
 
 
-def path_infos(data: Any, source: str = "graph") -> list[tuple[str, StorePath | None]]:
+def path_infos(
+    data: Any, source: str = "graph", memo: dict[str, StorePath] | None = None
+) -> list[tuple[str, StorePath | None]]:
     """Each path of ``nix path-info --json`` output (any Nix version) with its entry, or ``None`` where
-    the store does not hold it (``"valid": false`` in a list, ``null`` in an object)."""
+    the store does not hold it (``"valid": false`` in a list, ``null`` in an object); ``memo`` as in
+    :func:`closure_from_json`, for the list shape (what gitmine writes)."""
     if isinstance(data, dict):
         if isinstance(data.get("info"), dict):
             return _versioned(data, source)
@@ -225,9 +237,16 @@ def path_infos(data: Any, source: str = "graph") -> list[tuple[str, StorePath | 
         for obj in data:
             if isinstance(obj, dict) and obj.get("valid") is False and isinstance(obj.get("path"), str):
                 out.append((obj["path"], None))  # `nix path-info --json` before Nix 2.19: a path the store lacks
-            else:
-                entry = _entry(obj, source)
-                out.append((entry.path, entry))
+                continue
+            key = obj.get("path") if memo is not None and isinstance(obj, dict) else None
+            known = memo.get(key) if memo is not None and isinstance(key, str) else None
+            if known is not None and _same(obj, known):
+                out.append((known.path, known))
+                continue
+            entry = _entry(obj, source)
+            if memo is not None:
+                memo[entry.path] = entry
+            out.append((entry.path, entry))
         return out
     raise InputError(f"{source}: expected a JSON list or object, got {type(data).__name__}")
 

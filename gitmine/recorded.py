@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_bytes_atomic
-from .closure import Closure, Snapshot, closure_from_json, parse_graph
+from .closure import Closure, Snapshot, StorePath, closure_from_json, parse_graph
 from .errors import InputError
 from .window import parse_window
 
@@ -39,6 +39,7 @@ def load_history(path: Path, *, since: str | None = None, until: str | None = No
 def _load_jsonl(path: Path) -> list[Snapshot]:
     snaps: list[Snapshot] = []
     previous: tuple[Any, Closure] | None = None  # a line's closure as read, and as built
+    memo: dict[str, StorePath] = {}  # entries read so far: the next line mostly repeats them
     try:
         with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
@@ -56,7 +57,7 @@ def _load_jsonl(path: Path) -> list[Snapshot]:
                     raise InputError(f"{src}: snapshot has no ISO \"date\" (YYYY-MM-DD)")
                 rev = str(obj.get("rev", f"line-{lineno}"))
                 if previous is None or obj["closure"] != previous[0]:  # commits that leave the image alone share it
-                    previous = (obj["closure"], closure_from_json(obj["closure"], src))
+                    previous = (obj["closure"], closure_from_json(obj["closure"], src, memo))
                 snaps.append(Snapshot(rev, when, {RECORDED_IMAGE: previous[1]}))
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read history ({err})") from None

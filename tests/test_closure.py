@@ -124,3 +124,20 @@ def test_path_infos_tell_the_paths_a_store_lacks_in_every_json_shape():
         assert {p: (e.nar_size, e.references) for p, e in infos.items() if e} == {B: (20, (C,)), C: (30, ())}
     with pytest.raises(InputError, match="not valid in the store"):
         parse_graph(json.dumps(old))
+
+
+def test_closures_read_with_a_memo_share_equal_entries_and_only_those():
+    from gitmine.closure import StorePath, closure_from_json
+
+    memo: dict = {}
+    first = closure_from_json(ENTRIES, "a", memo)
+    same = closure_from_json([dict(e) for e in ENTRIES], "b", memo)
+    assert same.paths[B] is first.paths[B] and same == first
+    bigger = [dict(e, narSize=e["narSize"] + 1) if e["path"] == C else e for e in ENTRIES]
+    changed = closure_from_json(bigger, "c", memo)
+    assert changed.paths[C].nar_size == 31 and changed.paths[B] is first.paths[B]
+    selfref = closure_from_json([dict(ENTRIES[0])] + ENTRIES[1:], "d", memo)  # A lists itself: read, not matched
+    assert selfref.paths[A] == first.paths[A]
+    one = {C: StorePath(C, 1, ())}
+    with pytest.raises(InputError, match="invalid narSize"):  # True == 1, but a bool is no size
+        closure_from_json([dict(e, narSize=True) if e["path"] == C else e for e in ENTRIES], "e", one)
