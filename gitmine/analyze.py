@@ -15,7 +15,7 @@ from joblib import Parallel, delayed
 
 from . import gateway, hints as hintfile
 from .cache import Cache, default_cache_dir, nix_settings_fingerprint
-from .closure import Closure, Snapshot
+from .closure import Closure, Snapshot, StorePath
 from .errors import AnalysisFailed, CommandFailed, GitmineError, Interrupted, RepositoryError
 from .config import Settings
 from .hints import Analysis, Hints
@@ -98,6 +98,7 @@ class _Evaluator:
         self._closures: dict[str, Closure] = {}  # drv -> its closure, one object for every commit that has it
         self._failed: dict[str, CommandFailed] = {}  # drv -> why its build failed in this run (built once)
         self._unreachable: set[str] = set()  # binary caches that could not be reached (--no-build)
+        self._seen: dict[str, StorePath] = {}  # store paths read from the stores so far (--no-build)
 
     def _key(self, commit: CommitInfo, image: ImageSpec) -> str | None:
         return Cache.eval_key(commit.tree, image.attr, image.file, self.fp) if image.is_flake else None
@@ -142,7 +143,11 @@ class _Evaluator:
                     built = realise(drv, timeout=self.timeout)
                 else:
                     built = query_closure(
-                        output_path(drv), substituters(), timeout=self.timeout, unreachable=self._unreachable
+                        output_path(drv),
+                        substituters(),
+                        timeout=self.timeout,
+                        unreachable=self._unreachable,
+                        seen=self._seen,
                     )
             except CommandFailed as err:
                 self._failed[drv] = err

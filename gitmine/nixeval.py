@@ -226,55 +226,67 @@ def substituters() -> tuple[str, ...]:
 
 
 def query_closure(
-    path: str, stores: tuple[str, ...], *, timeout: float | None, unreachable: set[str] | None = None
+    path: str,
+    stores: tuple[str, ...],
+    *,
+    timeout: float | None,
+    unreachable: set[str] | None = None,
+    seen: dict[str, StorePath] | None = None,
 ) -> Closure:
     """The runtime closure of ``path`` without building or downloading anything: each path's size
     and references come from the local store if it holds the path, or else from the first of
     ``stores`` (binary cache URLs) that does (its ``.narinfo``).
 
-    Paths are looked up level by level (a closure may span caches: an application in its own cache,
-    the rest in cache.nixos.org); each level asks each store for the whole closure of the paths it
-    holds first, and for the paths alone only where that store lacks part of their closure. A cache
-    that cannot be reached is added to ``unreachable`` and not asked again (Nix retries each request
-    for seconds). Raises :class:`CommandFailed` (transient: it may be pushed later, or the cache come
-    back) when some path is in no store.
+    Paths are looked up level by level, each in the first store that holds it (a closure may span
+    caches: an application in its own cache, the rest in cache.nixos.org); each store is asked for
+    the whole closure of the paths it holds, and for the paths alone where it lacks part of that
+    closure. Paths in ``seen`` (read for an earlier commit: a store path's data never changes) are
+    not asked for again, and what is read is added to it: where a closure spans caches, a commit's
+    lookups in the second cache are for its new paths only. A cache that cannot be reached is added to ``unreachable`` and
+    not asked again (Nix retries each request for seconds). Raises :class:`CommandFailed`
+    (transient: it may be pushed later, or the cache come back) when some path is in no store.
     """
     unreachable = set() if unreachable is None else unreachable
-    known: dict[str, StorePath] = {}
+    seen = {} if seen is None else seen
+    closure: dict[str, StorePath] = {}
     todo = [path]
     while todo:
+        fresh: dict[str, StorePath] = {p: seen[p] for p in todo if p in seen}
+        ask = [p for p in todo if p not in fresh]
         for store in (None, *stores):
-            if not todo or store in unreachable:
+            if not ask or store in unreachable:
                 continue
             try:
-                _lookup(todo, store, known, timeout)
+                _lookup(ask, store, fresh, timeout)
             except CommandFailed as err:
                 if store is None or not is_transient(err):
                     raise
                 unreachable.add(store)  # the paths may be in the next cache
-            todo = [p for p in todo if p not in known]
-        if todo:
+            ask = [p for p in ask if p not in fresh]
+        if ask:
             down = [s for s in stores if s in unreachable]
             if down:
                 raise CommandFailed(
-                    ["nix", "path-info", todo[0]], 1,
-                    f"error: {todo[0]} is not in the local store, and {', '.join(down)} could not be reached; "
+                    ["nix", "path-info", ask[0]], 1,
+                    f"error: {ask[0]} is not in the local store, and {', '.join(down)} could not be reached; "
                     "try again, or analyse with --build",
                     transient=True,
                 )
             where = ", ".join(stores) if stores else "no substituters are configured"
             raise CommandFailed(
-                ["nix", "path-info", todo[0]], 1,
-                f"error: {todo[0]} is neither in the local store nor in a substituter ({where}); "
+                ["nix", "path-info", ask[0]], 1,
+                f"error: {ask[0]} is neither in the local store nor in a substituter ({where}); "
                 "build the image at this commit, or analyse with --build",
                 transient=True,
             )
-        todo = sorted({r for p in known.values() for r in p.references} - known.keys())
-    return build_closure(known.values(), source=f"closure of {path}")
+        fresh = {p: seen.setdefault(p, entry) for p, entry in fresh.items()}  # one object per path
+        closure.update(fresh)
+        todo = sorted({r for entry in fresh.values() for r in entry.references} - closure.keys())
+    return build_closure(closure.values(), source=f"closure of {path}")
 
 
-def _lookup(paths: list[str], store: str | None, known: dict[str, StorePath], timeout: float | None) -> None:
-    """Add to ``known`` what ``store`` (``None``: the local store) holds of ``paths``, with their
+def _lookup(paths: list[str], store: str | None, found: dict[str, StorePath], timeout: float | None) -> None:
+    """Add to ``found`` what ``store`` (``None``: the local store) holds of ``paths``, with their
     closures where it holds those whole."""
     at = ["--store", store] if store else []
     # `nix path-info` may try to substitute a path the store lacks: ask which it holds first
@@ -291,4 +303,4 @@ def _lookup(paths: list[str], store: str | None, known: dict[str, StorePath], ti
         infos = path_infos(json.loads(out), f"nix path-info of {store or 'the local store'}")
     except ValueError:
         raise CommandFailed(["nix", "path-info"], 1, "error: nix path-info printed invalid JSON") from None
-    known.update((p, e) for p, e in infos if e is not None)
+    found.update((p, e) for p, e in infos if e is not None)

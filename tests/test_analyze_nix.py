@@ -452,3 +452,42 @@ def test_the_output_path_is_read_from_the_derivation(tmp_path):
     with pytest.raises(CommandFailed, match="not known before it is built") as err:
         output_path(f"{drv}!out")
     assert err.value.transient
+
+
+def test_a_path_read_for_one_commit_is_not_asked_for_again(tmp_path, monkeypatch):
+    # two applications on a shared base, the applications in one cache and the base in another only
+    # (a project's cache, and cache.nixos.org): the second query asks the stores about its own new
+    # path, not about the base it shares with the first (store path data never changes)
+    from gitmine import gateway
+    from gitmine.nixeval import query_closure
+
+    salt = f"{os.getpid()}-{time.time_ns()}"
+    expr = tmp_path / "two.nix"
+    expr.write_text(
+        'let mk = name: deps: derivation { inherit name; system = builtins.currentSystem; builder = "/bin/sh";'
+        ' args = [ "-c" "echo ${name} ${toString deps} > $out" ]; };'
+        f' base = mk "base-{salt}" [ ]; in {{ a = mk "a-{salt}" [ base ]; b = mk "b-{salt}" [ base ]; }}'
+    )
+    a, b = (subprocess.run(["nix-build", str(expr), "-A", n, "--no-out-link"], capture_output=True, text=True, check=True).stdout.strip()
+            for n in ("a", "b"))  # fmt: skip
+    base = subprocess.run(["nix-store", "-q", "--references", a], capture_output=True, text=True, check=True).stdout.strip()
+    apps, nixpkgs = tmp_path / "apps-cache", tmp_path / "base-cache"
+    subprocess.run(["nix", "copy", "--to", f"file://{apps}", a, b], check=True, capture_output=True)
+    subprocess.run(["nix", "copy", "--to", f"file://{nixpkgs}", base], check=True, capture_output=True)
+    (apps / f"{Path(base).name.split('-')[0]}.narinfo").unlink()  # the apps' cache lacks the base
+    subprocess.run(["nix-store", "--delete", a, b, base], check=True, capture_output=True)
+    asked: list[str] = []
+    real_run = gateway.run
+
+    def spy(argv: list[str], **kwargs):  # the real call, noting which paths the stores were asked about
+        asked.extend(arg for arg in argv if arg.startswith("/nix/store/"))
+        return real_run(argv, **kwargs)
+
+    monkeypatch.setattr(gateway, "run", spy)
+    stores, seen = (f"file://{apps}", f"file://{nixpkgs}"), {}
+    first = query_closure(a, stores, timeout=60, seen=seen)
+    assert set(first.paths) == {a, base} and base in asked
+    asked.clear()
+    second = query_closure(b, stores, timeout=60, seen=seen)
+    assert set(second.paths) == {b, base} and second.paths[base] is first.paths[base]
+    assert b in asked and base not in asked
