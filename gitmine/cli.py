@@ -48,16 +48,21 @@ def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gitmine {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     global _DEBUG
     _DEBUG = debug
-    if version:
-        typer.echo(f"gitmine {__version__}")
-        raise typer.Exit()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -342,3 +342,10 @@ def test_an_image_whose_closure_is_one_path_gets_a_warning(tmp_path):
     assert "warning: the closure of `image`" in proc.stderr
     normal = run("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--output", str(tmp_path / "n.toml"), "--json")
     assert json.loads(normal.stdout)["warnings"] == []
+
+
+def test_version_alone_prints_it():
+    from gitmine import __version__
+
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout == f"gitmine {__version__}\n"
