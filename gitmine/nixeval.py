@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from . import gateway
 from .closure import Closure, StorePath, build_closure, closure_from_json, path_infos
-from .errors import CommandFailed, EnvironmentProblem
+from .errors import CommandFailed, EnvironmentProblem, InputError
 
 NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"]
 # gitmine realises several commits at once; two builds that need the same missing path wait for each
@@ -242,9 +242,10 @@ def query_closure(
     the whole closure of the paths it holds, and for the paths alone where it lacks part of that
     closure. Paths in ``seen`` (read for an earlier commit: a store path's data never changes) are
     not asked for again, and what is read is added to it: where a closure spans caches, a commit's
-    lookups in the second cache are for its new paths only. A cache that cannot be reached is added to ``unreachable`` and
-    not asked again (Nix retries each request for seconds). Raises :class:`CommandFailed`
-    (transient: it may be pushed later, or the cache come back) when some path is in no store.
+    lookups in the second cache are for its new paths only. A cache that cannot be read (unreachable:
+    Nix retries each request for seconds) is added to ``unreachable`` and not asked again. Raises
+    :class:`CommandFailed`, transient (the image may be pushed later, the cache come back: nothing
+    here is the commit's fault), when some path is in no store or the local store cannot be read.
     """
     unreachable = set() if unreachable is None else unreachable
     seen = {} if seen is None else seen
@@ -259,8 +260,8 @@ def query_closure(
             try:
                 _lookup(ask, store, fresh, timeout)
             except CommandFailed as err:
-                if store is None or not is_transient(err):
-                    raise
+                if store is None:
+                    raise CommandFailed(err.argv, err.returncode, err.stderr, transient=True) from None
                 unreachable.add(store)  # the paths may be in the next cache
             ask = [p for p in ask if p not in fresh]
         if ask:
@@ -268,7 +269,7 @@ def query_closure(
             if down:
                 raise CommandFailed(
                     ["nix", "path-info", ask[0]], 1,
-                    f"error: {ask[0]} is not in the local store, and {', '.join(down)} could not be reached; "
+                    f"error: {ask[0]} is not in the local store, and {', '.join(down)} could not be read; "
                     "try again, or analyse with --build",
                     transient=True,
                 )
@@ -301,6 +302,7 @@ def _lookup(paths: list[str], store: str | None, found: dict[str, StorePath], ti
         out = gateway.run([*base, *held], timeout=timeout, count_as="query")
     try:
         infos = path_infos(json.loads(out), f"nix path-info of {store or 'the local store'}")
-    except ValueError:
-        raise CommandFailed(["nix", "path-info"], 1, "error: nix path-info printed invalid JSON") from None
+    except (ValueError, InputError) as err:
+        why = "invalid JSON" if isinstance(err, ValueError) else f"JSON of an unknown shape ({err})"
+        raise CommandFailed(["nix", "path-info"], 1, f"error: nix path-info printed {why}") from None
     found.update((p, e) for p, e in infos if e is not None)

@@ -426,7 +426,7 @@ def test_no_build_reads_closures_from_a_binary_cache_and_builds_nothing(tmp_path
     (repo / "versions.nix").write_text(versions.replace('"app" = "1.', '"app" = "2.'))
     commit_all(repo, "an app release nobody built")
     s = analyze_json(*args, "--no-build")
-    assert s["failed"] == 1 and f"{dead} could not be reached" in s["failures"][0]["error"]
+    assert s["failed"] == 1 and f"{dead} could not be read" in s["failures"][0]["error"]
     monkeypatch.setenv("NIX_CONFIG", os.environ["NIX_CONFIG"].replace(f"{dead} ", ""))
     s = analyze_json(*args, "--no-build")
     assert s["failed"] == 1 and f"neither in the local store nor in a substituter ({cache})" in s["failures"][0]["error"]
