@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Sequence
 
 from rich.table import Table
 
+from .atomic import write_bytes_atomic
 from .errors import EnvironmentProblem
 from .replay import Fold, Run, StrategyResult
 from .window import iso_instant
@@ -82,9 +84,6 @@ def plot_cumulative(panels: Sequence[tuple[str, Sequence[StrategyResult]]], path
         import matplotlib.pyplot as plt
     except ImportError:
         raise EnvironmentProblem("--plot needs matplotlib: pip install 'gitmine[plot]'") from None
-    import os
-    import tempfile
-
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 4.5 * len(panels)), squeeze=False)
     for ax, (title, results) in zip(axes[:, 0], panels):
         lines: list[tuple[str, list[int], dict[str, str]]] = [(r.name, [t.pull for t in r.transitions], {}) for r in results]
@@ -106,13 +105,12 @@ def plot_cumulative(panels: Sequence[tuple[str, Sequence[StrategyResult]]], path
         ax.set_title(title)
         ax.legend()
     fig.tight_layout()
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=parent)
-    os.close(fd)
+    # the same replay draws the same bytes: no date in the SVG metadata, element ids from a fixed salt
+    fmt = path.suffix.lower().lstrip(".")
+    buf = io.BytesIO()
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
+        with matplotlib.rc_context({"svg.hashsalt": "gitmine"}):
+            fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_bytes_atomic(path, buf.getvalue())

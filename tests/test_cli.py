@@ -177,6 +177,9 @@ def test_replay_json_and_plot(tmp_path):
     assert set(strategies) == {"single", "n2c", "nixpkgs-popularity", "autolayer", "gitmine"}
     assert strategies["gitmine"]["pull"] <= strategies["single"]["pull"]
     assert plot.read_text().startswith("<?xml")
+    drawn = plot.read_bytes()  # the same replay draws the same bytes (no date, fixed element ids)
+    assert run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--plot", str(plot)).returncode == 0
+    assert plot.read_bytes() == drawn and b"<dc:date>" not in drawn
     assert f"replaying {SMALL_HISTORIES[2].name}, 8 layers" in proc.stderr and "3/3" in proc.stderr  # a step per fold
 
 
