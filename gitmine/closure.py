@@ -165,11 +165,16 @@ def _entry(obj: Any, source: str, path: str | None = None) -> StorePath:
     return StorePath(p, size, tuple(sorted({r for r in refs if r != p})))
 
 
-def _same(obj: dict[str, Any], known: StorePath) -> bool:
-    """Whether ``obj`` reads as ``known`` (references as gitmine writes them: sorted, without the path)."""
+def _known(obj: Any, memo: dict[str, StorePath]) -> StorePath | None:
+    """The entry of ``memo`` that ``obj`` reads as (references as gitmine writes them: sorted, without
+    the path), if there is one."""
+    path = obj.get("path") if isinstance(obj, dict) else None
+    known = memo.get(path) if isinstance(path, str) else None
+    if known is None:
+        return None
     size, refs = obj.get("narSize"), obj.get("references", [])
     same_size = type(size) is type(known.nar_size) and size == known.nar_size
-    return same_size and isinstance(refs, list) and tuple(refs) == known.references
+    return known if same_size and isinstance(refs, list) and tuple(refs) == known.references else None
 
 
 DEFAULT_STORE_DIR = "/nix/store"
@@ -238,9 +243,8 @@ def path_infos(
             if isinstance(obj, dict) and obj.get("valid") is False and isinstance(obj.get("path"), str):
                 out.append((obj["path"], None))  # `nix path-info --json` before Nix 2.19: a path the store lacks
                 continue
-            key = obj.get("path") if memo is not None and isinstance(obj, dict) else None
-            known = memo.get(key) if memo is not None and isinstance(key, str) else None
-            if known is not None and _same(obj, known):
+            known = _known(obj, memo) if memo is not None else None
+            if known is not None:
                 out.append((known.path, known))
                 continue
             entry = _entry(obj, source)
