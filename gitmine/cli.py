@@ -377,8 +377,9 @@ def layout(
         sys.stdout.write(body)
     if explain:
         t = Table(title=f"{len(layers)} layers, bottom first", title_justify="left")
-        for col in ("#", "paths", "size", "change rate", "keys"):
-            t.add_column(col)
+        for col in ("#", "paths", "size", "change rate"):
+            t.add_column(col, justify="right")
+        t.add_column("keys")
         for i, layer in enumerate(layers, 1):
             keys = ", ".join(layer.keys[:6]) + (f" +{len(layer.keys) - 6}" if len(layer.keys) > 6 else "")
             size = f"{layer.size / 1e6:.1f} MB" if closure.sizes_known else "unknown"

@@ -24,8 +24,11 @@ def replay_table(
     n = len(results[0].transitions) if results else 0
     how = f"{len(folds)} folds" if replan_every is None else f"re-planned {len(folds)} times (every {replan_every}), switches charged"
     t = Table(title=f"{name}: {max_layers} layers, {how}, {n} releases scored", title_justify="left")
-    for col in ("strategy", "pull MB", "pull / bound", "unpack MB", "unpack / bound", "layers"):
-        t.add_column(col, justify="right" if col != "strategy" else "left")
+    t.caption = "× bound: ratio to the lower bound (the bytes of new store paths)"
+    t.caption_justify = "left"
+    t.add_column("strategy", no_wrap=True)  # names and numbers stay whole in an 80-column terminal
+    for col in ("pull MB", "× bound", "unpack MB", "× bound", "layers"):
+        t.add_column(col, justify="right", no_wrap=True)
     lb = results[0].lower_bound if results else 0
     for r in results:
         t.add_row(r.name, f"{r.pull / 1e6:,.1f}", f"{_ratio(r.pull, lb):.2f}", f"{r.unpack / 1e6:,.1f}", f"{_ratio(r.unpack, lb):.2f}", str(r.max_layers_used))

@@ -82,3 +82,19 @@ def test_gitmine_beats_autolayer_on_an_image_of_real_data_it_was_not_tuned_on():
     (auto, gm), _ = replay(snaps, max_layers=8, strategies=("autolayer", "gitmine"))
     assert gm.pull < 0.85 * auto.pull and gm.unpack < 0.6 * auto.unpack
     assert gm.pull < 1.10 * gm.lower_bound
+
+
+def test_the_replay_table_keeps_names_and_numbers_whole_in_80_columns():
+    import io
+
+    from rich.console import Console
+
+    from gitmine.replay import Fold, StrategyResult, Transition
+    from gitmine.report import replay_table
+
+    big = Transition("r", "2026-01-01", 14_666_400_000, 14_666_400_000, 9_656_800_000, 100)
+    results = [StrategyResult(name, [big]) for name in ("single", "nixpkgs-popularity", "autolayer", "gitmine")]
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(replay_table("deb-sid-web.jsonl.gz", 100, results, [Fold((0, 1), (1, 2))]))
+    text = console.export_text()
+    assert "nixpkgs-popularity" in text and "14,666.4" in text and "1.52" in text and "…" not in text
