@@ -24,6 +24,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Interrupted, UsageError
+from .units import mb, mb_delta
 
 if TYPE_CHECKING:
     from .analyze import AnalyzeResult, Evaluation, Progress
@@ -255,19 +256,10 @@ def _run_analysis(settings: Settings, *, write: bool = True) -> AnalyzeResult:
 
 def _per_release(cost: dict[str, Any], size: dict[str, Any]) -> str:
     """Pulled and unpacked bytes per release as ratios to the lower bound, and the bytes of ``size``."""
-    pull, unpack = _mb(size["pull"]), _mb(size["unpack"])
+    pull, unpack = mb(size["pull"]), mb(size["unpack"])
     if cost["pull_ratio"] is None:  # nothing changes, nothing to compare with
         return f"{pull} pulled, {unpack} unpacked"
     return f"{pull} pulled ({cost['pull_ratio']:.2f}× the lower bound), {unpack} unpacked ({cost['unpack_ratio']:.2f}×)"
-
-
-def _mb(n: float) -> str:
-    return f"{n / 1e6:.2f} MB" if n < 1e7 else f"{n / 1e6:.0f} MB"
-
-
-def _mb_delta(n: float) -> str:
-    """A change in bytes, signed: ``-0.31 MB`` (fewer), ``+1.20 MB`` (more)."""
-    return ("+" if n > 0 else "-" if n < 0 else "") + _mb(abs(n))
 
 
 SHOWN_FAILURES = 10  # failed commits listed after the summary table; --json lists them all
@@ -291,8 +283,8 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
         if prev["switch_pull"] or prev["switch_unpack"]:
             save = prev["saving_per_release"]
             kept += (
-                f"; the switch re-pulls {_mb(prev['switch_pull'])} once and is expected to change the bytes per "
-                f"release by {_mb_delta(-save['pull'])} pulled, {_mb_delta(-save['unpack'])} unpacked"
+                f"; the switch re-pulls {mb(prev['switch_pull'])} once and is expected to change the bytes per "
+                f"release by {mb_delta(-save['pull'])} pulled, {mb_delta(-save['unpack'])} unpacked"
             )
         t.add_row("previous hints", kept)
     elif prev["note"] != "none":
@@ -304,7 +296,7 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     what = "nixpkgs, same budget" + (", over the analysed releases" if auto["how"] != "forecast" else "")
     t.add_row("  with auto-layer", f"{_per_release(auto, auto)}; {what}")
     if auto["lower_bound"]:
-        t.add_row("  lower bound", f"{_mb(auto['lower_bound'])} of new store paths per release")
+        t.add_row("  lower bound", f"{mb(auto['lower_bound'])} of new store paths per release")
     volatile = ", ".join(f"{v['key']} ({v['changes']})" for v in summary["most_volatile"])
     t.add_row("most volatile", volatile or "none: the image did not change in the window")
     for i, c in enumerate(summary["cochange_clusters"], 1):

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from .closure import Snapshot
 from .hints import Hints
 from .replay import hinted, score_releases, switch_cost
+from .units import mb
 
 CHANGED_LAYER = 0.05  # a layer's expected pull "changed" when it moved by more than 5%
 
@@ -89,15 +90,15 @@ def drift(committed: Hints, updated: Hints, snapshots: Sequence[Snapshot]) -> Dr
 
 def markdown(d: Drift, path: str) -> str:
     lines = [f"## gitmine: `{path}` is {'stale' if d.stale else 'up to date'}", ""]
-    change = f"saving {d.saving / 1e6:.1f} MB" if d.saving >= 0 else f"{-d.saving / 1e6:.1f} MB more"
+    change = f"saving {mb(d.saving)}" if d.saving >= 0 else f"{mb(-d.saving)} more"
     lines.append(
-        f"Mean bytes pulled per release over the analysed history: {d.pull_committed / 1e6:.1f} MB with the "
-        f"committed hints, {d.pull_updated / 1e6:.1f} MB with updated ones ({change} per release)."
+        f"Mean bytes pulled per release over the analysed history: {mb(d.pull_committed)} with the "
+        f"committed hints, {mb(d.pull_updated)} with updated ones ({change} per release)."
     )
     if d.switch_pull or d.switch_unpack:
         lines.append(
-            f"Updating changes the layers of the latest release: clients pull {d.switch_pull / 1e6:.1f} MB and "
-            f"unpack {d.switch_unpack / 1e6:.1f} MB once."
+            f"Updating changes the layers of the latest release: clients pull {mb(d.switch_pull)} and "
+            f"unpack {mb(d.switch_unpack)} once."
         )
     elif d.stale:
         lines.append("Updating changes no layer of the latest release: it costs nothing to pull.")

@@ -134,7 +134,8 @@ def test_analyze_from_closures_json_summary(tmp_path):
 
 
 def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
-    from gitmine.cli import _mb, _show_summary
+    from gitmine.cli import _show_summary
+    from gitmine.units import mb
 
     proc = run("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--output", str(tmp_path / "h.toml"), "--json")
     summary = json.loads(proc.stdout)
@@ -143,8 +144,8 @@ def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error 9" in err and "error 10" not in err and "and 2 more failures" in err
     estimate, auto = summary["expected_per_release"]["estimate"], summary["expected_per_release"]["autolayer"]
-    assert f"{_mb(estimate['pull'])} pulled" in err and f"{_mb(auto['pull'])} pulled" in err
-    assert f"{_mb(auto['lower_bound'])} of new store paths per release" in err
+    assert f"{mb(estimate['pull'])} pulled" in err and f"{mb(auto['pull'])} pulled" in err
+    assert f"{mb(auto['lower_bound'])} of new store paths per release" in err
 
 
 def test_analyze_a_window_in_which_the_image_never_changed(tmp_path):

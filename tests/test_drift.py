@@ -3,6 +3,7 @@ from gitmine.hints import HintLayer, Hints
 from gitmine.planner import plan
 from gitmine.recorded import load_history
 from gitmine.stats import compute_statistics
+from gitmine.units import mb
 from tests.conftest import SMALL_HISTORIES
 
 
@@ -18,11 +19,11 @@ def test_drift_reports_moves_savings_and_what_the_switch_reships_once():
     total = snaps[-1].closure().total_size()
     assert d.switch_pull == d.switch_unpack == total
     text = markdown(d, "layer-hints.toml")
-    assert "is stale" in text and f"clients pull {total / 1e6:.1f} MB" in text
-    assert f"(saving {d.saving / 1e6:.1f} MB per release)" in text
+    assert "is stale" in text and f"clients pull {mb(total)}" in text
+    assert f"(saving {mb(d.saving)} per release)" in text
     # the other way round (a worse file replacing a better one, as fewer layers do): more bytes, said so
     worse = drift(updated, committed, snaps)
-    assert worse.saving < 0 and f"({-worse.saving / 1e6:.1f} MB more per release)" in markdown(worse, "x")
+    assert worse.saving < 0 and f"({mb(-worse.saving)} more per release)" in markdown(worse, "x")
     same = drift(updated, updated, snaps)
     assert not same.stale and same.switch_pull == same.switch_unpack == 0 and "up to date" in markdown(same, "x")
 
