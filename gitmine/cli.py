@@ -325,10 +325,23 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
 # layout, check
 
 
+def _hint_file(given: Path | None, how: str) -> Path:
+    """The hint file a command was given, else the one ``gitmine analyze`` writes in this directory."""
+    from .config import DEFAULT_OUTPUT
+
+    if given is not None:
+        return given
+    if not Path(DEFAULT_OUTPUT).exists():
+        raise UsageError(f"no {DEFAULT_OUTPUT} in this directory; pass {how}, or create it with `gitmine analyze`")
+    return Path(DEFAULT_OUTPUT)
+
+
 @app.command()
 def layout(
     graph: Optional[str] = typer.Argument(None, help="Closure graph file (JSON or exportReferencesGraph text), or - for stdin."),
-    hints: Path = typer.Option(..., "--hints", help="The hint file (layer-hints.toml)."),
+    hints: Optional[Path] = typer.Option(
+        None, "--hints", help="The hint file (default: ./layer-hints.toml, where gitmine analyze writes it)."
+    ),
     max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget (default: the hint file's)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the layers here instead of stdout."),
     explain: bool = typer.Option(False, "--explain", help="Print a table of the layers on stderr."),
@@ -341,7 +354,7 @@ def layout(
     from .closure import parse_graph
     from .layout import layers_json, layout as do_layout
 
-    h = hintfile.load(hints)
+    h = hintfile.load(_hint_file(hints, "--hints FILE"))
     if max_layers is not None and max_layers < 1:
         raise UsageError(f"--max-layers {max_layers}: must be at least 1")
     if nix_build:
@@ -417,10 +430,13 @@ def _structured_attrs() -> tuple[str, Path]:
 
 
 @app.command()
-def check(file: Path = typer.Argument(..., help="The hint file to validate.")) -> None:
+def check(
+    file: Optional[Path] = typer.Argument(None, help="The hint file to validate (default: ./layer-hints.toml).")
+) -> None:
     """Validate a hint file and explain what is wrong with it."""
     from . import hints as hintfile
 
+    file = _hint_file(file, "its path")
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -36,8 +36,8 @@ def graph_path(tmp_path_factory):
     return path
 
 
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gitmine.cli", *args], capture_output=True, text=True, input=stdin)
+def run(*args: str, stdin: str | None = None, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gitmine.cli", *args], capture_output=True, text=True, input=stdin, cwd=cwd)
 
 
 def test_layout_prints_layers_file(hint_path, graph_path):
@@ -93,6 +93,20 @@ def test_layout_bad_hint_file(tmp_path, graph_path):
     bad.write_text("schema = 2\n")
     proc = run("layout", "--hints", str(bad), str(graph_path))
     assert proc.returncode == 2 and "schema 2 is not supported" in proc.stderr
+
+
+def test_layout_and_check_read_the_hint_file_analyze_writes_here(hint_path, graph_path, tmp_path):
+    missing_layout = run("layout", str(graph_path), cwd=str(tmp_path))
+    missing_check = run("check", cwd=str(tmp_path))
+    assert missing_layout.returncode == missing_check.returncode == 2
+    assert "no layer-hints.toml in this directory; pass --hints FILE" in missing_layout.stderr
+    assert "no layer-hints.toml in this directory; pass its path" in missing_check.stderr
+    (tmp_path / "layer-hints.toml").write_text(hint_path.read_text())
+    proc = run("layout", str(graph_path), cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == run("layout", "--hints", str(hint_path), str(graph_path)).stdout
+    ok = run("check", cwd=str(tmp_path))
+    assert ok.returncode == 0 and "layer-hints.toml: valid" in ok.stderr
 
 
 def test_check_valid_and_invalid(hint_path, tmp_path):
