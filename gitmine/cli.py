@@ -549,10 +549,23 @@ def _replay_runs(
             if not folds:
                 span = f"{train} weeks and a release after them" if replan_every else f"one fold of {train}+{test} weeks"
                 raise InputError(
-                    f"{history}: {len(snapshots)} snapshots do not cover {span}; lower --train/--test or record more history"
+                    f"{history}: {len(snapshots)} snapshot{'s' if len(snapshots) != 1 else ''}"
+                    f"{_weeks_spanned(snapshots)} do not cover {span}; "
+                    "lower --train/--test or record more history"
                 )
             runs.append((n, results, folds))
     return runs
+
+
+def _weeks_spanned(snapshots: list[Snapshot]) -> str:
+    """`` over 21 weeks``: the span of the snapshots' dates, where they have dates."""
+    from datetime import date
+
+    try:
+        days = (date.fromisoformat(snapshots[-1].date[:10]) - date.fromisoformat(snapshots[0].date[:10])).days
+    except (IndexError, ValueError):
+        return ""
+    return f" over {days / 7:.0f} weeks" if days >= 7 else (f" over {days} days" if days > 1 else "")
 
 
 def _replay_snapshots(

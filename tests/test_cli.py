@@ -231,6 +231,14 @@ def test_replay_reads_since_like_analyze():
     assert bogus.returncode == 2 and "6months, 2w, 90days, 1y" in bogus.stderr
 
 
+def test_replay_of_too_short_a_history_says_what_it_spans():
+    # 104 weekly snapshots to 2026-10-25: since 2026-06-01 leaves 21 of them, short of one 26+26-week fold
+    first = run("replay", str(SMALL_HISTORIES[0]), "--since", "2026-06-01")
+    assert first.returncode == 2 and "Traceback" not in first.stderr
+    message = " ".join(first.stderr.split())
+    assert "snapshots over" in message and "weeks do not cover one fold of 26+26 weeks; lower --train/--test" in message
+
+
 def test_replay_with_replanning_before_releases():
     proc = run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--replan-every", "13", "--json",
                "--strategy", "gitmine", "--strategy", "gitmine-fresh")  # fmt: skip
