@@ -138,6 +138,7 @@ def test_github_actions_example_is_valid_yaml():
     steps = wf["jobs"]["check-hints"]["steps"]
     assert any("gitmine analyze --check" in s.get("run", "") for s in steps)
     assert any(s.get("uses", "").startswith("actions/cache") for s in steps)
+    assert any("gitmine-report.md" in s.get("run", "") and "GITHUB_STEP_SUMMARY" in s["run"] for s in steps)
 
 
 @pytest.mark.parametrize("path", ["flake.nix", "nix/layers-file.nix", "nix/n2c-layers.nix"])
