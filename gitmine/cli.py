@@ -354,7 +354,8 @@ def layout(
     from .closure import parse_graph
     from .layout import layers_json, layout as do_layout
 
-    h = hintfile.load(_hint_file(hints, "--hints FILE"))
+    hints = _hint_file(hints, "--hints FILE")
+    h = hintfile.load(hints)
     if max_layers is not None and max_layers < 1:
         raise UsageError(f"--max-layers {max_layers}: must be at least 1")
     if nix_build:

@@ -107,6 +107,10 @@ def test_layout_and_check_read_the_hint_file_analyze_writes_here(hint_path, grap
     assert proc.stdout == run("layout", "--hints", str(hint_path), str(graph_path)).stdout
     ok = run("check", cwd=str(tmp_path))
     assert ok.returncode == 0 and "layer-hints.toml: valid" in ok.stderr
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([{"path": "/nix/store/" + "0" * 32 + "-foo-1.0", "narSize": 1, "references": []}]))
+    warned = run("layout", str(other), cwd=str(tmp_path))
+    assert warned.returncode == 0 and "is in keys layer-hints.toml does not list" in " ".join(warned.stderr.split())
 
 
 def test_check_valid_and_invalid(hint_path, tmp_path):
