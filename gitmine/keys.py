@@ -19,9 +19,6 @@ OUTPUT_NAMES = frozenset(
     }
 )  # fmt: skip
 
-STORE_DIR = "/nix/store/"
-
-
 def store_name(path: str) -> str:
     """The part of a store path after ``<hash>-`` (works for any store directory)."""
     base = path.rstrip("/").rsplit("/", 1)[-1]
