@@ -6,7 +6,8 @@ kills never leave a half-written entry) and each carrying a SHA-256 of its paylo
 * ``eval/<key>.json``: commit tree + image → derivation path (or the evaluation failure, or
   "absent"). The key hashes the commit's tree id (a flake's ``flake.lock`` is part of the tree),
   the attribute, the Nix version, the platform and the Nix configuration in effect (``NIX_CONFIG``
-  and the ``nix.conf`` files Nix reads). Only pure flake evaluation is cached at this level: a
+  and the ``nix.conf`` files Nix reads, less what cannot change the outcome: a CI runner's per-run
+  access token, job counts, …). Only pure flake evaluation is cached at this level: a
   ``--file`` image may read ``NIX_PATH``, ``<nixpkgs>`` or the environment, which no key can cover,
   so it is always re-evaluated (cheap) and only its realisation is served from the cache.
 * ``closure/<drv name>.json``: derivation path → runtime closure. Sound whatever the evaluation
@@ -53,17 +54,52 @@ def nix_conf_files() -> list[Path]:
     return files + [Path(d) / "nix" / "nix.conf" for d in dirs if d]
 
 
+# Settings that cannot change what evaluating and building a commit gives, only how Nix authenticates, downloads,
+# schedules, keeps or logs (a fetch they break fails for that run only, and is retried). They are left out of the
+# fingerprint: install-nix-action writes `access-tokens = github.com=<GITHUB_TOKEN>`, a token new at every CI run,
+# and a token or a job count is no reason to evaluate six months of commits again. Every other setting counts,
+# an unknown one included, and so do those that can turn a failed build into a good one (sandbox, timeouts,
+# builders, substituters and their keys): a failed build is cached against the commit until they change.
+NOT_EVALUATION_SETTINGS = frozenset(
+    {
+        "access-tokens", "netrc-file", "ssl-cert-file", "connect-timeout", "stalled-download-timeout",
+        "download-attempts", "download-speed", "download-buffer-size", "http-connections", "http2",
+        "narinfo-cache-negative-ttl", "narinfo-cache-positive-ttl", "max-substitution-jobs",
+        "max-jobs", "cores", "build-poll-interval", "keep-going", "trusted-users", "allowed-users",
+        "keep-outputs", "keep-derivations", "keep-env-derivations", "keep-failed", "keep-build-log",
+        "auto-optimise-store", "min-free", "max-free", "min-free-check-interval", "fsync-metadata",
+        "use-sqlite-wal", "preallocate-contents", "sync-before-registering", "compress-build-log",
+        "max-build-log-size", "log-lines", "show-trace", "warn-dirty", "eval-cache", "secret-key-files",
+    }
+)  # fmt: skip
+
+
+def _settings_that_count(text: str) -> str:
+    """A ``nix.conf`` (or ``NIX_CONFIG``) without comments, blank lines, the settings in
+    :data:`NOT_EVALUATION_SETTINGS` (also as ``extra-…``) and differences of spacing."""
+    lines = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()  # Nix starts a comment at any '#'
+        name, eq, value = line.partition("=")
+        name = name.strip()
+        if not line or (eq and name.removeprefix("extra-") in NOT_EVALUATION_SETTINGS):
+            continue
+        lines.append(f"{name} = {' '.join(value.split())}" if eq else " ".join(line.split()))
+    return "\n".join(lines)
+
+
 def nix_settings_fingerprint(nix_version: str) -> str:
     """What besides the commit decides an evaluation: the Nix version, the platform (a flake's
-    ``image`` is ``packages.<system>.image``) and the configuration in effect."""
+    ``image`` is ``packages.<system>.image``) and the configuration in effect, less the settings
+    that cannot change what an evaluation gives (:data:`NOT_EVALUATION_SETTINGS`)."""
     h = hashlib.sha256()
     h.update(nix_version.encode())
     h.update(f"\0{platform.machine()}-{sys.platform}\0".encode())
-    h.update(os.environ.get("NIX_CONFIG", "").encode())
+    h.update(_settings_that_count(os.environ.get("NIX_CONFIG", "")).encode())
     for conf in nix_conf_files():
         h.update(f"\0{conf}\0".encode())
         try:
-            h.update(conf.read_bytes())
+            h.update(_settings_that_count(conf.read_bytes().decode("utf-8", "replace")).encode())
         except OSError:
             h.update(b"-")
     return h.hexdigest()

@@ -96,6 +96,16 @@ def test_rerun_is_byte_identical_and_evaluates_nothing(mined, tmp_path):
     assert again.read_bytes() == out.read_bytes()
 
 
+def test_a_ci_runners_new_access_token_does_not_cost_a_reevaluation(mined, tmp_path, monkeypatch):
+    # install-nix-action puts `access-tokens = github.com=<GITHUB_TOKEN>` in nix.conf, a new token every run
+    repo, cache, out, summary = mined
+    config = os.environ.get("NIX_CONFIG", "")
+    monkeypatch.setenv("NIX_CONFIG", config + "\naccess-tokens = github.com=ghs_thisrun\nmax-jobs = 3")
+    s2 = analyze_json(str(repo), "--since", "6months", "--attr", "image", "--max-layers", "8",
+                      "--cache-dir", str(cache), "--output", str(tmp_path / "h.toml"))
+    assert (s2["evaluations"], s2["builds"], s2["from_cache"]) == (0, 0, 60)
+
+
 def test_worktrees_are_gone_after_the_run(mined):
     repo, cache, out, summary = mined
     assert worktrees(repo) == [f"worktree {repo}"]

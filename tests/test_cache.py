@@ -55,3 +55,22 @@ def test_another_platform_does_not_share_evaluations(clean_env, monkeypatch):
     here = nix_settings_fingerprint(VERSION)
     monkeypatch.setattr("gitmine.cache.platform.machine", lambda: "riscv64")
     assert nix_settings_fingerprint(VERSION) != here
+
+
+def test_a_ci_runners_token_jobs_and_comments_do_not_change_the_fingerprint(clean_env, monkeypatch):
+    # install-nix-action writes a GitHub token that is new at every run: a restored cache must still hit
+    conf = clean_env / "etc" / "nix.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("experimental-features = nix-command flakes\naccess-tokens = github.com=ghs_run1\nmax-jobs = auto\n")
+    first = nix_settings_fingerprint(VERSION)
+    conf.write_text(
+        "# written by the installer\nexperimental-features  =  nix-command   flakes\n"
+        "access-tokens = github.com=ghs_run2\nmax-jobs = 4\nextra-access-tokens = gitlab.com=x  # a comment\n"
+    )
+    monkeypatch.setenv("NIX_CONFIG", "netrc-file = /tmp/run2/netrc\ncores = 2")
+    assert nix_settings_fingerprint(VERSION) == first
+    # what can change an evaluation or a build's outcome still counts, unknown settings included
+    for extra in ("extra-experimental-features = ca-derivations", "sandbox = false", "substituters = https://c.example",
+                  "some-future-setting = 1"):  # fmt: skip
+        monkeypatch.setenv("NIX_CONFIG", extra)
+        assert nix_settings_fingerprint(VERSION) != first, extra
