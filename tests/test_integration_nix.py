@@ -133,11 +133,17 @@ def test_check_without_committed_hints_is_a_usage_error(tmp_path):
     assert proc.returncode == 2 and "no committed hint file" in proc.stderr
 
 
-def test_github_actions_example_is_valid_yaml():
+def test_github_actions_example_saves_the_cache_even_when_the_check_fails():
     wf = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
     steps = wf["jobs"]["check-hints"]["steps"]
     assert any("gitmine analyze --check" in s.get("run", "") for s in steps)
-    assert any(s.get("uses", "").startswith("actions/cache") for s in steps)
+    uses = [s.get("uses", "") for s in steps]
+    restore = uses.index("actions/cache/restore@v4")
+    check = next(i for i, s in enumerate(steps) if "gitmine analyze --check" in s.get("run", ""))
+    save = steps[uses.index("actions/cache/save@v4")]
+    # restored before the check, saved after it even when it fails (a stale file fails the job)
+    assert restore < check < uses.index("actions/cache/save@v4") and save["if"].startswith("always()")
+    assert save["with"]["key"] == steps[restore]["with"]["key"] and save["with"]["path"] == steps[restore]["with"]["path"]
     assert any("gitmine-report.md" in s.get("run", "") and "GITHUB_STEP_SUMMARY" in s["run"] for s in steps)
 
 
