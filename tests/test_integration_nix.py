@@ -143,6 +143,7 @@ def test_github_actions_example_saves_the_cache_even_when_the_check_fails():
     save = steps[uses.index("actions/cache/save@v4")]
     # restored before the check, saved after it even when it fails (a stale file fails the job)
     assert restore < check < uses.index("actions/cache/save@v4") and save["if"].startswith("always()")
+    assert any(s.get("run", "").startswith("gitmine cache prune") and s["if"] == "always()" for s in steps[check:])
     assert save["with"]["key"] == steps[restore]["with"]["key"] and save["with"]["path"] == steps[restore]["with"]["path"]
     assert any("gitmine-report.md" in s.get("run", "") and "GITHUB_STEP_SUMMARY" in s["run"] for s in steps)
 
