@@ -123,6 +123,11 @@ def test_check_is_clean_then_stale(analysed, tmp_path):
         assert d["switch_pull"] == d["switch_unpack"] == 0
         assert "it costs nothing to pull" in report.read_text()
         assert hints_path.read_text() == edited  # --check writes nothing
+        # what CI uploads after a failed check: `gitmine analyze` writes the file the check wanted, from the cache
+        again = json.loads(gitmine("analyze", str(repo), "--cache-dir", str(cache), "--json").stdout)
+        assert again["evaluations"] == 0
+        fixed = gitmine("analyze", str(repo), "--check", "--cache-dir", str(cache), "--json", check=False)
+        assert fixed.returncode == 0 and json.loads(fixed.stdout)["check"]["stale"] is False
     finally:
         hints_path.write_text(text)
 
@@ -144,6 +149,10 @@ def test_github_actions_example_saves_the_cache_even_when_the_check_fails():
     # restored before the check, saved after it even when it fails (a stale file fails the job)
     assert restore < check < uses.index("actions/cache/save@v4") and save["if"].startswith("always()")
     assert any(s.get("run", "").startswith("gitmine cache prune") and s["if"] == "always()" for s in steps[check:])
+    # after a failed check, the file it wanted is written (from the cache) and uploaded, to be committed
+    update = next(i for i, s in enumerate(steps) if s.get("run", "").startswith("gitmine analyze --since"))
+    assert check < update and "failure()" in steps[update]["if"]
+    assert any(s.get("with", {}).get("path") == "layer-hints.toml" for s in steps[update:])
     assert save["with"]["key"] == steps[restore]["with"]["key"] and save["with"]["path"] == steps[restore]["with"]["path"]
     assert any("gitmine-report.md" in s.get("run", "") and "GITHUB_STEP_SUMMARY" in s["run"] for s in steps)
 
