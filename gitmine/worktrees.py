@@ -1,10 +1,13 @@
 """Reusable detached git worktrees, one per worker, moved from commit to commit.
 
-They live under ``<cache-dir>/worktrees/<repository id>/run-<pid>/`` (never inside the user's
-working tree), or under the system's temporary directory when the cache directory's path has
+They live under ``<cache-dir>/worktrees/<repository id>/run-<pid>-<random>/`` (never inside the
+user's working tree), or under the system's temporary directory when the cache directory's path has
 characters that a flake reference cannot hold (:func:`worktrees_root`). The pool removes them on
-exit, also on error and Ctrl-C; a run killed with SIGKILL leaves its directory behind, and the next
-run removes every ``run-<pid>`` whose process is gone and lets ``git worktree prune`` forget them.
+exit, also on error and Ctrl-C. A run holds a lock on its directory for as long as it lives; a run
+killed with SIGKILL leaves its directory behind, unlocked, and the next run removes it and lets
+``git worktree prune`` forget its worktrees. Whether a run is alive is told by its lock, not by its
+process id: ids come round again (in a container every run may get the same one), and a restored
+CI cache may hold another machine's directories.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import hashlib
 import os
 import queue
 import re
+import secrets
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from . import gateway
 
@@ -35,7 +39,10 @@ def _git(*args: str, cwd: Path, cleanup: bool = False) -> None:
     )
 
 
-def _alive(pid: int) -> bool:
+RUN_LOCK = ".alive"  # in a run's directory: locked (flock) for as long as the run lives
+
+
+def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -43,6 +50,26 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _run_alive(run_dir: Path) -> bool:
+    """Whether the run that made ``run_dir`` still lives: its lock is held. A directory without a lock
+    file (left by gitmine 0.1.0, named ``run-<pid>``) is alive while a process with that id is."""
+    lock = run_dir / RUN_LOCK
+    try:
+        fh = open(lock)  # read-only: never creates it
+    except FileNotFoundError:
+        pid = run_dir.name.split("-")[1] if run_dir.name.count("-") == 1 else ""
+        return pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid))
+    except OSError:
+        return True  # cannot tell: leave it
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
 
 
 @contextmanager
@@ -82,11 +109,7 @@ def prune_stale(base: Path, repo_dir: Path) -> int:
     removed = 0
     if base.is_dir():
         for d in sorted(base.glob("run-*")):
-            try:
-                pid = int(d.name.split("-", 1)[1])
-            except ValueError:
-                continue
-            if pid != os.getpid() and not _alive(pid):
+            if d.is_dir() and not _run_alive(d):
                 shutil.rmtree(d, ignore_errors=True)
                 removed += 1
     _git("worktree", "prune", cwd=repo_dir)
@@ -99,17 +122,21 @@ class WorktreePool:
     def __init__(self, repo_dir: Path, cache_dir: Path, size: int):
         self.repo_dir = repo_dir
         self.base = worktrees_root(cache_dir) / repo_id(repo_dir)
-        self.run_dir = self.base / f"run-{os.getpid()}"
+        self.run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.run_dir = self.base / f"run-{self.run_id}"
         self.size = size
         self._free: queue.Queue[Path] = queue.Queue()
         self._created: list[Path] = []
+        self._alive: IO[str] | None = None  # the run's lock, held until close
 
     def __enter__(self) -> "WorktreePool":
         with _registry_lock(self.base):
             prune_stale(self.base, self.repo_dir)
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.run_dir.mkdir(parents=True)
+            self._alive = open(self.run_dir / RUN_LOCK, "w")
+            fcntl.flock(self._alive, fcntl.LOCK_EX)
         for i in range(self.size):
-            self._free.put(self.run_dir / f"wt-{os.getpid()}-{i}")  # unique: git names the worktree after it
+            self._free.put(self.run_dir / f"wt-{self.run_id}-{i}")  # unique: git names the worktree after it
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -126,6 +153,9 @@ class WorktreePool:
             except Exception:  # noqa: BLE001 - cleanup must go on; the directory goes below anyway
                 pass
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self._alive is not None:
+            self._alive.close()  # releases the lock
+            self._alive = None
         try:
             _git("worktree", "prune", cwd=self.repo_dir, cleanup=True)
         except Exception:  # noqa: BLE001

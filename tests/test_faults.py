@@ -193,6 +193,40 @@ def test_the_repositorys_git_hooks_do_not_run_in_gitmines_worktrees(tmp_path):
     assert not marker.exists()
 
 
+def test_a_killed_runs_worktrees_go_whatever_its_process_id_and_a_live_runs_stay(tmp_path):
+    # In a container every run may get the same process id, and a restored CI cache holds another
+    # machine's directories: whether a run lives is told by the lock it holds, not by its pid.
+    import fcntl
+
+    from gitmine.worktrees import RUN_LOCK, WorktreePool, repo_id, worktrees_root
+
+    repo = generate(tmp_path / "repo", commits=2, days=2)
+    cache = tmp_path / "cache"
+    base = worktrees_root(cache) / repo_id(repo)
+    killed = base / f"run-{os.getpid()}-0000dead"  # our own pid: the old check took it for alive
+    (killed / f"wt-{os.getpid()}-0000dead-0").mkdir(parents=True)
+    (killed / f"wt-{os.getpid()}-0000dead-0" / "leftover").write_text("x")
+    (killed / RUN_LOCK).write_text("")
+    legacy = base / f"run-{os.getpid()}"  # gitmine 0.1.0's name, with the pid of this (new) process
+    (legacy / f"wt-{os.getpid()}-0").mkdir(parents=True)
+    live = base / "run-1-0000beef"  # another run, alive: it holds its lock
+    live.mkdir()
+    holder = open(live / RUN_LOCK, "w")
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        head = git(repo, "rev-parse", "HEAD").strip()
+        with WorktreePool(repo, cache, 1) as pool:
+            assert not killed.exists() and not legacy.exists() and live.is_dir()
+            with pool.checkout(head) as wt:
+                assert (wt / "default.nix").exists()
+        assert sorted(p.name for p in base.glob("run-*")) == ["run-1-0000beef"]
+    finally:
+        holder.close()
+    with WorktreePool(repo, cache, 1):
+        assert not live.exists()  # its lock is free now: that run is gone
+    assert not list(base.glob("run-*"))
+
+
 @pytest.mark.usefixtures("needs_nix")
 def test_a_cache_directory_whose_path_nix_cannot_read_as_a_url(tmp_path):
     # Nix refuses `git+file:///… my cache#1/…`: the worktrees go where Nix can read them
