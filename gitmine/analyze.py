@@ -213,12 +213,18 @@ def collect(
             return []
         if all(drv is not None for _, drv in items):
             return [evaluator.evaluate(None, commit, img, drv) for img, drv in items]
-        with pool.checkout(commit.sha) as wt:
-            return [evaluator.evaluate(wt, commit, img, drv) for img, drv in items]
+        try:
+            with pool.checkout(commit.sha) as wt:
+                return [evaluator.evaluate(wt, commit, img, drv) for img, drv in items]
+        except CommandFailed as err:  # git could not check the commit out: skipped, tried again next run
+            if not err.argv or err.argv[0] != "git":
+                raise
+            return [Evaluation(commit, img.name, FAILED, error=f"checkout: {err.first_line}") for img, _ in items]
 
     if todo:
         jobs = max(1, min(settings.jobs, len(todo)))
-        with gateway.workers_running(), WorktreePool(repo_dir, cache.root, jobs) as pool:
+        lfs_content = any(not img.is_flake for img in settings.images)  # only a --file image reads the worktree
+        with gateway.workers_running(), WorktreePool(repo_dir, cache.root, jobs, lfs_content=lfs_content) as pool:
             try:
                 results: Iterable[list[Evaluation]] = Parallel(
                     n_jobs=jobs, prefer="threads", return_as="generator_unordered"

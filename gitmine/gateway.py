@@ -14,7 +14,7 @@ import threading
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from .errors import CommandFailed, EnvironmentProblem, Interrupted
 
@@ -49,11 +49,12 @@ def run(
     timeout: float | None = None,
     count_as: str | None = None,
     cleanup: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """Run ``argv``, return its stdout; raise :class:`CommandFailed` on a non-zero exit.
 
     ``count_as`` names a counter bumped once per call ("eval", "build", ...). ``cleanup`` calls
-    (removing worktrees) still run after a stop was requested.
+    (removing worktrees) still run after a stop was requested. ``env`` is added to the environment.
     """
     if STOP.is_set() and not cleanup:
         raise Interrupted()
@@ -76,7 +77,7 @@ def run(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=subprocess_env(),
+        env={**subprocess_env(), **(env or {})},
         start_new_session=True,
     )
     with _LIVE_LOCK:

@@ -27,7 +27,7 @@ from typing import IO, Iterator
 from . import gateway
 
 
-def _git(*args: str, cwd: Path, cleanup: bool = False) -> None:
+def _git(*args: str, cwd: Path, cleanup: bool = False, env: dict[str, str] | None = None) -> None:
     """Run git on the pool's worktrees with the repository's hooks off: moving a worktree from commit
     to commit must not run the user's post-checkout hooks (formatters, installers) every time.
 
@@ -35,7 +35,10 @@ def _git(*args: str, cwd: Path, cleanup: bool = False) -> None:
     relative worktree (git 2.48 and later) sets ``extensions.relativeWorktrees`` in the repository's
     config, which the libgit2 of released Nix versions refuses, in the user's own checkout too."""
     gateway.run(
-        ["git", "-c", "core.hooksPath=/dev/null", "-c", "worktree.useRelativePaths=false", *args], cwd=cwd, cleanup=cleanup
+        ["git", "-c", "core.hooksPath=/dev/null", "-c", "worktree.useRelativePaths=false", *args],
+        cwd=cwd,
+        cleanup=cleanup,
+        env=env,
     )
 
 
@@ -117,10 +120,16 @@ def prune_stale(base: Path, repo_dir: Path) -> int:
 
 
 class WorktreePool:
-    """``size`` detached worktrees of ``repo_dir``; :meth:`checkout` lends one, at a commit."""
+    """``size`` detached worktrees of ``repo_dir``; :meth:`checkout` lends one, at a commit.
 
-    def __init__(self, repo_dir: Path, cache_dir: Path, size: int):
+    With ``lfs_content=False`` Git LFS files stay pointers (``GIT_LFS_SKIP_SMUDGE``): a flake is read
+    by Nix from the repository's objects, never from the worktree's files, so fetching every past
+    version of them would be wasted, and would fail where they are not there (a CI checkout without
+    LFS). A ``--file`` image reads the worktree itself, and gets the files' content."""
+
+    def __init__(self, repo_dir: Path, cache_dir: Path, size: int, *, lfs_content: bool = True):
         self.repo_dir = repo_dir
+        self._env = None if lfs_content else {"GIT_LFS_SKIP_SMUDGE": "1"}
         self.base = worktrees_root(cache_dir) / repo_id(repo_dir)
         self.run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.run_dir = self.base / f"run-{self.run_id}"
@@ -162,16 +171,27 @@ class WorktreePool:
             pass
         self._created.clear()
 
+    def _forget(self, wt: Path) -> None:
+        shutil.rmtree(wt, ignore_errors=True)
+        try:
+            _git("worktree", "prune", cwd=self.repo_dir, cleanup=True)
+        except Exception:  # noqa: BLE001 - the path is free again whatever git says
+            pass
+
     @contextmanager
     def checkout(self, sha: str) -> Iterator[Path]:
         wt = self._free.get()
         try:
             if wt in self._created:
-                _git("checkout", "--quiet", "--force", "--detach", sha, cwd=wt)
+                _git("checkout", "--quiet", "--force", "--detach", sha, cwd=wt, env=self._env)
                 _git("clean", "-ffdxq", cwd=wt)
             else:
                 with _registry_lock(self.base):
-                    _git("worktree", "add", "--force", "--detach", str(wt), sha, cwd=self.repo_dir)
+                    try:
+                        _git("worktree", "add", "--force", "--detach", str(wt), sha, cwd=self.repo_dir, env=self._env)
+                    except BaseException:
+                        self._forget(wt)  # a half-made worktree would make the next add refuse the path
+                        raise
                 self._created.append(wt)
             yield wt
         finally:

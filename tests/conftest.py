@@ -31,6 +31,14 @@ def needs_nix() -> None:
         pytest.skip("nix is not installed")
 
 
+@pytest.fixture
+def needs_git_lfs() -> None:
+    if shutil.which("git-lfs") is None:
+        if os.environ.get("GITMINE_REQUIRE_NIX"):
+            pytest.fail("git-lfs is required here (GITMINE_REQUIRE_NIX is set) but not installed")
+        pytest.skip("git-lfs is not installed")
+
+
 def store(name: str, h: str = "0") -> str:
     """``/nix/store/<h * 32>-<name>``: a store path whose hash is ``h`` repeated."""
     return f"/nix/store/{(h * 32)[:32]}-{name}"

@@ -227,6 +227,40 @@ def test_a_killed_runs_worktrees_go_whatever_its_process_id_and_a_live_runs_stay
     assert not list(base.glob("run-*"))
 
 
+@pytest.mark.usefixtures("needs_nix", "needs_git_lfs")
+def test_git_lfs_files_whose_objects_are_missing(tmp_path):
+    # a CI checkout without LFS: the objects of LFS files are not there
+    origin = generate(tmp_path / "origin", commits=3, days=3)
+    git(origin, "lfs", "install", "--local")
+    git(origin, "lfs", "track", "*.bin")
+    (origin / "assets.bin").write_bytes(os.urandom(4096))
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "an asset in LFS")
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(origin), str(repo)], check=True, env=dict(GIT_ENV, GIT_LFS_SKIP_SMUDGE="1"))
+    git(repo, "remote", "remove", "origin")  # nowhere to download them from
+    common = ("--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
+    # a flake is read from the repository's objects: its worktrees keep LFS pointers and check out. Nix
+    # before 2.20 fetches the flake with git, whose LFS filter fails on the commit with the missing
+    # object (as it would for `nix build` in this checkout); that failure is the machine's, not the
+    # commit's: not cached, tried again next run. Later Nix reads the objects with libgit2: no failure.
+    flake = gitmine("analyze", str(repo), *common)
+    assert flake.returncode == 0, flake.stderr
+    data = json.loads(flake.stdout)
+    assert data["snapshots"] + data["failed"] == 4 and data["snapshots"] >= 3
+    assert all(f["error"] == "external filter 'git-lfs filter-process' failed" for f in data["failures"])
+    again = json.loads(gitmine("analyze", str(repo), *common).stdout)
+    assert (again["evaluations"], again["from_cache"]) == (data["failed"], data["snapshots"])
+    # a --file image reads the worktree: the commit whose files cannot be checked out is skipped, not the run
+    files = gitmine("analyze", str(repo), "--file", "default.nix", *common)
+    assert files.returncode == 0, files.stderr
+    data = json.loads(files.stdout)
+    assert data["snapshots"] == 3 and [f["error"] for f in data["failures"]] == [
+        "checkout: external filter 'git-lfs filter-process' failed"
+    ]
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
 @pytest.mark.usefixtures("needs_nix")
 def test_a_cache_directory_whose_path_nix_cannot_read_as_a_url(tmp_path):
     # Nix refuses `git+file:///… my cache#1/…`: the worktrees go where Nix can read them
