@@ -110,14 +110,15 @@ def is_absent(err: CommandFailed) -> bool:
 # Failures of the machine or the network rather than of the commit: fetching a flake input or a
 # tarball, reaching the Nix daemon, running out of disk or memory, a build for a system this machine
 # has no builder for, a builder killed, Nix's libgit2 unable to read the repository (a git extension it
-# does not know, such as relative worktrees or a split index), git's LFS filter unable to get a file
-# (objects not fetched). The same tree may evaluate next time.
+# does not know, such as relative worktrees or a split index), objects missing from a partial or
+# shallow clone, git's LFS filter unable to get a file. The same tree may evaluate next time.
 _TRANSIENT = re.compile(
     r"unable to download|could(?:n't| not) resolve host|program 'git' failed|unable to access '|"
     r"connection (?:refused|reset|timed out)|cannot connect to socket|network is unreachable|"
     r"no space left on device|out of memory|std::bad_alloc|too many open files|resource temporarily unavailable|"
     r"is required to build .*, but I am|failed due to signal|"  # no builder for that system here; killed (OOM)
-    r"opening Git repository|unsupported (?:mandatory )?extension|external filter '[^']*' failed",
+    r"opening Git repository|unsupported (?:mandatory )?extension|external filter '[^']*' failed|"
+    r"getting Git object '[^']*': object not found|fatal: bad object",
     re.IGNORECASE,
 )
 

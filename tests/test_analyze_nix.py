@@ -349,6 +349,11 @@ def test_path_info_asks_for_the_current_json_format_where_there_is_one(version, 
         (1, "error: opening Git repository \"/r\": unsupported extension name extensions.relativeworktrees "
             "(libgit2 error code = 6)", True),
         (1, "error: getting working directory status: unsupported mandatory extension: 'link'", True),
+        # objects missing from a partial or shallow clone (fetched later), an LFS object not fetched
+        (1, "error: getting Git object 'e08c8b49e08c8b49e08c8b49e08c8b49e08c8b49': object not found - no match for id "
+            "(e08c8b49e08c8b49e08c8b49e08c8b49e08c8b49) (libgit2 error code = 9)", True),
+        (1, "fatal: bad object 1f2e3d4c\nerror: program 'git' failed with exit code 128", True),
+        (1, "error: external filter 'git-lfs filter-process' failed", True),
         (1, "error: syntax error, unexpected '}'\n       at /tmp/x/flake.nix:3:1:", False),
         (1, "error: broken at this commit", False),
         (1, "error: flake 'git+file:///r' does not provide attribute 'packages.x86_64-linux.image'", False),
