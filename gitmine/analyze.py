@@ -53,11 +53,16 @@ class Evaluation:
 @dataclass
 class Progress:
     """Callbacks: ``start(total)`` once, then ``advance(evaluation)`` per evaluated commit×image,
-    then ``stage(what)`` when the work after evaluation begins (learning and planning)."""
+    then ``stage(what)`` when the work after evaluation begins (learning and planning); ``note(text)``
+    for advice worth reading while it runs."""
 
     start: Callable[[int], None] = lambda total: None
     advance: Callable[[Evaluation], None] = lambda ev: None
     stage: Callable[[str], None] = lambda what: None
+    note: Callable[[str], None] = lambda text: None
+
+
+MANY_COMMITS = 150  # more commits than this to evaluate at every commit: say how to sample
 
 
 @dataclass
@@ -204,6 +209,11 @@ def collect(
                 done[(c.sha, img.name)] = ev
         if missing:
             todo.append((c, missing))
+    if len(todo) > MANY_COMMITS and settings.every == "commit":
+        progress.note(
+            f"{len(todo)} commits to evaluate (later runs evaluate only new ones); Ctrl-C keeps what is done, "
+            "and --every 1d (the last commit of each day) or --every tag evaluates fewer"
+        )
     progress.start(len(commits) * len(settings.images))
     for ev in done.values():
         progress.advance(ev)

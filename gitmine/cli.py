@@ -243,7 +243,10 @@ def _evaluation_progress(bar: RichProgress, show: Callable[[str], None]) -> Prog
         bar.stop()
         show(what)
 
-    return Progress(start, advance, stage)
+    def note(text: str) -> None:
+        err.print(f"note: {text}", highlight=False, markup=False)
+
+    return Progress(start, advance, stage, note)
 
 
 def _run_analysis(settings: Settings, *, write: bool = True) -> AnalyzeResult:

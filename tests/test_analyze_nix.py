@@ -271,6 +271,26 @@ def test_commits_of_one_derivation_share_its_closure(tmp_path):
         assert shared and all(c is g[0] for g in shared for c in g), run
 
 
+@pytest.mark.usefixtures("needs_nix")
+def test_many_commits_to_evaluate_get_a_note_on_sampling(tmp_path, monkeypatch):
+    from gitmine import analyze
+    from gitmine.config import Settings
+    from gitmine.nixeval import ImageSpec
+
+    monkeypatch.setattr(analyze, "MANY_COMMITS", 3)
+    repo = generate(tmp_path / "repo", commits=5, days=5)
+    notes: list[str] = []
+    progress = analyze.Progress(note=notes.append)
+    settings = Settings(repo=repo, images=(ImageSpec("image", "image"),), cache_dir=tmp_path / "c")
+    analyze.mine(settings, progress)
+    assert len(notes) == 1 and notes[0].startswith("5 commits to evaluate") and "--every 1d" in notes[0]
+    analyze.mine(settings, progress)  # from the cache: nothing to evaluate, nothing to say
+    from dataclasses import replace
+
+    analyze.mine(replace(settings, every="1d", cache_dir=tmp_path / "c2"), progress)  # already sampled
+    assert len(notes) == 1
+
+
 def test_run_from_a_subdirectory_uses_the_repository_root(tmp_path):
     # gitmine.toml and the hint file live at the root, wherever in the checkout gitmine runs
     repo = generate(tmp_path / "repo", commits=4, days=4)
