@@ -19,6 +19,7 @@ OUTPUT_NAMES = frozenset(
     }
 )  # fmt: skip
 
+
 def store_name(path: str) -> str:
     """The part of a store path after ``<hash>-`` (works for any store directory)."""
     base = path.rstrip("/").rsplit("/", 1)[-1]

@@ -23,9 +23,12 @@ def replay_table(
 ) -> Table:
     n = len(results[0].transitions) if results else 0
     how = f"{len(folds)} folds" if replan_every is None else f"re-planned {len(folds)} times (every {replan_every}), switches charged"
-    t = Table(title=f"{name}: {max_layers} layers, {how}, {n} releases scored", title_justify="left")
-    t.caption = "× bound: ratio to the lower bound (the bytes of new store paths)"
-    t.caption_justify = "left"
+    t = Table(
+        title=f"{name}: {max_layers} layers, {how}, {n} releases scored",
+        title_justify="left",
+        caption="× bound: ratio to the lower bound (the bytes of new store paths)",
+        caption_justify="left",
+    )
     t.add_column("strategy", no_wrap=True)  # names and numbers stay whole in an 80-column terminal
     for col in ("pull MB", "× bound", "unpack MB", "× bound", "layers"):
         t.add_column(col, justify="right", no_wrap=True)
