@@ -18,7 +18,21 @@ CONFIG_NAME = "gitmine.toml"
 DEFAULT_OUTPUT = "layer-hints.toml"
 DEFAULT_MAX_LAYERS = 100
 DEFAULT_SINCE = "6months"  # the window the planner is made for; "all" for the whole history
-_KEYS = {"since", "until", "every", "max-layers", "output", "image", "jobs", "eval-timeout", "all-parents", "build"}
+# each key of gitmine.toml, what its value must be, and how to say so
+_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "since": ((str,), 'a string such as "6months"'),
+    "until": ((str,), 'a string such as "2w" or "2026-01-01"'),
+    "every": ((str,), 'one of "commit", "1d", "1w", "tag"'),
+    "max-layers": ((int,), "a whole number of layers"),
+    "output": ((str,), "a path string"),
+    "image": ((list,), "an array of tables ([[image]] with attr = ...)"),
+    "jobs": ((int,), "a whole number"),
+    "eval-timeout": ((int, float), "a number of seconds"),
+    "all-parents": ((bool,), "true or false"),
+    "build": ((bool,), "true or false"),
+}
+_KEYS = set(_TYPES)
+_IMAGE_KEYS = {"name", "attr", "file"}
 
 
 EVAL_MEMORY = 2 << 30  # what one evaluation of a nixpkgs-based image may take (bytes)
@@ -83,6 +97,11 @@ def load_config(repo: Path) -> dict[str, Any]:
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise UsageError(f"{path}: unknown key `{unknown[0]}`; known keys are {', '.join(sorted(_KEYS))}")
+    for key, value in data.items():
+        types, what = _TYPES[key]
+        # a TOML boolean is a Python int: `max-layers = true` is not a number of layers
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise UsageError(f"{path}: `{key}` must be {what}, not {tomlkit.item(value).as_string()}")
     return data
 
 
@@ -94,6 +113,11 @@ def images_from_config(data: dict[str, Any], source: str) -> tuple[ImageSpec, ..
     for i, entry in enumerate(raw, 1):
         if not isinstance(entry, dict) or not isinstance(entry.get("attr"), str) or not entry["attr"]:
             raise UsageError(f"{source}: image {i} needs `attr = \"...\"`")
+        unknown = sorted(set(entry) - _IMAGE_KEYS)
+        if unknown:
+            raise UsageError(f"{source}: image {i}: unknown key `{unknown[0]}`; an image has name, attr and file")
+        if not isinstance(entry.get("name", ""), str):
+            raise UsageError(f"{source}: image {i}: `name` must be a string")
         f = entry.get("file")
         if f is not None and not isinstance(f, str):
             raise UsageError(f"{source}: image {i}: `file` must be a path string")
@@ -127,10 +151,14 @@ def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
         )
     s = replace(s, **{k: v for k, v in flags.items() if v is not None})
     check_every(s.every)
-    if s.max_layers < 1:
-        raise UsageError(f"--max-layers {s.max_layers}: must be at least 1")
-    if s.jobs < 1:
-        raise UsageError(f"--jobs {s.jobs}: must be at least 1")
+    limits = (
+        ("max-layers", s.max_layers, s.max_layers < 1, "at least 1"),
+        ("jobs", s.jobs, s.jobs < 1, "at least 1"),
+        ("eval-timeout", s.eval_timeout, s.eval_timeout is not None and s.eval_timeout <= 0, "a positive number of seconds"),
+    )
+    for key, value, bad, what in limits:
+        if bad:
+            raise UsageError(f"{key} {value:g} (--{key}, or {key} in {CONFIG_NAME}): must be {what}")
     if not s.images:
         raise UsageError(
             f"no image to analyse: pass --attr ATTR (a flake attribute, or with --file an attribute of "

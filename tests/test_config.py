@@ -1,4 +1,4 @@
-"""Settings defaults that depend on the machine."""
+"""Settings: defaults that depend on the machine, and what gitmine.toml may hold."""
 
 from __future__ import annotations
 
@@ -41,3 +41,48 @@ def test_build_false_in_the_config_file_is_no_build_and_the_flag_overrides_it(tm
     assert config.resolve(config.Settings(repo=tmp_path), {"build": True}).build is True
     (tmp_path / "gitmine.toml").write_text('[[image]]\nattr = "image"\n')
     assert config.resolve(config.Settings(repo=tmp_path), {}).build is True
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("since = 6", '`since` must be a string such as "6months", not 6'),
+        ('max-layers = "8"', '`max-layers` must be a whole number of layers, not "8"'),
+        ("max-layers = true", "`max-layers` must be a whole number of layers, not true"),
+        ('build = "no"', '`build` must be true or false, not "no"'),
+        ("jobs = 2.5", "`jobs` must be a whole number, not 2.5"),
+        ("every = 7", '`every` must be one of "commit", "1d", "1w", "tag", not 7'),
+        ("max-layers = 0", "max-layers 0 (--max-layers, or max-layers in gitmine.toml): must be at least 1"),
+        ("eval-timeout = -5", "eval-timeout -5 (--eval-timeout, or eval-timeout in gitmine.toml): must be a positive"),
+    ],
+)
+def test_a_config_value_of_the_wrong_kind_is_named_not_taken(tmp_path, line, message):
+    # a string "no" is true in Python, and `since = 6` used to end in a traceback
+    (tmp_path / "gitmine.toml").write_text(f'{line}\n[[image]]\nattr = "image"\n')
+    with pytest.raises(config.UsageError) as err:
+        config.resolve(config.Settings(repo=tmp_path), {})
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "image, message",
+    [('attr = "image"\nfoo = 1', "image 1: unknown key `foo`; an image has name, attr and file"),
+     ('name = 3\nattr = "image"', "image 1: `name` must be a string")],
+)  # fmt: skip
+def test_an_image_table_takes_name_attr_and_file_only(tmp_path, image, message):
+    (tmp_path / "gitmine.toml").write_text(f"[[image]]\n{image}\n")
+    with pytest.raises(config.UsageError) as err:
+        config.resolve(config.Settings(repo=tmp_path), {})
+    assert message in str(err.value)
+
+
+def test_good_values_of_every_kind_are_taken(tmp_path):
+    (tmp_path / "gitmine.toml").write_text(
+        'since = "3months"\nevery = "1d"\nmax-layers = 64\njobs = 2\neval-timeout = 90.5\nall-parents = true\n'
+        'build = false\noutput = "hints/layers.toml"\n[[image]]\nname = "web"\nattr = "web-image"\n'
+    )
+    s = config.resolve(config.Settings(repo=tmp_path), {})
+    assert (s.since, s.every, s.max_layers, s.jobs, s.eval_timeout, s.all_parents, s.build) == (
+        "3months", "1d", 64, 2, 90.5, True, False
+    )
+    assert s.output == tmp_path / "hints" / "layers.toml" and [i.name for i in s.images] == ["web"]
