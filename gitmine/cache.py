@@ -74,9 +74,11 @@ NOT_EVALUATION_SETTINGS = frozenset(
 )  # fmt: skip
 
 
-def _settings_that_count(text: str) -> str:
+def _settings_that_count(text: str, here: Path | None = None, depth: int = 0) -> str:
     """A ``nix.conf`` (or ``NIX_CONFIG``) without comments, blank lines, the settings in
-    :data:`NOT_EVALUATION_SETTINGS` (also as ``extra-…``) and differences of spacing."""
+    :data:`NOT_EVALUATION_SETTINGS` (also as ``extra-…``) and differences of spacing; the files it
+    includes (``include``, ``!include``: relative to ``here``, the including file's directory) are
+    read in place, as Nix reads them."""
     lines = []
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()  # Nix starts a comment at any '#'
@@ -84,7 +86,15 @@ def _settings_that_count(text: str) -> str:
         name = name.strip()
         if not line or (eq and name.removeprefix("extra-") in NOT_EVALUATION_SETTINGS):
             continue
-        lines.append(f"{name} = {' '.join(value.split())}" if eq else " ".join(line.split()))
+        words = line.split()
+        lines.append(f"{name} = {' '.join(value.split())}" if eq else " ".join(words))
+        if not eq and len(words) == 2 and words[0] in ("include", "!include") and depth < 8:
+            included = (here or Path.cwd()) / words[1]
+            try:
+                inner = included.read_bytes().decode("utf-8", "replace")
+            except OSError:
+                continue  # `!include` of a missing file is no error for Nix; the line above still counts
+            lines.append(_settings_that_count(inner, included.parent, depth + 1))
     return "\n".join(lines)
 
 
@@ -99,7 +109,7 @@ def nix_settings_fingerprint(nix_version: str) -> str:
     for conf in nix_conf_files():
         h.update(f"\0{conf}\0".encode())
         try:
-            h.update(_settings_that_count(conf.read_bytes().decode("utf-8", "replace")).encode())
+            h.update(_settings_that_count(conf.read_bytes().decode("utf-8", "replace"), conf.parent).encode())
         except OSError:
             h.update(b"-")
     return h.hexdigest()

@@ -74,3 +74,17 @@ def test_a_ci_runners_token_jobs_and_comments_do_not_change_the_fingerprint(clea
                   "some-future-setting = 1"):  # fmt: skip
         monkeypatch.setenv("NIX_CONFIG", extra)
         assert nix_settings_fingerprint(VERSION) != first, extra
+
+
+def test_a_file_nix_conf_includes_counts_as_nix_reads_it(clean_env):
+    # Determinate Nix's /etc/nix/nix.conf ends in `!include nix.custom.conf`, where users put their settings
+    conf = clean_env / "etc" / "nix.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("experimental-features = nix-command flakes\n!include nix.custom.conf\n")
+    custom = clean_env / "etc" / "nix.custom.conf"
+    custom.write_text("access-tokens = github.com=ghs_1\n")
+    base = nix_settings_fingerprint(VERSION)
+    custom.write_text("access-tokens = github.com=ghs_2\n")
+    assert nix_settings_fingerprint(VERSION) == base
+    custom.write_text("access-tokens = github.com=ghs_2\nallow-import-from-derivation = false\n")
+    assert nix_settings_fingerprint(VERSION) != base
