@@ -239,6 +239,7 @@ def test_git_lfs_files_whose_objects_are_missing(tmp_path):
     repo = tmp_path / "repo"
     subprocess.run(["git", "clone", "-q", str(origin), str(repo)], check=True, env=dict(GIT_ENV, GIT_LFS_SKIP_SMUDGE="1"))
     git(repo, "remote", "remove", "origin")  # nowhere to download them from
+    git(repo, "lfs", "install", "--local")  # the LFS filter, whatever the machine's git configuration says
     common = ("--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
     # a flake is read from the repository's objects: its worktrees keep LFS pointers and check out. Nix
     # before 2.20 fetches the flake with git, whose LFS filter fails on the commit with the missing
