@@ -427,8 +427,12 @@ def _structured_attrs() -> tuple[str, Path]:
     if not attrs:
         raise UsageError("--nix-build runs inside a Nix build with __structuredAttrs = true; no .attrs.json found")
     try:
-        out = json.loads(Path(attrs).read_text(encoding="utf-8"))["outputs"]["out"]
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(Path(attrs).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"{attrs}: cannot read the structured attributes ({e})") from None
+    try:
+        out = data["outputs"]["out"]
+    except (KeyError, TypeError):
         raise InputError(f"{attrs}: no outputs.out in the structured attributes") from None
     return attrs, Path(out)
 

@@ -113,6 +113,18 @@ def test_layout_and_check_read_the_hint_file_analyze_writes_here(hint_path, grap
     assert warned.returncode == 0 and "is in keys layer-hints.toml does not list" in " ".join(warned.stderr.split())
 
 
+def test_layout_as_a_nix_builder_outside_a_build_says_what_it_lacks(hint_path, tmp_path):
+    env = dict(os.environ, NIX_ATTRS_JSON_FILE=str(tmp_path / "missing.json"))
+    proc = subprocess.run([sys.executable, "-m", "gitmine.cli", "layout", "--nix-build", "--hints", str(hint_path)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "missing.json: cannot read the structured attributes" in proc.stderr
+    (tmp_path / "attrs.json").write_text("{}")
+    env["NIX_ATTRS_JSON_FILE"] = str(tmp_path / "attrs.json")
+    proc = subprocess.run([sys.executable, "-m", "gitmine.cli", "layout", "--nix-build", "--hints", str(hint_path)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "attrs.json: no outputs.out in the structured attributes" in proc.stderr
+
+
 def test_check_valid_and_invalid(hint_path, tmp_path):
     ok = run("check", str(hint_path))
     assert ok.returncode == 0 and "valid" in ok.stderr
