@@ -21,11 +21,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise InputError(f"{path}: directory {parent} does not exist; create it or choose another --output")
+        raise InputError(f"{path}: directory {parent} does not exist; create it or write elsewhere")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     except OSError as err:
-        raise InputError(f"{path}: cannot write in {parent} ({err.strerror}); choose another --output") from None
+        raise InputError(f"{path}: cannot write in {parent} ({err.strerror}); write elsewhere") from None
     try:
         os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:

@@ -110,6 +110,18 @@ def analyze(
     from .summary import summary_of, summary_recorded
 
     if from_closures is not None:
+        given = {
+            "REPO": repo != Path("."), "--rev": rev, "--all-parents": all_parents, "--every": every, "--attr": attr,
+            "--file": file, "--jobs": jobs, "--strict": strict, "--allow-shallow": allow_shallow,
+            "--build/--no-build": build is not None, "--cache-dir": cache_dir, "--eval-timeout": eval_timeout,
+            "--record": record, "--check": check_only, "--report": report,
+        }  # fmt: skip
+        misplaced = [flag for flag, value in given.items() if value]
+        if misplaced:
+            raise UsageError(
+                f"{misplaced[0]} works on a repository, not with --from-closures (which takes --since, --until, "
+                "--max-layers, --output, --fresh and --json)"
+            )
         if max_layers is not None and max_layers < 1:
             raise UsageError(f"--max-layers {max_layers}: must be at least 1")
         out = output or Path(config.DEFAULT_OUTPUT)
@@ -133,6 +145,9 @@ def analyze(
     ), attr, file)  # fmt: skip
     if report is not None and not check_only:
         raise UsageError("--report goes with --check")
+    for flag, path in (("--output", None if check_only else settings.output_path), ("--record", record), ("--report", report)):
+        if path is not None and not Path(path).resolve().parent.is_dir():  # said now, not after the evaluations
+            raise UsageError(f"{flag} {path}: directory {Path(path).resolve().parent} does not exist; create it first")
     if check_only:
         _check(settings, report, as_json)
         return

@@ -163,6 +163,29 @@ def test_analyze_from_closures_json_summary(tmp_path):
     assert estimate["unpack"] == round(expected["unpack_ratio"] * auto["lower_bound"]) < auto["unpack"]
 
 
+@pytest.mark.parametrize(
+    "extra, flag",
+    [(["--check"], "--check"), (["--attr", "image"], "--attr"), (["--record", "r.jsonl"], "--record"),
+     (["--no-build"], "--build/--no-build"), (["--every", "1d"], "--every"), (["somewhere"], "REPO")],
+)  # fmt: skip
+def test_from_closures_refuses_what_only_a_repository_takes(tmp_path, extra, flag):
+    # `--check` used to be ignored here: the hint file was written, the opposite of what it promises
+    out = tmp_path / "h.toml"
+    proc = run("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--output", str(out), *extra, cwd=str(tmp_path))
+    assert proc.returncode == 2 and f"{flag} works on a repository, not with --from-closures" in proc.stderr
+    assert not out.exists()
+
+
+def test_an_output_directory_that_does_not_exist_is_said_before_the_run(tmp_path):
+    # not after evaluating six months of commits
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for flag in ("--output", "--record"):
+        proc = run("analyze", str(repo), "--attr", "image", flag, str(tmp_path / "no" / "f"))
+        assert proc.returncode == 2 and f"{flag} {tmp_path / 'no' / 'f'}: directory" in proc.stderr, proc.stderr
+        assert "does not exist; create it first" in proc.stderr
+
+
 def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
     from gitmine.cli import _show_summary
     from gitmine.units import mb
