@@ -604,6 +604,10 @@ def _replay_snapshots(
         flags = dict(since=since or ALL, cache_dir=cache_dir, build=build)  # folds want all the history there is
         with _bar("failed") as bar, _activity() as show:
             return mine(_settings(history, flags, attr, file), _evaluation_progress(bar, show)).snapshots
+    given = {"--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None}
+    misplaced = [flag for flag, value in given.items() if value]
+    if misplaced:
+        raise UsageError(f"{misplaced[0]} works on a git repository; {history} is a recorded history")
     return load_history(history, since=since)
 
 

@@ -278,6 +278,12 @@ def test_replay_of_too_short_a_history_says_what_it_spans():
     assert "snapshots over" in message and "weeks do not cover one fold of 26+26 weeks; lower --train/--test" in message
 
 
+@pytest.mark.parametrize("extra, flag", [(["--attr", "image"], "--attr"), (["--no-build"], "--build/--no-build")])
+def test_replay_of_a_recorded_history_refuses_what_only_a_repository_takes(extra, flag):
+    proc = run("replay", str(SMALL_HISTORIES[0]), *extra)
+    assert proc.returncode == 2 and f"{flag} works on a git repository;" in proc.stderr and "recorded history" in proc.stderr
+
+
 def test_replay_with_replanning_before_releases():
     proc = run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--replan-every", "13", "--json",
                "--strategy", "gitmine", "--strategy", "gitmine-fresh")  # fmt: skip
