@@ -17,10 +17,16 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def missing_directory(path: Path) -> Path | None:
+    """The directory ``path`` would be written in, if it does not exist."""
+    parent = Path(path).parent
+    return None if parent.is_dir() else parent
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
+    parent = path.parent
+    if missing_directory(path):
         raise InputError(f"{path}: directory {parent} does not exist; create it or write elsewhere")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)

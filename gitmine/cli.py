@@ -13,7 +13,7 @@ import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
 import typer
 from rich.console import Console
@@ -70,6 +70,13 @@ def _root(
 # analyze
 
 
+def _refuse(given: Mapping[str, object], why: str) -> None:
+    """A usage error for the first option given (a truthy value) that does not apply here."""
+    flag = next((flag for flag, value in given.items() if value), None)
+    if flag is not None:
+        raise UsageError(f"{flag} {why}")
+
+
 @app.command()
 def analyze(
     repo: Path = typer.Argument(Path("."), help="The repository to analyse (default: the current directory)."),
@@ -110,18 +117,13 @@ def analyze(
     from .summary import summary_of, summary_recorded
 
     if from_closures is not None:
-        given = {
+        _refuse({
             "REPO": repo != Path("."), "--rev": rev, "--all-parents": all_parents, "--every": every, "--attr": attr,
             "--file": file, "--jobs": jobs, "--strict": strict, "--allow-shallow": allow_shallow,
             "--build/--no-build": build is not None, "--cache-dir": cache_dir, "--eval-timeout": eval_timeout,
             "--record": record, "--check": check_only, "--report": report,
-        }  # fmt: skip
-        misplaced = [flag for flag, value in given.items() if value]
-        if misplaced:
-            raise UsageError(
-                f"{misplaced[0]} works on a repository, not with --from-closures (which takes --since, --until, "
-                "--max-layers, --output, --fresh and --json)"
-            )
+        }, "works on a repository, not with --from-closures (which takes --since, --until, --max-layers, --output, "
+           "--fresh and --json)")  # fmt: skip
         if max_layers is not None and max_layers < 1:
             raise UsageError(f"--max-layers {max_layers}: must be at least 1")
         out = output or Path(config.DEFAULT_OUTPUT)
@@ -145,9 +147,12 @@ def analyze(
     ), attr, file)  # fmt: skip
     if report is not None and not check_only:
         raise UsageError("--report goes with --check")
+    from .atomic import missing_directory
+
     for flag, path in (("--output", None if check_only else settings.output_path), ("--record", record), ("--report", report)):
-        if path is not None and not Path(path).resolve().parent.is_dir():  # said now, not after the evaluations
-            raise UsageError(f"{flag} {path}: directory {Path(path).resolve().parent} does not exist; create it first")
+        missing = missing_directory(path) if path is not None else None
+        if missing is not None:  # said now, not after the evaluations
+            raise UsageError(f"{flag} {path}: directory {missing} does not exist; create it first")
     if check_only:
         _check(settings, report, as_json)
         return
@@ -605,9 +610,7 @@ def _replay_snapshots(
         with _bar("failed") as bar, _activity() as show:
             return mine(_settings(history, flags, attr, file), _evaluation_progress(bar, show)).snapshots
     given = {"--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None}
-    misplaced = [flag for flag, value in given.items() if value]
-    if misplaced:
-        raise UsageError(f"{misplaced[0]} works on a git repository; {history} is a recorded history")
+    _refuse(given, f"works on a git repository; {history} is a recorded history")
     return load_history(history, since=since)
 
 
