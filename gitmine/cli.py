@@ -112,9 +112,7 @@ def analyze(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Mine the repository's history into a layer hint file."""
-    from . import config
-    from .analyze import learn_recorded
-    from .summary import summary_of, summary_recorded
+    from .summary import summary_of
 
     if from_closures is not None:
         _refuse({
@@ -124,21 +122,7 @@ def analyze(
             "--record": record, "--check": check_only, "--report": report,
         }, "works on a repository, not with --from-closures (which takes --since, --until, --max-layers, --output, "
            "--fresh and --json)")  # fmt: skip
-        if max_layers is not None and max_layers < 1:
-            raise UsageError(f"--max-layers {max_layers}: must be at least 1")
-        out = output or Path(config.DEFAULT_OUTPUT)
-        with _activity() as show:
-            show(f"learning from {from_closures} and planning")
-            res = learn_recorded(
-                from_closures,
-                since=since,
-                until=until,
-                max_layers=max_layers or config.DEFAULT_MAX_LAYERS,
-                output=out,
-                fresh=fresh,
-            )
-        summary = summary_recorded(res, out)
-        _show_summary(summary, as_json)
+        _analyze_recorded(from_closures, since, until, max_layers, output, fresh, as_json)
         return
     settings = _settings(repo, dict(
         since=since, until=until, rev=rev, all_parents=all_parents, every=every, jobs=jobs,
@@ -147,12 +131,7 @@ def analyze(
     ), attr, file)  # fmt: skip
     if report is not None and not check_only:
         raise UsageError("--report goes with --check")
-    from .atomic import missing_directory
-
-    for flag, path in (("--output", None if check_only else settings.output_path), ("--record", record), ("--report", report)):
-        missing = missing_directory(path) if path is not None else None
-        if missing is not None:  # said now, not after the evaluations
-            raise UsageError(f"{flag} {path}: directory {missing} does not exist; create it first")
+    _directories_exist(("--output", None if check_only else settings.output_path), ("--record", record), ("--report", report))
     if check_only:
         _check(settings, report, as_json)
         return
@@ -162,6 +141,35 @@ def analyze(
 
         write_history(record, result.snapshots)
     _show_summary(summary_of(result), as_json)
+
+
+def _analyze_recorded(
+    history: Path, since: str | None, until: str | None, max_layers: int | None, output: Path | None, fresh: bool, as_json: bool
+) -> None:
+    """``analyze --from-closures``: learn and plan from a recorded history, no git or Nix."""
+    from . import config
+    from .analyze import learn_recorded
+    from .summary import summary_recorded
+
+    if max_layers is not None and max_layers < 1:
+        raise UsageError(f"--max-layers {max_layers}: must be at least 1")
+    out = output or Path(config.DEFAULT_OUTPUT)
+    with _activity() as show:
+        show(f"learning from {history} and planning")
+        res = learn_recorded(
+            history, since=since, until=until, max_layers=max_layers or config.DEFAULT_MAX_LAYERS, output=out, fresh=fresh
+        )
+    _show_summary(summary_recorded(res, out), as_json)
+
+
+def _directories_exist(*outputs: tuple[str, Path | None]) -> None:
+    """Say now, not after the evaluations, that an output's directory is missing."""
+    from .atomic import missing_directory
+
+    for flag, path in outputs:
+        missing = missing_directory(path) if path is not None else None
+        if missing is not None:
+            raise UsageError(f"{flag} {path}: directory {missing} does not exist; create it first")
 
 
 def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: str | None) -> Settings:
