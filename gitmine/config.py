@@ -101,8 +101,17 @@ def load_config(repo: Path) -> dict[str, Any]:
         types, what = _TYPES[key]
         # a TOML boolean is a Python int: `max-layers = true` is not a number of layers
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise UsageError(f"{path}: `{key}` must be {what}, not {tomlkit.item(value).as_string()}")
+            raise UsageError(f"{path}: `{key}` must be {what}, not {_shown(value)}")
     return data
+
+
+def _shown(value: Any) -> str:
+    """A TOML value as the file would write it, on one line (tables inline)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_shown(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(tomlkit.item(value).as_string())
 
 
 def images_from_config(data: dict[str, Any], source: str) -> tuple[ImageSpec, ...]:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from gitmine import config
 
@@ -86,3 +87,33 @@ def test_good_values_of_every_kind_are_taken(tmp_path):
         "3months", "1d", 64, 2, 90.5, True, False
     )
     assert s.output == tmp_path / "hints" / "layers.toml" and [i.name for i in s.images] == ["web"]
+
+
+VALUES = [
+    '"6months"', '"2w"', '"bogus"', '""', '"commit"', '"1d"', '"tag"', "0", "-3", "8", "2.5", "true", "false",
+    "[]", "[1, 2]", '["a"]', "{}", '{ attr = "x" }', "1979-05-27", '"hints/h.toml"', "nan", "inf",
+]  # fmt: skip
+
+
+@given(
+    entries=st.dictionaries(
+        st.sampled_from(sorted(config._TYPES) + ["max-layer", "output ", "extra"]), st.sampled_from(VALUES), max_size=5
+    ),
+    image=st.one_of(st.none(), st.dictionaries(st.sampled_from(["name", "attr", "file", "foo"]), st.sampled_from(VALUES))),
+)
+@settings(max_examples=300, deadline=None)
+def test_any_config_file_gives_settings_or_one_usage_error(tmp_path_factory, entries, image):
+    repo = tmp_path_factory.mktemp("cfg")
+    lines = [f'"{k}" = {v}' for k, v in entries.items()]
+    if image is not None:
+        lines += ["[[image]]"] + [f"{k} = {v}" for k, v in image.items()]
+    (repo / "gitmine.toml").write_text("\n".join(lines) + "\n")
+    try:
+        s = config.resolve(config.Settings(repo=repo, images=()), {})
+    except config.UsageError as err:
+        assert "\n" not in str(err) and str(err)
+        return
+    # what was taken has the kind it must have
+    assert isinstance(s.max_layers, int) and s.max_layers >= 1 and isinstance(s.jobs, int) and s.jobs >= 1
+    assert isinstance(s.build, bool) and isinstance(s.all_parents, bool) and s.images
+    assert s.eval_timeout is None or (isinstance(s.eval_timeout, (int, float)) and s.eval_timeout > 0)
