@@ -123,10 +123,20 @@ _TRANSIENT = re.compile(
 )
 
 
+# Nix itself refused access to its store, database or daemon (a user without rights to the store):
+# the machine's setup, not the commit. Only Nix's own error lines count, not a builder's log.
+_NIX_PERMISSION = re.compile(r"^error: [^\n]*permission denied", re.IGNORECASE | re.MULTILINE)
+
+
 def is_transient(err: CommandFailed) -> bool:
     """True when the failure may not happen again on the same commit (a timeout, a killed process,
     a fetch or the machine failing): such failures are not cached, so the next run retries them."""
-    return err.transient or err.timed_out or err.returncode < 0 or bool(_TRANSIENT.search(err.stderr))
+    return (
+        err.transient
+        or err.timed_out
+        or err.returncode < 0
+        or bool(_TRANSIENT.search(err.stderr) or _NIX_PERMISSION.search(err.stderr))
+    )
 
 
 # The derivation and the output that the attribute's value stands for (its first output: what an image

@@ -374,6 +374,10 @@ def test_path_info_asks_for_the_current_json_format_where_there_is_one(version, 
             "(e08c8b49e08c8b49e08c8b49e08c8b49e08c8b49) (libgit2 error code = 9)", True),
         (1, "fatal: bad object 1f2e3d4c\nerror: program 'git' failed with exit code 128", True),
         (1, "error: external filter 'git-lfs filter-process' failed", True),
+        # Nix may not use its store (a user without rights to it); a builder's own "Permission denied" is the commit's
+        (1, "error: opening lock file '/nix/var/nix/db/big-lock': Permission denied", True),
+        (1, "error: builder for '/nix/store/x-app.drv' failed with exit code 1;\n       last 10 log lines:\n"
+            "       > install: cannot create regular file '/usr/bin/app': Permission denied", False),
         (1, "error: syntax error, unexpected '}'\n       at /tmp/x/flake.nix:3:1:", False),
         (1, "error: broken at this commit", False),
         (1, "error: flake 'git+file:///r' does not provide attribute 'packages.x86_64-linux.image'", False),
