@@ -376,6 +376,7 @@ def test_path_info_asks_for_the_current_json_format_where_there_is_one(version, 
         (1, "error: external filter 'git-lfs filter-process' failed", True),
         # Nix may not use its store (a user without rights to it); a builder's own "Permission denied" is the commit's
         (1, "error: opening lock file '/nix/var/nix/db/big-lock': Permission denied", True),
+        (1, "error: getting status of /nix/var/nix/daemon-socket/socket: Permission denied", True),  # Nix 2.8, as nobody
         (1, "error: builder for '/nix/store/x-app.drv' failed with exit code 1;\n       last 10 log lines:\n"
             "       > install: cannot create regular file '/usr/bin/app': Permission denied", False),
         (1, "error: syntax error, unexpected '}'\n       at /tmp/x/flake.nix:3:1:", False),
