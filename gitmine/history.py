@@ -26,7 +26,16 @@ def open_repository(path: Path) -> pygit2.Repository:
     found = pygit2.discover_repository(str(path))
     if found is None:
         raise RepositoryError(f"{path} is not in a git repository; run gitmine inside one or pass its path")
-    repo = pygit2.Repository(found)
+    try:
+        repo = pygit2.Repository(found)
+    except pygit2.GitError as err:
+        if "not owned by current user" in str(err):  # git's "dubious ownership" (a checkout in a CI container)
+            top = Path(found).parent if Path(found).name == ".git" else Path(found)
+            raise RepositoryError(
+                f"{top} belongs to another user, and git refuses it; if you trust it, run "
+                f"`git config --global --add safe.directory {top}` (as git itself suggests) and try again"
+            ) from None
+        raise RepositoryError(f"{path}: git cannot open the repository ({err})") from None
     if repo.is_bare:
         raise RepositoryError(f"{path} is a bare repository; clone it (git clone {path}) and analyse the clone")
     return repo

@@ -193,6 +193,22 @@ def test_the_repositorys_git_hooks_do_not_run_in_gitmines_worktrees(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving the repository to another user needs root")
+def test_a_repository_of_another_user_is_one_line_naming_safe_directory(tmp_path):
+    # a checkout mounted into a CI container belongs to another uid: git's "dubious ownership"
+    repo = generate(tmp_path / "repo", commits=2, days=2)
+    subprocess.run(["chown", "-R", "65534", str(repo)], check=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    proc = gitmine("analyze", str(repo), "--attr", "image", env=env)
+    one_error_line(proc, 2, f"{repo} belongs to another user, and git refuses it; if you trust it, run "
+                            f"`git config --global --add safe.directory {repo}`")  # fmt: skip
+    subprocess.run(["git", "config", "--global", "--add", "safe.directory", str(repo)], check=True, env=env)
+    window = ("--since", "2001-01-01", "--until", "2001-01-02")  # the repository opens; nothing in this window
+    one_error_line(gitmine("analyze", str(repo), "--attr", "image", *window, env=env), 2, "no commit")
+
+
 def test_a_killed_runs_worktrees_go_whatever_its_process_id_and_a_live_runs_stay(tmp_path):
     # In a container every run may get the same process id, and a restored CI cache holds another
     # machine's directories: whether a run lives is told by the lock it holds, not by its pid.
