@@ -23,7 +23,7 @@ from rich.status import Status
 from rich.table import Table
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Interrupted, UsageError
+from .errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Interrupted, UsageError
 from .units import mb, mb_delta
 
 if TYPE_CHECKING:
@@ -709,6 +709,17 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Exception as e:  # noqa: BLE001 - the last word on an error nobody foresaw: one line, and how to see more
+        if _DEBUG:
+            raise
+        err.print(
+            f"gitmine: internal error: {type(e).__name__}: {e} (a bug in gitmine: `gitmine --debug …` shows the "
+            "traceback to report)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        return EXIT_BUG
 
 
 def run() -> None:

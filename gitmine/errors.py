@@ -6,6 +6,7 @@ EXIT_ANALYSIS = 1
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3
 EXIT_INTERRUPTED = 130
+EXIT_BUG = 70  # EX_SOFTWARE: an error gitmine did not expect
 
 
 class GitmineError(Exception):

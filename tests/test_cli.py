@@ -125,6 +125,20 @@ def test_layout_as_a_nix_builder_outside_a_build_says_what_it_lacks(hint_path, t
     assert proc.returncode == 2 and "attrs.json: no outputs.out in the structured attributes" in proc.stderr
 
 
+def test_an_error_nobody_foresaw_is_one_line_exit_70_and_debug_shows_it(hint_path, monkeypatch, capsys):
+    import gitmine.hints
+
+    def broken(text: str) -> list[str]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gitmine.hints, "problems", broken)
+    assert main(["check", str(hint_path)]) == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "gitmine: internal error: RuntimeError: boom" in err and "--debug" in err
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["--debug", "check", str(hint_path)])
+
+
 def test_check_valid_and_invalid(hint_path, tmp_path):
     ok = run("check", str(hint_path))
     assert ok.returncode == 0 and "valid" in ok.stderr
