@@ -32,13 +32,23 @@ from typing import Any
 
 from .atomic import write_text_atomic
 from .closure import Closure, StorePath, closure_from_json
-from .errors import GitmineError
+from .errors import EnvironmentProblem, GitmineError
 
 CACHE_SCHEMA = 1
 
 
+def _home(sub: str) -> str:
+    """``~/sub``, or "" where there is no home: no HOME, and a user id without a passwd entry (some containers)."""
+    try:
+        return str(Path.home() / sub)
+    except (RuntimeError, KeyError):
+        return ""
+
+
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME") or _home(".cache")
+    if not base:
+        raise EnvironmentProblem("no home directory to keep the evaluation cache in; set XDG_CACHE_HOME or pass --cache-dir")
     return Path(base) / "gitmine"
 
 
@@ -49,7 +59,7 @@ def nix_conf_files() -> list[Path]:
     user = os.environ.get("NIX_USER_CONF_FILES")
     if user:
         return files + [Path(p) for p in user.split(":") if p]
-    dirs = [os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")]
+    dirs = [os.environ.get("XDG_CONFIG_HOME") or _home(".config")]
     dirs += (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":")
     return files + [Path(d) / "nix" / "nix.conf" for d in dirs if d]
 

@@ -88,3 +88,19 @@ def test_a_file_nix_conf_includes_counts_as_nix_reads_it(clean_env):
     assert nix_settings_fingerprint(VERSION) == base
     custom.write_text("access-tokens = github.com=ghs_2\nallow-import-from-derivation = false\n")
     assert nix_settings_fingerprint(VERSION) != base
+
+
+def test_no_home_directory_is_an_environment_error_naming_the_way_out(monkeypatch):
+    from gitmine.cache import default_cache_dir
+    from gitmine.errors import EnvironmentProblem
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", no_home)
+    with pytest.raises(EnvironmentProblem, match="set XDG_CACHE_HOME or pass --cache-dir"):
+        default_cache_dir()
+    assert nix_settings_fingerprint(VERSION)  # the nix.conf files Nix reads: the system ones still count
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere")
+    assert default_cache_dir() == Path("/somewhere/gitmine")
