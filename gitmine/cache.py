@@ -168,12 +168,12 @@ class Cache:
         return payload
 
     def _write(self, path: Path, payload: Any) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         body = json.dumps({"schema": CACHE_SCHEMA, "sha256": _digest(payload), "payload": payload}, sort_keys=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(path, body)
-        except GitmineError:
-            pass  # a cache that cannot be written costs speed, not correctness
+        except (OSError, GitmineError):
+            pass  # a cache that cannot be written (read-only, full) costs speed, not correctness
 
     @staticmethod
     def eval_key(tree: str, image_attr: str, image_file: str | None, settings: str) -> str:

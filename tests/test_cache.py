@@ -104,3 +104,17 @@ def test_no_home_directory_is_an_environment_error_naming_the_way_out(monkeypatc
     assert nix_settings_fingerprint(VERSION)  # the nix.conf files Nix reads: the system ones still count
     monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere")
     assert default_cache_dir() == Path("/somewhere/gitmine")
+
+
+def test_a_cache_that_cannot_be_written_costs_speed_not_the_run(tmp_path, monkeypatch):
+    # a read-only cache directory (a restored CI cache mounted read-only): entries are not kept, nothing fails
+    from gitmine.cache import Cache
+
+    cache = Cache(tmp_path / "c")
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    cache.put_eval("k", {"status": "ok", "drv": "/nix/store/x.drv!out"})
+    assert cache.get_eval("k") is None
