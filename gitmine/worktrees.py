@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from . import gateway
+from .errors import EnvironmentProblem
 
 
 def _git(*args: str, cwd: Path, cleanup: bool = False, env: dict[str, str] | None = None) -> None:
@@ -139,6 +140,12 @@ class WorktreePool:
         self._alive: IO[str] | None = None  # the run's lock, held until close
 
     def __enter__(self) -> "WorktreePool":
+        try:
+            self.base.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise EnvironmentProblem(
+                f"cannot make worktrees under {self.base} ({err.strerror}); pass a --cache-dir gitmine can write to"
+            ) from None
         with _registry_lock(self.base):
             prune_stale(self.base, self.repo_dir)
             self.run_dir.mkdir(parents=True)

@@ -454,3 +454,21 @@ def test_written_files_get_the_umask_mode_and_keep_a_replaced_files_mode(tmp_pat
         assert kept.read_text() == "new" and kept.stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def test_a_cache_directory_gitmine_cannot_write_is_one_line(tmp_path, monkeypatch):
+    from gitmine.errors import EnvironmentProblem
+    from gitmine.worktrees import WorktreePool
+
+    repo = generate(tmp_path / "repo", commits=2, days=2)
+    real_mkdir = Path.mkdir
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        if "cache" in self.parts:
+            raise PermissionError(13, "Permission denied", str(self))
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(EnvironmentProblem, match="cannot make worktrees under .*Permission denied.*--cache-dir"):
+        with WorktreePool(repo, tmp_path / "cache", 1):
+            pass
