@@ -142,6 +142,8 @@ class WorktreePool:
     def __enter__(self) -> "WorktreePool":
         try:
             self.base.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.base, os.W_OK):
+                raise PermissionError(13, "not writable")
         except OSError as err:
             raise EnvironmentProblem(
                 f"cannot make worktrees under {self.base} ({err.strerror}); pass a --cache-dir gitmine can write to"
