@@ -677,8 +677,14 @@ def example(
     """Create an example repository with Nix-built images and a history to analyse."""
     from .fixture import generate
 
-    if directory.exists() and any(directory.iterdir()):
-        raise UsageError(f"{directory} exists and is not empty; choose a new directory")
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise UsageError(f"{directory} exists and is not an empty directory; choose a new one")
+    if commits < 1 or days <= 0:
+        raise UsageError("--commits must be at least 1 and --days more than 0")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create {directory} ({e.strerror}); choose a directory you can write to") from None
     generate(directory, commits=commits, days=days)
     err.print(f"created {directory} ({commits} commits over {days:g} days); now run: gitmine analyze {directory}", highlight=False)
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -434,3 +435,21 @@ def test_version_alone_prints_it():
 
     proc = run("--version")
     assert proc.returncode == 0 and proc.stdout == f"gitmine {__version__}\n"
+
+
+def test_example_creates_a_repository_and_refuses_what_it_cannot_use(tmp_path):
+    target = tmp_path / "demo"
+    proc = run("example", str(target), "--commits", "5", "--days", "5")
+    assert proc.returncode == 0, proc.stderr
+    log = subprocess.run(["git", "log", "--oneline"], cwd=target, capture_output=True, text=True, check=True).stdout
+    assert len(log.splitlines()) == 5 and (target / "gitmine.toml").exists() and (target / "flake.nix").exists()
+    assert f"now run: gitmine analyze {target}" in " ".join(proc.stderr.split())
+    (tmp_path / "file").write_text("x")
+    for where, args, message in [
+        (target, (), "exists and is not an empty directory"),
+        (tmp_path / "file", (), "exists and is not an empty directory"),
+        (Path("/proc/no-such-dir/demo"), (), "cannot create /proc/no-such-dir/demo"),
+        (tmp_path / "new", ("--commits", "0"), "--commits must be at least 1"),
+    ]:
+        bad = run("example", str(where), *args)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
