@@ -167,9 +167,13 @@ def _directories_exist(*outputs: tuple[str, Path | None]) -> None:
     from .atomic import missing_directory
 
     for flag, path in outputs:
-        missing = missing_directory(path) if path is not None else None
+        if path is None:
+            continue
+        missing = missing_directory(path)
         if missing is not None:
             raise UsageError(f"{flag} {path}: directory {missing} does not exist; create it first")
+        if Path(path).is_dir():
+            raise UsageError(f"{flag} {path} is a directory; name the file to write")
 
 
 def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: str | None) -> Settings:

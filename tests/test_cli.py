@@ -199,6 +199,8 @@ def test_an_output_directory_that_does_not_exist_is_said_before_the_run(tmp_path
         proc = run("analyze", str(repo), "--attr", "image", flag, str(tmp_path / "no" / "f"))
         assert proc.returncode == 2 and f"{flag} {tmp_path / 'no' / 'f'}: directory" in proc.stderr, proc.stderr
         assert "does not exist; create it first" in proc.stderr
+        proc = run("analyze", str(repo), "--attr", "image", flag, str(tmp_path))
+        assert proc.returncode == 2 and f"{flag} {tmp_path} is a directory; name the file to write" in proc.stderr
 
 
 def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
