@@ -94,6 +94,8 @@ def load_config(repo: Path) -> dict[str, Any]:
         data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
     except (TOMLKitError, UnicodeDecodeError) as err:
         raise UsageError(f"{path}: not valid TOML ({err}); fix or remove it") from None
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read it ({err.strerror})") from None
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise UsageError(f"{path}: unknown key `{unknown[0]}`; known keys are {', '.join(sorted(_KEYS))}")
