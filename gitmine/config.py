@@ -170,6 +170,13 @@ def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
     for key, value, bad, what in limits:
         if bad:
             raise UsageError(f"{key} {value:g} (--{key}, or {key} in {CONFIG_NAME}): must be {what}")
+    for img in s.images:
+        where = img.attr.rpartition("#")[0] if img.is_flake else ""
+        if ":" in where:  # path:., github:o/r, git+file://…: a flake reference, not a place in this repository
+            raise UsageError(
+                f"image {img.attr!r}: gitmine evaluates the repository's own history, so an image is ATTR or DIR#ATTR "
+                f"(DIR a directory of the repository), not a flake reference like {where!r}"
+            )
     if not s.images:
         raise UsageError(
             f"no image to analyse: pass --attr ATTR (a flake attribute, or with --file an attribute of "

@@ -117,3 +117,12 @@ def test_any_config_file_gives_settings_or_one_usage_error(tmp_path_factory, ent
     assert isinstance(s.max_layers, int) and s.max_layers >= 1 and isinstance(s.jobs, int) and s.jobs >= 1
     assert isinstance(s.build, bool) and isinstance(s.all_parents, bool) and s.images
     assert s.eval_timeout is None or (isinstance(s.eval_timeout, (int, float)) and s.eval_timeout > 0)
+
+
+@pytest.mark.parametrize("attr", ["path:.#image", "github:owner/repo#image", "git+file:///r#image"])
+def test_an_image_given_as_a_flake_reference_is_refused(tmp_path, attr):
+    # `.#image` and `deploy#image` name places in the repository; a flake URL names something else
+    with pytest.raises(config.UsageError, match="not a flake reference like"):
+        config.resolve(config.Settings(repo=tmp_path, images=(config.ImageSpec(attr, attr),)), {})
+    ok = config.resolve(config.Settings(repo=tmp_path, images=(config.ImageSpec(".#image", ".#image"),)), {})
+    assert ok.images[0].attr == ".#image"
