@@ -140,6 +140,23 @@ def images_from_config(data: dict[str, Any], source: str) -> tuple[ImageSpec, ..
     return tuple(out)
 
 
+def _in_repository(image: ImageSpec, repo: Path) -> ImageSpec:
+    """The image with its ``--file`` relative to the repository root, as each commit's worktree has it.
+    An absolute path would name today's file at every commit (the same image all along, silently)."""
+    if image.file is None:
+        return image
+    path = Path(image.file)
+    if path.is_absolute():
+        try:
+            path = path.resolve().relative_to(repo.resolve())
+        except ValueError:
+            raise UsageError(f"--file {image.file} is outside the repository {repo}; name a file of it") from None
+    path = Path(os.path.normpath(path))
+    if path.parts[:1] == ("..",):
+        raise UsageError(f"--file {image.file} is outside the repository {repo}; name a file of it")
+    return replace(image, file=str(path))
+
+
 def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
     """Config file values under CLI flags (``flags`` holds only what the user gave)."""
     data = load_config(base.repo)
@@ -170,6 +187,7 @@ def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
     for key, value, bad, what in limits:
         if bad:
             raise UsageError(f"{key} {value:g} (--{key}, or {key} in {CONFIG_NAME}): must be {what}")
+    s = replace(s, images=tuple(_in_repository(img, s.repo) for img in s.images))
     for img in s.images:
         where = img.attr.rpartition("#")[0] if img.is_flake else ""
         if ":" in where:  # path:., github:o/r, git+file://…: a flake reference, not a place in this repository

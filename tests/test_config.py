@@ -126,3 +126,17 @@ def test_an_image_given_as_a_flake_reference_is_refused(tmp_path, attr):
         config.resolve(config.Settings(repo=tmp_path, images=(config.ImageSpec(attr, attr),)), {})
     ok = config.resolve(config.Settings(repo=tmp_path, images=(config.ImageSpec(".#image", ".#image"),)), {})
     assert ok.images[0].attr == ".#image"
+
+
+def test_a_file_image_is_read_from_each_commit_not_from_today(tmp_path):
+    # an absolute --file named today's file at every commit: the same image all along, and no warning
+    def files(*given: str) -> list[str | None]:
+        images = tuple(config.ImageSpec("image", "image", f) for f in given)
+        return [i.file for i in config.resolve(config.Settings(repo=tmp_path, images=images), {}).images]
+
+    assert files(str(tmp_path / "nix" / "images.nix"), "./default.nix", "nix/../default.nix") == [
+        "nix/images.nix", "default.nix", "default.nix"
+    ]  # fmt: skip
+    for outside in ("/etc/nixos/default.nix", "../other/default.nix"):
+        with pytest.raises(config.UsageError, match="is outside the repository"):
+            files(outside)
