@@ -28,6 +28,7 @@ from .nixeval import (
     nix_version,
     output_path,
     query_closure,
+    reads_search_path,
     realise,
     substituters,
 )
@@ -77,6 +78,7 @@ class AnalyzeResult:
     nix_builds: int
     corrupt_cache_entries: list[str] = field(default_factory=list)
     previous: Previous | None = None
+    warnings: tuple[str, ...] = ()  # what the evaluation found that makes the analysis say less
 
     @property
     def failures(self) -> list[Evaluation]:
@@ -293,6 +295,18 @@ class Mined:
     nix_evaluations: int
     nix_builds: int
     corrupt_cache_entries: list[str]
+    warnings: tuple[str, ...] = ()
+
+
+def _search_path_warnings(settings: Settings, root: Path) -> tuple[str, ...]:
+    """A ``--file`` image that reads ``<nixpkgs>`` from NIX_PATH hides nixpkgs' history: say so."""
+    return tuple(
+        f"`{img.name}` ({img.describe()}) reads <nixpkgs> (or another <…> path) from NIX_PATH: every past commit was "
+        "evaluated against today's channel, so the updates of nixpkgs are not in this analysis; pin nixpkgs in "
+        "the repository (a flake, niv, npins, or fetchTarball with a hash)"
+        for img in settings.images
+        if not img.is_flake and reads_search_path(root, img, timeout=settings.eval_timeout)
+    )
 
 
 def mine(settings: Settings, progress: Progress | None = None) -> Mined:
@@ -331,6 +345,7 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
         gateway.COUNTERS["eval"] - before.get("eval", 0),
         gateway.COUNTERS["build"] - before.get("build", 0),
         list(cache.corrupt),
+        _search_path_warnings(settings, workdir(repo)),
     )
 
 
@@ -385,6 +400,7 @@ def analyze(settings: Settings, progress: Progress | None = None, *, write: bool
         mined.nix_builds,
         mined.corrupt_cache_entries,
         previous,
+        mined.warnings,
     )
 
 

@@ -176,6 +176,27 @@ def instantiate(worktree: Path, image: ImageSpec, *, timeout: float | None, shal
     return drvs[0] if "!" in drvs[0] else f"{drvs[0]}!out"
 
 
+_SEARCH_PATH_MISSING = re.compile(r"was not found in the Nix search path")
+
+
+def reads_search_path(root: Path, image: ImageSpec, *, timeout: float | None) -> bool:
+    """Whether a ``--file`` image, as it is in ``root``, looks something up in the Nix search path
+    (``<nixpkgs>``): evaluated with an empty one (``NIX_PATH`` and ``nix-path``), it fails saying so.
+    Such an image is evaluated against today's channel at every past commit."""
+    if image.file is None or not (root / image.file).is_file():
+        return False
+    try:
+        gateway.run(
+            ["nix-instantiate", str(root / image.file), "-A", image.attr, "--option", "nix-path", ""],
+            cwd=root,
+            timeout=timeout,
+            env={"NIX_PATH": ""},
+        )
+    except CommandFailed as err:
+        return bool(_SEARCH_PATH_MISSING.search(err.stderr))
+    return False
+
+
 def realise(drv: str, *, timeout: float | None) -> Closure:
     """Build (or substitute) ``drv`` (``<drv>!<output>``: that output only) and return the runtime
     closure of what it built."""

@@ -113,7 +113,7 @@ def _previous(previous: Previous | None, stats: Statistics, hints: Hints, latest
 def summary_of(result: AnalyzeResult) -> dict[str, Any]:
     absent = sum(1 for e in result.evaluations if e.status == "absent")
     s = result.settings
-    return {
+    summary = {
         "window": {
             "since": s.since or "all",
             "until": s.until,
@@ -134,6 +134,8 @@ def summary_of(result: AnalyzeResult) -> dict[str, Any]:
         **_learned(result.snapshots, result.stats, result.hints, result.previous, result.settings.max_layers),
         "output": str(result.settings.output_path),
     }
+    summary["warnings"] = [*result.warnings, *summary["warnings"]]
+    return summary
 
 
 def summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:

@@ -291,6 +291,32 @@ def test_many_commits_to_evaluate_get_a_note_on_sampling(tmp_path, monkeypatch):
     assert len(notes) == 1
 
 
+def test_a_file_image_that_reads_nixpkgs_from_nix_path_is_warned_about(tmp_path, monkeypatch):
+    # every past commit is evaluated against today's channel: nixpkgs' own history is invisible
+    channel = tmp_path / "channel"
+    channel.mkdir()
+    (channel / "default.nix").write_text(
+        '{ ... }: { mk = name: derivation { inherit name; system = builtins.currentSystem; builder = "/bin/sh";'
+        ' args = [ "-c" "echo ${name} > $out" ]; }; }\n'
+    )
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    for i in range(3):
+        (repo / "default.nix").write_text(f'let pkgs = import <nixpkgs> {{ }}; in {{ image = pkgs.mk "app-1.{i}"; }}\n')
+        commit_all(repo, f"release {i}")
+    monkeypatch.setenv("NIX_PATH", f"nixpkgs={channel}")
+    common = ("--file", "default.nix", "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "h.toml"))
+    s = analyze_json(str(repo), *common)
+    assert s["snapshots"] == 3
+    assert any("reads <nixpkgs> (or another <…> path) from NIX_PATH" in w for w in s["warnings"])
+    # pinned in the repository: nothing to say
+    (repo / "pkgs.nix").write_text((channel / "default.nix").read_text())
+    (repo / "default.nix").write_text('let pkgs = import ./pkgs.nix { }; in { image = pkgs.mk "app-1.3"; }\n')
+    commit_all(repo, "pin")
+    assert not any("NIX_PATH" in w for w in analyze_json(str(repo), *common)["warnings"])
+
+
 def test_run_from_a_subdirectory_uses_the_repository_root(tmp_path):
     # gitmine.toml and the hint file live at the root, wherever in the checkout gitmine runs
     repo = generate(tmp_path / "repo", commits=4, days=4)
