@@ -25,6 +25,7 @@ from .nixeval import (
     instantiate,
     is_absent,
     is_transient,
+    is_unlocked,
     nix_version,
     output_path,
     query_closure,
@@ -49,6 +50,7 @@ class Evaluation:
     closure: Closure | None = None
     error: str | None = None
     cached: bool = False
+    unlocked: bool = False  # a flake whose commit did not lock its inputs: evaluated with today's
 
 
 @dataclass
@@ -129,10 +131,19 @@ class _Evaluator:
 
     def evaluate(self, worktree: Path | None, commit: CommitInfo, image: ImageSpec, drv: str | None) -> Evaluation:
         key = self._key(commit, image)
+        unlocked = False
         if drv is None:
             assert worktree is not None
             try:
-                drv = instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow)
+                try:
+                    drv = instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow)
+                except CommandFailed as err:
+                    if not is_unlocked(err):
+                        raise
+                    # no flake.lock locking every input at this commit: Nix can only lock them as of today,
+                    # which the next run may find different, so nothing of it is cached against the commit
+                    unlocked, key = True, None
+                    drv = instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow, locked=False)
             except CommandFailed as err:
                 return self._failure(commit, image, key, ABSENT if is_absent(err) else FAILED, err)
             if key:
@@ -142,7 +153,7 @@ class _Evaluator:
         with lock:  # two commits with the same derivation (a docs-only commit) build it once
             closure = self._closure(drv)
             if closure is not None:
-                return Evaluation(commit, image.name, OK, closure)
+                return Evaluation(commit, image.name, OK, closure, unlocked=unlocked)
             if drv in self._failed:  # a build that failed in this run fails again: build it once
                 return self._failure(commit, image, key, FAILED, self._failed[drv])
             try:
@@ -162,7 +173,7 @@ class _Evaluator:
             self.cache.put_closure(drv, built)
             with self._lock:
                 self._closures[drv] = built
-            return Evaluation(commit, image.name, OK, built)
+            return Evaluation(commit, image.name, OK, built, unlocked=unlocked)
 
     def _failure(
         self, commit: CommitInfo, image: ImageSpec, key: str | None, status: str, err: CommandFailed
@@ -298,6 +309,20 @@ class Mined:
     warnings: tuple[str, ...] = ()
 
 
+def _unlocked_warnings(settings: Settings, evaluations: list[Evaluation]) -> tuple[str, ...]:
+    """Flake images evaluated at commits that did not lock their inputs: say how many, and the fix."""
+    out = []
+    for img in settings.images:
+        n = sum(1 for e in evaluations if e.image == img.name and e.unlocked)
+        if n:
+            total = sum(1 for e in evaluations if e.image == img.name and e.status == OK)
+            out.append(
+                f"`{img.name}`: {n} of the {total} evaluated commits have no flake.lock that locks every input, so Nix "
+                "locked their inputs as of today and their history is not in this analysis; commit flake.lock"
+            )
+    return tuple(out)
+
+
 def _search_path_warnings(settings: Settings, root: Path) -> tuple[str, ...]:
     """A ``--file`` image that reads ``<nixpkgs>`` from NIX_PATH hides nixpkgs' history: say so."""
     return tuple(
@@ -345,7 +370,7 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
         gateway.COUNTERS["eval"] - before.get("eval", 0),
         gateway.COUNTERS["build"] - before.get("build", 0),
         list(cache.corrupt),
-        _search_path_warnings(settings, workdir(repo)),
+        _unlocked_warnings(settings, evaluations) + _search_path_warnings(settings, workdir(repo)),
     )
 
 

@@ -144,19 +144,34 @@ def is_transient(err: CommandFailed) -> bool:
 _DRV_AND_OUTPUT = 'd: [ d.drvPath (d.outputName or "out") ]'
 
 
-def instantiate(worktree: Path, image: ImageSpec, *, timeout: float | None, shallow: bool = False) -> str:
+_UNLOCKED = re.compile(r"requires lock file changes")
+
+
+def is_unlocked(err: CommandFailed) -> bool:
+    """True when a flake could not be evaluated with its own ``flake.lock`` (none, or one that does not
+    lock every input) under ``--no-update-lock-file``."""
+    return bool(_UNLOCKED.search(err.stderr))
+
+
+def instantiate(
+    worktree: Path, image: ImageSpec, *, timeout: float | None, shallow: bool = False, locked: bool = True
+) -> str:
     """The image's derivation and output at ``worktree``, as ``<drv>!<output>`` (raises CommandFailed).
 
-    Nix refuses a shallow clone's worktree as a flake unless told that shallow is fine.
+    Nix refuses a shallow clone's worktree as a flake unless told that shallow is fine. A flake is
+    evaluated with the inputs its commit locked (``--no-update-lock-file``: where the commit's
+    ``flake.lock`` does not lock them, :func:`is_unlocked` tells the failure apart); ``locked=False``
+    lets Nix lock them as of today, which is all that can be done for such a commit.
     """
     if image.is_flake:
         ref = image.flake_ref(worktree, shallow=shallow)
         out = gateway.run(
-            ["nix", *NIX_FEATURES, "eval", "--json", ref, "--apply", _DRV_AND_OUTPUT],
+            ["nix", *NIX_FEATURES, "eval", *(["--no-update-lock-file"] if locked else []), "--json", ref,
+             "--apply", _DRV_AND_OUTPUT],
             cwd=worktree,
             timeout=timeout,
-            count_as="eval",
-        )
+            count_as="eval" if locked else None,  # the second try at one commit is not another evaluation
+        )  # fmt: skip
         try:
             drv, output = json.loads(out)
         except (ValueError, TypeError):

@@ -181,6 +181,31 @@ def test_unfetchable_flake_input_is_a_recorded_failure_retried_next_run(tmp_path
 
 
 @pytest.mark.usefixtures("needs_nix")
+def test_commits_that_do_not_lock_their_flake_inputs_are_evaluated_and_said(tmp_path):
+    # without a flake.lock, Nix locks a commit's inputs as of today: the history of those inputs is lost
+    dep = tmp_path / "dep"
+    dep.mkdir()
+    (dep / "flake.nix").write_text(
+        '{ outputs = { self }: { mk = n: derivation { name = n; system = "x86_64-linux"; builder = "/bin/sh";'
+        ' args = [ "-c" "echo ${n} > $out" ]; }; }; }'
+    )
+    flake = '{{ inputs.dep.url = "path:' + str(dep) + '"; outputs = {{ self, dep }}: {{ image = dep.mk "app-{n}"; }}; }}'
+    repo = _flake_repo(tmp_path / "repo", [flake.format(n=1), flake.format(n=2)])
+    args = ("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
+    s = json.loads(gitmine(*args).stdout)
+    assert (s["snapshots"], s["failed"], s["evaluations"]) == (2, 0, 2)
+    assert any("2 of the 2 evaluated commits have no flake.lock that locks every input" in w for w in s["warnings"])
+    assert json.loads(gitmine(*args).stdout)["evaluations"] == 2  # nothing of them cached: today changes
+    # a commit with its flake.lock is evaluated with what it locked, and cached
+    (repo / "flake.nix").write_text(flake.format(n=3))
+    subprocess.run(["nix", "flake", "lock", str(repo)], check=True, capture_output=True)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "lock")
+    s = json.loads(gitmine(*args).stdout)
+    assert s["snapshots"] == 3 and any("2 of the 3 evaluated commits" in w for w in s["warnings"])
+
+
+@pytest.mark.usefixtures("needs_nix")
 def test_the_repositorys_git_hooks_do_not_run_in_gitmines_worktrees(tmp_path):
     repo = generate(tmp_path / "repo", commits=3, days=3)
     marker = tmp_path / "hook-ran"
