@@ -135,17 +135,11 @@ class _Evaluator:
         if drv is None:
             assert worktree is not None
             try:
-                try:
-                    drv = instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow)
-                except CommandFailed as err:
-                    if not is_unlocked(err):
-                        raise
-                    # no flake.lock locking every input at this commit: Nix can only lock them as of today,
-                    # which the next run may find different, so nothing of it is cached against the commit
-                    unlocked, key = True, None
-                    drv = instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow, locked=False)
+                drv, unlocked = self._instantiate(worktree, image)
             except CommandFailed as err:
                 return self._failure(commit, image, key, ABSENT if is_absent(err) else FAILED, err)
+            if unlocked:  # Nix locked the inputs as of today, which the next run may find different
+                key = None
             if key:
                 self.cache.put_eval(key, {"status": OK, "drv": drv})
         with self._lock:
@@ -174,6 +168,20 @@ class _Evaluator:
             with self._lock:
                 self._closures[drv] = built
             return Evaluation(commit, image.name, OK, built, unlocked=unlocked)
+
+    def _instantiate(self, worktree: Path, image: ImageSpec) -> tuple[str, bool]:
+        """``<drv>!<output>`` at ``worktree``, and whether the commit left its flake inputs unlocked:
+        without a flake.lock that locks every input, Nix can only lock them as of today, so the
+        evaluation is done that way and nothing of it is the commit's to cache (a failure is transient)."""
+        try:
+            return instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow), False
+        except CommandFailed as err:
+            if not is_unlocked(err):
+                raise
+        try:
+            return instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow, locked=False), True
+        except CommandFailed as err:
+            raise CommandFailed(err.argv, err.returncode, err.stderr, timed_out=err.timed_out, transient=True) from None
 
     def _failure(
         self, commit: CommitInfo, image: ImageSpec, key: str | None, status: str, err: CommandFailed
@@ -351,7 +359,8 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
     nix_version()  # fail early, with one clear line, if Nix is missing or too old
     cache = Cache(settings.cache_dir or default_cache_dir())
     before = dict(gateway.COUNTERS)
-    evaluations = collect(settings, commits, workdir(repo), cache, progress, shallow=repo.is_shallow)
+    root = workdir(repo)
+    evaluations = collect(settings, commits, root, cache, progress, shallow=repo.is_shallow)
     for img in settings.images:
         if all(e.status == ABSENT for e in evaluations if e.image == img.name):
             raise RepositoryError(
@@ -370,7 +379,7 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
         gateway.COUNTERS["eval"] - before.get("eval", 0),
         gateway.COUNTERS["build"] - before.get("build", 0),
         list(cache.corrupt),
-        _unlocked_warnings(settings, evaluations) + _search_path_warnings(settings, workdir(repo)),
+        _unlocked_warnings(settings, evaluations) + _search_path_warnings(settings, root),
     )
 
 

@@ -26,7 +26,7 @@ def missing_directory(path: Path) -> Path | None:
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     parent = path.parent
-    if missing_directory(path):
+    if missing_directory(path) is not None:
         raise InputError(f"{path}: directory {parent} does not exist; create it or write elsewhere")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)

@@ -145,16 +145,11 @@ def _in_repository(image: ImageSpec, repo: Path) -> ImageSpec:
     An absolute path would name today's file at every commit (the same image all along, silently)."""
     if image.file is None:
         return image
-    path = Path(image.file)
-    if path.is_absolute():
-        try:
-            path = path.resolve().relative_to(repo.resolve())
-        except ValueError:
-            raise UsageError(f"--file {image.file} is outside the repository {repo}; name a file of it") from None
-    path = Path(os.path.normpath(path))
-    if path.parts[:1] == ("..",):
+    root, given = repo.resolve(), Path(image.file)
+    path = given.resolve() if given.is_absolute() else Path(os.path.normpath(root / given))
+    if root not in path.parents:
         raise UsageError(f"--file {image.file} is outside the repository {repo}; name a file of it")
-    return replace(image, file=str(path))
+    return replace(image, file=str(path.relative_to(root)))
 
 
 def resolve(base: Settings, flags: dict[str, Any]) -> Settings:

@@ -170,18 +170,15 @@ class WorktreePool:
                 _git("worktree", "remove", "--force", str(wt), cwd=self.repo_dir, cleanup=True)
             except Exception:  # noqa: BLE001 - cleanup must go on; the directory goes below anyway
                 pass
-        shutil.rmtree(self.run_dir, ignore_errors=True)
         if self._alive is not None:
             self._alive.close()  # releases the lock
             self._alive = None
-        try:
-            _git("worktree", "prune", cwd=self.repo_dir, cleanup=True)
-        except Exception:  # noqa: BLE001
-            pass
+        self._forget(self.run_dir)
         self._created.clear()
 
-    def _forget(self, wt: Path) -> None:
-        shutil.rmtree(wt, ignore_errors=True)
+    def _forget(self, directory: Path) -> None:
+        """Remove ``directory`` and let git forget the worktrees that were in it."""
+        shutil.rmtree(directory, ignore_errors=True)
         try:
             _git("worktree", "prune", cwd=self.repo_dir, cleanup=True)
         except Exception:  # noqa: BLE001 - the path is free again whatever git says
