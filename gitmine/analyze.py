@@ -19,7 +19,7 @@ from .closure import Closure, Snapshot, StorePath
 from .errors import AnalysisFailed, CommandFailed, GitmineError, Interrupted, RepositoryError
 from .config import Settings
 from .hints import Analysis, Hints
-from .history import CommitInfo, open_repository, select_commits, workdir
+from .history import CommitInfo, open_repository, select_commits, shallow_commits, workdir
 from .nixeval import (
     ImageSpec,
     instantiate,
@@ -360,7 +360,7 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
     cache = Cache(settings.cache_dir or default_cache_dir())
     before = dict(gateway.COUNTERS)
     root = workdir(repo)
-    evaluations = collect(settings, commits, root, cache, progress, shallow=repo.is_shallow)
+    evaluations = collect(settings, commits, root, cache, progress, shallow=bool(shallow_commits(repo)))
     for img in settings.images:
         if all(e.status == ABSENT for e in evaluations if e.image == img.name):
             raise RepositoryError(

@@ -72,7 +72,9 @@ class CommandFailed(GitmineError):
 
 def first_error_line(stderr: str) -> str:
     """The first line of ``stderr`` that says what went wrong: Nix prefixes errors with ``error:``,
-    git with ``fatal:`` or ``error:``; otherwise the first line that is not a warning."""
+    git with ``fatal:`` or ``error:``; otherwise the first line that is not a warning. Nix 2.13 and
+    later put a trace between a bare ``error:`` and the message (``… while calling the 'import'
+    builtin``, ``at …``); the message is then the trace's own ``error:`` line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     for i, line in enumerate(lines):
         for prefix in ("error:", "fatal:"):
@@ -80,7 +82,12 @@ def first_error_line(stderr: str) -> str:
                 rest = line[len(prefix) :].strip()
                 if rest:
                     return rest
-                return lines[i + 1] if i + 1 < len(lines) else line
+                after = lines[i + 1 :]
+                if after and after[0].startswith("…"):
+                    message = next((x for x in after if x.startswith("error:") and x[6:].strip()), None)
+                    if message:
+                        return message[6:].strip()
+                return after[0] if after else line
     for line in lines:
         if not line.startswith("warning:"):
             return line

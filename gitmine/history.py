@@ -54,9 +54,19 @@ def _resolve(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
     return commit
 
 
-def _shallow_shas(repo: pygit2.Repository) -> set[str]:
-    p = Path(repo.path) / "shallow"
-    return set(p.read_text().split()) if p.exists() else set()
+def _common_dir(repo: pygit2.Repository) -> Path:
+    """The repository's git directory; for a worktree, the common one its ``commondir`` file names."""
+    git_dir = Path(repo.path)
+    link = git_dir / "commondir"
+    return (git_dir / link.read_text().strip()).resolve() if link.exists() else git_dir
+
+
+def shallow_commits(repo: pygit2.Repository) -> set[str]:
+    """The commits whose parents a shallow clone did not fetch (none in a full clone). git lists them
+    in the common directory, also for a worktree, where libgit2 does not look: in a worktree of a
+    shallow clone ``repo.is_shallow`` is False, and walking past them fails."""
+    listed = _common_dir(repo) / "shallow"
+    return set(listed.read_text().split()) if listed.exists() else set()
 
 
 def select_commits(
@@ -77,12 +87,15 @@ def select_commits(
     head = _resolve(repo, rev)
     lo = since.timestamp() if since else float("-inf")
     hi = until.timestamp()
-    shallow = _shallow_shas(repo) if repo.is_shallow else set()
+    shallow = shallow_commits(repo)
     picked: list[pygit2.Commit] = []
     hit_boundary = False
     if all_parents:
-        # newest first, never a parent before its child
-        for commit in repo.walk(head.id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME):
+        # newest first, never a parent before its child; walked in the common repository, where
+        # libgit2 knows where a shallow clone's history ends
+        common = _common_dir(repo)
+        walked = repo if common == Path(repo.path) else pygit2.Repository(str(common))
+        for commit in walked.walk(head.id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME):
             if commit.commit_time < lo:
                 break
             if str(commit.id) in shallow:

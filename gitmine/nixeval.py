@@ -118,7 +118,7 @@ _TRANSIENT = re.compile(
     r"no space left on device|out of memory|std::bad_alloc|too many open files|resource temporarily unavailable|"
     r"is required to build .*, but I am|failed due to signal|"  # no builder for that system here; killed (OOM)
     r"opening Git repository|unsupported (?:mandatory )?extension|external filter '[^']*' failed|"
-    r"getting Git object '[^']*': object not found|fatal: bad object",
+    r"object not found - no match for id|fatal: bad object",  # objects a partial or shallow clone lacks (libgit2, git)
     re.IGNORECASE,
 )
 

@@ -46,6 +46,19 @@ def _git(*args: str, cwd: Path, cleanup: bool = False, env: dict[str, str] | Non
 RUN_LOCK = ".alive"  # in a run's directory: locked (flock) for as long as the run lives
 
 
+def _share_shallow(worktree: Path) -> None:
+    """Give a worktree of a shallow clone the clone's list of shallow commits.
+
+    git keeps that list (``shallow``) in the repository's common directory; libgit2, and with it Nix
+    2.20 and later, looks for it in the worktree's own git directory. Without it, Nix walks past the
+    last fetched commit to count revisions and every commit fails (``getting parent of Git commit …:
+    object not found``). git itself never reads the copy."""
+    git_dir, common_dir = gateway.run(["git", "rev-parse", "--git-dir", "--git-common-dir"], cwd=worktree).splitlines()
+    shallow = (worktree / common_dir) / "shallow"
+    if shallow.exists():
+        shutil.copyfile(shallow, (worktree / git_dir) / "shallow")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -195,6 +208,7 @@ class WorktreePool:
                 with _registry_lock(self.base):
                     try:
                         _git("worktree", "add", "--force", "--detach", str(wt), sha, cwd=self.repo_dir, env=self._env)
+                        _share_shallow(wt)
                     except BaseException:
                         self._forget(wt)  # a half-made worktree would make the next add refuse the path
                         raise

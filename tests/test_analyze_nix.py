@@ -398,6 +398,8 @@ def test_path_info_asks_for_the_current_json_format_where_there_is_one(version, 
         # objects missing from a partial or shallow clone (fetched later), an LFS object not fetched
         (1, "error: getting Git object 'e08c8b49e08c8b49e08c8b49e08c8b49e08c8b49': object not found - no match for id "
             "(e08c8b49e08c8b49e08c8b49e08c8b49e08c8b49) (libgit2 error code = 9)", True),
+        (1, "error:\n       … while fetching the input 'git+file:///r'\n\n       error: getting parent of Git commit "
+            "'c7c87fafade0': object not found - no match for id (b1d8511cffa2)", True),  # Nix 2.20 and later
         (1, "fatal: bad object 1f2e3d4c\nerror: program 'git' failed with exit code 128", True),
         (1, "error: external filter 'git-lfs filter-process' failed", True),
         # Nix may not use its store (a user without rights to it); a builder's own "Permission denied" is the commit's

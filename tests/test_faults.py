@@ -58,6 +58,40 @@ def test_shallow_clone_needs_unshallow(tmp_path):
     assert json.loads(ok.stdout)["commits"] == 2
 
 
+@pytest.mark.usefixtures("needs_nix")
+@pytest.mark.parametrize("parents", [(), ("--all-parents",)])
+def test_a_worktree_of_a_shallow_clone_is_a_shallow_clone(tmp_path, parents):
+    # libgit2 looks for the list of shallow commits in a worktree's own git directory, where git never
+    # writes it: it took such a worktree for a full clone and failed at the first missing parent
+    repo = generate(tmp_path / "repo", commits=6, days=12)
+    clone = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "2", f"file://{repo}", str(clone)], check=True)
+    git(clone, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD")
+    args = ("analyze", str(tmp_path / "wt"), "--attr", "image", "--since", "1y", *parents,
+            "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "h.toml"))  # fmt: skip
+    one_error_line(gitmine(*args), 2, "git fetch --unshallow")
+    ok = gitmine(*args, "--allow-shallow", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["commits"] == 2
+
+
+def test_the_worktrees_of_a_shallow_clone_know_where_its_history_ends(tmp_path):
+    # what Nix 2.20 and later (libgit2) needs to read a commit of a shallow clone from a worktree;
+    # without it every commit failed ("getting parent of Git commit …: object not found")
+    import pygit2
+
+    from gitmine.worktrees import WorktreePool
+
+    repo = generate(tmp_path / "repo", commits=4, days=4)
+    clone = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "2", f"file://{repo}", str(clone)], check=True)
+    with WorktreePool(clone, tmp_path / "c", 1) as pool, pool.checkout(git(clone, "rev-parse", "HEAD~1").strip()) as wt:
+        assert pygit2.Repository(str(wt)).is_shallow
+        assert git(wt, "log", "--format=%h").split() == git(clone, "log", "--skip=1", "--format=%h").split()
+    with WorktreePool(repo, tmp_path / "c", 1) as pool, pool.checkout("HEAD") as wt:
+        assert not pygit2.Repository(str(wt)).is_shallow
+
+
 def test_no_commits_yet(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path / "empty")], check=True)
     one_error_line(gitmine("analyze", str(tmp_path / "empty"), "--attr", "image"), 2, "no commits yet")
@@ -497,3 +531,27 @@ def test_a_cache_directory_gitmine_cannot_write_is_one_line(tmp_path, monkeypatc
     with pytest.raises(EnvironmentProblem, match="cannot make worktrees under .*Permission denied.*--cache-dir"):
         with WorktreePool(repo, tmp_path / "cache", 1):
             pass
+
+
+@pytest.mark.parametrize(
+    ("stderr", "line"),
+    [
+        # Nix 2.8
+        ("error: syntax error, unexpected '}'\n       at /nix/store/x-source/b.nix:1:7:", "syntax error, unexpected '}'"),
+        # Nix 2.13 and later: a trace between `error:` and the message
+        ("warning: Git tree '/tmp/f' is dirty\nerror:\n       … while calling the 'import' builtin\n"
+         "         at /nix/store/x-source/flake.nix:1:29:\n            1| { x = import ./b.nix; }\n"
+         "             |       ^\n\n       error: syntax error, unexpected '}'\n"
+         "       at /nix/store/x-source/b.nix:1:7:", "syntax error, unexpected '}'"),
+        ("error:\n       … while fetching the input 'git+file:///r'\n\n       error: getting parent of Git commit "
+         "'c7c8': object not found", "getting parent of Git commit 'c7c8': object not found"),
+        # a bare `error:` followed by the message itself, and git's `fatal:`
+        ("error:\n       Failed assertions:\n       - x", "Failed assertions:"),
+        ("fatal: bad object 1f2e3d4c", "bad object 1f2e3d4c"),
+        ("warning: something\nsegmentation fault", "segmentation fault"),
+    ],
+)  # fmt: skip
+def test_the_error_line_is_the_message_not_the_trace(stderr, line):
+    from gitmine.errors import first_error_line
+
+    assert first_error_line(stderr) == line
