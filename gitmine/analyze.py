@@ -137,7 +137,7 @@ class _Evaluator:
             try:
                 drv, unlocked = self._instantiate(worktree, image)
             except CommandFailed as err:
-                return self._failure(commit, image, key, ABSENT if is_absent(err) else FAILED, err)
+                return self._failure(commit, image, key, ABSENT if is_absent(err, image, worktree) else FAILED, err)
             if unlocked:  # Nix locked the inputs as of today, which the next run may find different
                 key = None
             if key:

@@ -45,14 +45,27 @@ class ImageSpec:
     def is_flake(self) -> bool:
         return self.file is None
 
+    @property
+    def flake_dir(self) -> PurePosixPath:
+        """The flake's directory in the repository: ``.`` or, for ``DIR#ATTR``, DIR (``./deploy/`` -> deploy)."""
+        return PurePosixPath(self.attr.rpartition("#")[0].strip("/") or ".")
+
     def flake_ref(self, worktree: Path, *, shallow: bool = False) -> str:
         """The ``git+file`` reference of the image's attribute in ``worktree``."""
-        subdir, _, attr = self.attr.rpartition("#")
-        where = PurePosixPath(subdir.strip("/") or ".")  # "./deploy/" -> deploy
+        attr = self.attr.rpartition("#")[2]
+        where = self.flake_dir
         params = [f"dir={quote(str(where))}"] if str(where) != "." else []
         params += ["shallow=1"] if shallow else []
         query = f"?{'&'.join(params)}" if params else ""
         return f"git+file://{worktree}{query}#{attr}"  # a path Nix can read: worktrees_root
+
+    def entry_points(self) -> set[str]:
+        """The paths, relative to the repository's root, whose absence means the image is not there: the
+        ``--file``, or the flake's ``flake.nix`` (and the directory that holds it)."""
+        if self.file:
+            return {str(PurePosixPath(self.file))}
+        where = self.flake_dir
+        return {"flake.nix"} if str(where) == "." else {str(where), str(where / "flake.nix")}
 
     def describe(self) -> str:
         if self.file:
@@ -93,18 +106,23 @@ def json_format() -> tuple[str, ...]:
     return json_format_args(nix_version())
 
 
-_ABSENT = (
-    re.compile(r"does not provide attribute"),
-    re.compile(r"attribute '[^']*' in selection path '[^']*' not found"),
-    re.compile(r"does not contain a 'flake\.nix'"),
-    re.compile(r"getting status of '[^']*': No such file or directory"),
-    re.compile(r"path '[^']*' does not exist"),
+_NOT_PROVIDED = re.compile(
+    r"does not provide attribute|attribute '[^']*' in selection path '[^']*' not found|does not contain a 'flake\.nix'"
 )
+_PATH_MISSING = re.compile(r"(?:getting status of|path) '([^']*)'(?:: No such file or directory| does not exist)")
 
 
-def is_absent(err: CommandFailed) -> bool:
-    """True when the error says the image's attribute (or file) is not there at all."""
-    return not err.timed_out and any(p.search(err.stderr) for p in _ABSENT)
+def is_absent(err: CommandFailed, image: ImageSpec, worktree: Path) -> bool:
+    """True when the error says the image is not there at all: its attribute, or the file that holds
+    it (the flake.nix, the --file). A file the image reads that is missing (one the commit forgot to
+    add) is a failure of the commit, not an absence."""
+    if err.timed_out:
+        return False
+    if _NOT_PROVIDED.search(err.stderr):
+        return True
+    source = re.compile(rf"^(?:/nix/store/[0-9a-z]{{32}}-source|{re.escape(str(worktree))})/")
+    entry = image.entry_points()
+    return any(source.sub("", m.group(1)) in entry for m in _PATH_MISSING.finditer(err.stderr))
 
 
 # Failures of the machine or the network rather than of the commit: fetching a flake input or a

@@ -149,6 +149,38 @@ def test_image_added_mid_history_is_absent_not_failed(tmp_path):
 
 
 @pytest.mark.usefixtures("needs_nix")
+@pytest.mark.parametrize("flake_dir", [".", "deploy"])
+def test_a_file_the_commit_forgot_to_add_is_a_failure_not_an_absence(tmp_path, flake_dir):
+    # a flake importing a file that is not in the commit (the classic forgotten `git add`): Nix says the
+    # file "does not exist", as it says of a missing flake.nix; only the latter means no image
+    forgot = "{ outputs = { self }: { image = import ./image.nix; }; }"
+    good = ["{ outputs = { self }: { image = " + DRV.format(n=f"img-{i}") + "; }; }" for i in (1, 2)]
+    repo = _flake_repo(tmp_path / "repo", [None, forgot, *good], flake_dir=flake_dir)
+    attr = "image" if flake_dir == "." else f"{flake_dir}#image"
+    proc = gitmine("analyze", str(repo), "--attr", attr, "--cache-dir", str(tmp_path / "c"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert (s["absent"], s["failed"], s["snapshots"]) == (1, 1, 2)
+    assert "image.nix" in s["failures"][0]["error"]
+
+
+@pytest.mark.usefixtures("needs_nix")
+def test_a_file_image_is_absent_without_its_file_and_failed_without_what_it_imports(tmp_path):
+    repo = _flake_repo(tmp_path / "repo", [None])
+    for text in ["import ./pkgs/image.nix", "{ image = " + DRV.format(n="img-1") + "; }"]:
+        (repo / "nix").mkdir(exist_ok=True)
+        (repo / "nix" / "images.nix").write_text(text)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "x")
+    proc = gitmine("analyze", str(repo), "--attr", "image", "--file", "nix/images.nix", "--cache-dir",
+                   str(tmp_path / "c"), "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert (s["absent"], s["failed"], s["snapshots"]) == (1, 1, 1)
+    assert "image.nix" in s["failures"][0]["error"]
+
+
+@pytest.mark.usefixtures("needs_nix")
 def test_only_the_output_an_image_gets_is_analysed(tmp_path):
     # a package with a -dev output: `copyToRoot = [ pkg ]` ships its first output, not the -dev one
     multi = ('derivation {{ name = "{n}"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = [ "{a}" "{b}" ]; '
