@@ -74,21 +74,31 @@ def first_error_line(stderr: str) -> str:
     """The first line of ``stderr`` that says what went wrong: Nix prefixes errors with ``error:``,
     git with ``fatal:`` or ``error:``; otherwise the first line that is not a warning. Nix 2.13 and
     later put a trace between a bare ``error:`` and the message (``… while calling the 'import'
-    builtin``, ``at …``); the message is then the trace's own ``error:`` line."""
+    builtin``, ``at …``): the message is then the trace's own ``error:`` line. Newer Nix says why a
+    build failed on the next line (``Cannot build '….drv'.`` / ``Reason: builder failed …``): that
+    line is kept with it."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    at = _message_at(lines)
+    if at is None:
+        return next((line for line in lines if not line.startswith("warning:")), lines[0] if lines else "")
+    message = lines[at]
+    if message.startswith(("error:", "fatal:")):
+        message = message.partition(":")[2].strip()
+    if at + 1 < len(lines) and lines[at + 1].startswith("Reason:"):
+        message = f"{message} {lines[at + 1]}"
+    return message
+
+
+def _message_at(lines: list[str]) -> int | None:
+    """Where the first error message is in ``lines``, or None if none is marked as one."""
     for i, line in enumerate(lines):
-        for prefix in ("error:", "fatal:"):
-            if line.startswith(prefix):
-                rest = line[len(prefix) :].strip()
-                if rest:
-                    return rest
-                after = lines[i + 1 :]
-                if after and after[0].startswith("…"):
-                    message = next((x for x in after if x.startswith("error:") and x[6:].strip()), None)
-                    if message:
-                        return message[6:].strip()
-                return after[0] if after else line
-    for line in lines:
-        if not line.startswith("warning:"):
-            return line
-    return lines[0] if lines else ""
+        if not line.startswith(("error:", "fatal:")):
+            continue
+        if line.partition(":")[2].strip():
+            return i
+        if i + 1 < len(lines) and lines[i + 1].startswith("…"):  # a trace, then the message
+            nested = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("error:") and lines[j][6:].strip()), None)
+            if nested is not None:
+                return nested
+        return i + 1 if i + 1 < len(lines) else i
+    return None

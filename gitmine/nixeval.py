@@ -134,7 +134,8 @@ _TRANSIENT = re.compile(
     r"unable to download|could(?:n't| not) resolve host|program 'git' failed|unable to access '|"
     r"connection (?:refused|reset|timed out)|cannot connect to socket|network is unreachable|"
     r"no space left on device|out of memory|std::bad_alloc|too many open files|resource temporarily unavailable|"
-    r"is required to build .*, but I am|failed due to signal|"  # no builder for that system here; killed (OOM)
+    r"is required to build .*, but I am|required system or feature not available|"  # no builder for it here
+    r"failed due to signal|"  # killed (out of memory)
     r"opening Git repository|unsupported (?:mandatory )?extension|external filter '[^']*' failed|"
     r"object not found - no match for id|fatal: bad object",  # objects a partial or shallow clone lacks (libgit2, git)
     re.IGNORECASE,

@@ -390,6 +390,11 @@ def test_path_info_asks_for_the_current_json_format_where_there_is_one(version, 
             "error: program 'git' failed with exit code 128", True),
         (1, "error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': Connection refused", True),
         (1, "error: writing to file: No space left on device", True),
+        # no builder for the image's system here (Nix 2.8; later versions)
+        (1, "error: a 'aarch64-linux' with features {} is required to build '/nix/store/x.drv', but I am a "
+            "'x86_64-linux' with features {benchmark}", True),
+        (1, "error: Cannot build '/nix/store/x.drv'.\n       Reason: required system or feature not available\n"
+            "       Required system: 'aarch64-linux' with features {}", True),
         (-9, "", True),  # killed (the OOM killer, a stop request)
         # Nix's libgit2 cannot read a repository that uses relative worktrees (git 2.48) or a split index
         (1, "error: opening Git repository \"/r\": unsupported extension name extensions.relativeworktrees "
@@ -408,6 +413,7 @@ def test_path_info_asks_for_the_current_json_format_where_there_is_one(version, 
         (1, "error: builder for '/nix/store/x-app.drv' failed with exit code 1;\n       last 10 log lines:\n"
             "       > install: cannot create regular file '/usr/bin/app': Permission denied", False),
         (1, "error: syntax error, unexpected '}'\n       at /tmp/x/flake.nix:3:1:", False),
+        (1, "error: Cannot build '/nix/store/x.drv'.\n       Reason: builder failed with exit code 1.", False),
         (1, "error: broken at this commit", False),
         (1, "error: flake 'git+file:///r' does not provide attribute 'packages.x86_64-linux.image'", False),
     ],

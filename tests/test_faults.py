@@ -580,6 +580,13 @@ def test_a_cache_directory_gitmine_cannot_write_is_one_line(tmp_path, monkeypatc
         # a bare `error:` followed by the message itself, and git's `fatal:`
         ("error:\n       Failed assertions:\n       - x", "Failed assertions:"),
         ("fatal: bad object 1f2e3d4c", "bad object 1f2e3d4c"),
+        # Nix 2.2x and later: why a build failed is on the next line
+        ("error: Cannot build '/nix/store/x-img-2.drv'.\n       Reason: builder failed with exit code 3.\n"
+         "       Output paths:\n         /nix/store/y-img-2\n       Last 1 log lines:\n       > oops",
+         "Cannot build '/nix/store/x-img-2.drv'. Reason: builder failed with exit code 3."),
+        ("error: builder for '/nix/store/x-img-2.drv' failed with exit code 3;\n       last 1 log lines:\n       > oops",
+         "builder for '/nix/store/x-img-2.drv' failed with exit code 3;"),
+        ("error:", ""),  # nothing said: CommandFailed names the exit code
         ("warning: something\nsegmentation fault", "segmentation fault"),
     ],
 )  # fmt: skip
