@@ -61,11 +61,11 @@ class ImageSpec:
 
     def entry_points(self) -> set[str]:
         """The paths, relative to the repository's root, whose absence means the image is not there: the
-        ``--file``, or the flake's ``flake.nix`` (and the directory that holds it)."""
+        ``--file``, or the flake's ``flake.nix`` (and the directories that hold it)."""
         if self.file:
             return {str(PurePosixPath(self.file))}
-        where = self.flake_dir
-        return {"flake.nix"} if str(where) == "." else {str(where), str(where / "flake.nix")}
+        flake = self.flake_dir / "flake.nix"
+        return {str(flake), *(str(d) for d in flake.parents if str(d) != ".")}
 
     def describe(self) -> str:
         if self.file:
