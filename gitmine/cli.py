@@ -45,6 +45,12 @@ err = Console(stderr=True)
 _DEBUG = False
 
 
+def _say(text: str, *, markup: bool = False) -> None:
+    """A message on stderr, not wrapped (the terminal wraps it; paths and commands stay whole for
+    copying, also in CI logs), and not read as rich markup unless ``markup`` (escape what goes in)."""
+    err.print(text, highlight=False, markup=markup, soft_wrap=True)
+
+
 def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
@@ -213,7 +219,7 @@ def _check(settings: Settings, report: Path | None, as_json: bool) -> None:
     if as_json:
         _emit_json({"check": d.as_dict(), "summary": summary_of(result)})
     else:
-        err.print(markdown(d, str(path)), highlight=False, markup=False, soft_wrap=True)
+        _say(markdown(d, str(path)))
     if d.stale:
         raise typer.Exit(1)
 
@@ -276,7 +282,7 @@ def _evaluation_progress(bar: RichProgress, show: Callable[[str], None]) -> Prog
         show(what)
 
     def note(text: str) -> None:
-        err.print(f"note: {text}", highlight=False, markup=False)
+        _say(f"note: {text}")
 
     return Progress(start, advance, stage, note)
 
@@ -338,21 +344,20 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
         t.add_row(f"change together #{i}", ", ".join(c[:8]) + (f" +{len(c) - 8}" if len(c) > 8 else ""))
     err.print(t)
     for w in summary["warnings"]:
-        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+        _say(f"[yellow]warning:[/] {escape(w)}", markup=True)
     failures = summary.get("failures", [])
     for f in failures[:SHOWN_FAILURES]:
-        err.print(f"[yellow]failed[/] {f['commit'][:12]} {escape(f['image'])}: {escape(str(f['error']))}")
+        _say(f"[yellow]failed[/] {f['commit'][:12]} {escape(f['image'])}: {escape(str(f['error']))}", markup=True)
     if len(failures) > SHOWN_FAILURES:
-        err.print(f"[yellow]… and {len(failures) - SHOWN_FAILURES} more failures[/] (all of them: --json)")
+        _say(f"[yellow]… and {len(failures) - SHOWN_FAILURES} more failures[/] (all of them: --json)", markup=True)
     if summary.get("corrupt_cache_entries"):
-        err.print(f"[yellow]{summary['corrupt_cache_entries']} corrupt cache entries were recomputed[/]")
+        _say(f"[yellow]{summary['corrupt_cache_entries']} corrupt cache entries were recomputed[/]", markup=True)
     if not prev["used"]:  # a first hint file: what to do with it
-        out = escape(summary["output"])
-        err.print(
+        out = summary["output"]
+        _say(
             f"next: commit {out} and lay images out with it at build time: gitmine's nix/layers-file.nix (flake "
             f"output lib.layersFile) makes nix2container's layersFile from it. A built image's layers: nix path-info "
-            f"--recursive --json ./result | gitmine layout --hints {out} --explain -",
-            highlight=False,
+            f"--recursive --json ./result | gitmine layout --hints {out} --explain -"
         )
 
 
@@ -361,14 +366,25 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
 
 
 def _hint_file(given: Path | None, how: str) -> Path:
-    """The hint file a command was given, else the one ``gitmine analyze`` writes in this directory."""
-    from .config import DEFAULT_OUTPUT
+    """The hint file a command was given; else the one in this directory; else, inside a repository,
+    the one ``gitmine analyze`` writes there (run from a subdirectory, or with ``output`` set in
+    gitmine.toml)."""
+    from .config import DEFAULT_OUTPUT, output_of
+    from .errors import RepositoryError
+    from .history import open_repository, workdir
 
     if given is not None:
         return given
-    if not Path(DEFAULT_OUTPUT).exists():
-        raise UsageError(f"no {DEFAULT_OUTPUT} in this directory; pass {how}, or create it with `gitmine analyze`")
-    return Path(DEFAULT_OUTPUT)
+    if Path(DEFAULT_OUTPUT).exists():
+        return Path(DEFAULT_OUTPUT)
+    try:
+        written = output_of(workdir(open_repository(Path.cwd())))
+    except RepositoryError:
+        written = None
+    if written is not None and written.exists():
+        return written
+    where = f" nor at {written}" if written is not None else ""
+    raise UsageError(f"no {DEFAULT_OUTPUT} in this directory{where}; pass {how}, or create it with `gitmine analyze`")
 
 
 @app.command()
@@ -445,11 +461,11 @@ def _warn_unseen(closure: Closure, h: Hints, path: Path) -> None:
     else:
         share = len(paths) / len(closure)
     if share > UNSEEN_WARNING:
-        err.print(
+        _say(
             f"[yellow]warning:[/] {share:.0%} of the closure ({len(paths)} of {len(closure)} paths) is in keys "
             f"{escape(str(path))} does not list. Are these the hints of this image? "
             "Rerun `gitmine analyze` to place them.",
-            highlight=False,
+            markup=True,
         )
 
 
@@ -486,11 +502,11 @@ def check(
     problems = hintfile.problems(text)
     if problems:
         for p in problems:
-            err.print(f"{file}: {p}", highlight=False, markup=False, soft_wrap=True)
+            _say(f"{file}: {p}")
         raise typer.Exit(EXIT_USAGE)
     h = hintfile.parse(text, str(file))
     n_keys = sum(len(layer.keys) for layer in h.layers)
-    err.print(f"{file}: valid: {len(h.layers)} layers, {n_keys} keys, max-layers {h.max_layers}", highlight=False)
+    _say(f"{file}: valid: {len(h.layers)} layers, {n_keys} keys, max-layers {h.max_layers}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,7 +659,7 @@ def cache_info(
     if as_json:
         _emit_json(data)
     else:
-        err.print(f"{info.path}: {info.eval_entries} evaluations, {info.closure_entries} closures, {info.bytes / 1e6:.1f} MB", highlight=False)
+        _say(f"{info.path}: {info.eval_entries} evaluations, {info.closure_entries} closures, {info.bytes / 1e6:.1f} MB")
 
 
 @cache_app.command("prune")
@@ -660,7 +676,7 @@ def cache_prune(
     now = datetime.now(timezone.utc)
     cutoff = parse_point(older_than, now=now, flag="--older-than")
     n = Cache(cache_dir or default_cache_dir()).prune((now - cutoff).total_seconds())
-    err.print(f"removed {n} entries")
+    _say(f"removed {n} entries")
 
 
 @cache_app.command("clear")
@@ -669,7 +685,7 @@ def cache_clear(cache_dir: Optional[Path] = typer.Option(None, "--cache-dir")) -
     from .cache import Cache, default_cache_dir
 
     n = Cache(cache_dir or default_cache_dir()).clear()
-    err.print(f"removed {n} entries")
+    _say(f"removed {n} entries")
 
 
 @app.command()
@@ -690,7 +706,7 @@ def example(
     except OSError as e:
         raise InputError(f"cannot create {directory} ({e.strerror}); choose a directory you can write to") from None
     generate(directory, commits=commits, days=days)
-    err.print(f"created {directory} ({commits} commits over {days:g} days); now run: gitmine analyze {directory}", highlight=False)
+    _say(f"created {directory} ({commits} commits over {days:g} days); now run: gitmine analyze {directory}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -711,10 +727,10 @@ def main(argv: list[str] | None = None) -> int:
         if _DEBUG:
             raise
         what = "" if isinstance(e, Interrupted) else "error: "
-        err.print(f"gitmine: {what}{e}", highlight=False, markup=False, soft_wrap=True)
+        _say(f"gitmine: {what}{e}")
         return e.exit_code
     except KeyboardInterrupt:
-        err.print("gitmine: interrupted", highlight=False)
+        _say("gitmine: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -722,12 +738,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the last word on an error nobody foresaw: one line, and how to see more
         if _DEBUG:
             raise
-        err.print(
+        _say(
             f"gitmine: internal error: {type(e).__name__}: {e} (a bug in gitmine: `gitmine --debug …` shows the "
-            "traceback to report)",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
+            "traceback to report)"
         )
         return EXIT_BUG
 

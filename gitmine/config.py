@@ -107,6 +107,12 @@ def load_config(repo: Path) -> dict[str, Any]:
     return data
 
 
+def output_of(repo: Path) -> Path:
+    """Where ``gitmine analyze`` of the repository at ``repo`` (its root) writes the hint file unless
+    told otherwise: ``output`` in its gitmine.toml, else layer-hints.toml at the root."""
+    return repo / str(load_config(repo).get("output", DEFAULT_OUTPUT))
+
+
 def _shown(value: Any) -> str:
     """A TOML value as the file would write it, on one line (tables inline)."""
     if isinstance(value, dict):

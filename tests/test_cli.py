@@ -114,6 +114,25 @@ def test_layout_and_check_read_the_hint_file_analyze_writes_here(hint_path, grap
     assert warned.returncode == 0 and "is in keys layer-hints.toml does not list" in " ".join(warned.stderr.split())
 
 
+def test_layout_and_check_in_a_subdirectory_read_the_hint_file_analyze_writes_for_the_repository(
+    hint_path, graph_path, tmp_path
+):
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    missing = run("check", cwd=str(repo / "deploy"))
+    assert missing.returncode == 2 and f"nor at {repo / 'layer-hints.toml'}" in missing.stderr
+    (repo / "layer-hints.toml").write_text(hint_path.read_text())
+    ok = run("check", cwd=str(repo / "deploy"))
+    assert ok.returncode == 0 and f"{repo / 'layer-hints.toml'}: valid" in ok.stderr
+    # where gitmine.toml tells analyze to write it
+    (repo / "gitmine.toml").write_text('output = "deploy/hints.toml"\n')
+    (repo / "layer-hints.toml").rename(repo / "deploy" / "hints.toml")
+    laid = run("layout", str(graph_path), cwd=str(repo))
+    assert laid.returncode == 0, laid.stderr
+    assert laid.stdout == run("layout", "--hints", str(hint_path), str(graph_path)).stdout
+
+
 def test_layout_as_a_nix_builder_outside_a_build_says_what_it_lacks(hint_path, tmp_path):
     env = dict(os.environ, NIX_ATTRS_JSON_FILE=str(tmp_path / "missing.json"))
     proc = subprocess.run([sys.executable, "-m", "gitmine.cli", "layout", "--nix-build", "--hints", str(hint_path)],
