@@ -97,7 +97,8 @@ def _message_at(lines: list[str]) -> int | None:
         if line.partition(":")[2].strip():
             return i
         if i + 1 < len(lines) and lines[i + 1].startswith("…"):  # a trace, then the message
-            nested = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("error:") and lines[j][6:].strip()), None)
+            told = (j for j in range(i + 1, len(lines)) if lines[j].startswith("error:") and lines[j][6:].strip())
+            nested = next(told, None)
             if nested is not None:
                 return nested
         return i + 1 if i + 1 < len(lines) else i
