@@ -109,7 +109,9 @@ def json_format() -> tuple[str, ...]:
 _NOT_PROVIDED = re.compile(
     r"does not provide attribute|attribute '[^']*' in selection path '[^']*' not found|does not contain a 'flake\.nix'"
 )
-_PATH_MISSING = re.compile(r"(?:getting status of|path) '([^']*)'(?:: No such file or directory| does not exist)")
+# Nix 2.8: getting status of '<store>/x': No such file or directory; 2.26: path '<store>/x' does not exist;
+# 2.34: Path 'x' does not exist in Git repository "<worktree>" (relative to the repository)
+_PATH_MISSING = re.compile(r"(?:getting status of|[Pp]ath) '([^']*)'(?:: No such file or directory| does not exist)")
 
 
 def is_absent(err: CommandFailed, image: ImageSpec, worktree: Path) -> bool:
@@ -134,7 +136,7 @@ _TRANSIENT = re.compile(
     r"unable to download|could(?:n't| not) resolve host|program 'git' failed|unable to access '|"
     r"connection (?:refused|reset|timed out)|cannot connect to socket|network is unreachable|"
     r"no space left on device|out of memory|std::bad_alloc|too many open files|resource temporarily unavailable|"
-    r"is required to build .*, but I am|required system or feature not available|"  # no builder for it here
+    r"is required to build .*, but I am|required system or feature not available|Reason: platform mismatch|"  # no builder
     r"failed due to signal|"  # killed (out of memory)
     r"opening Git repository|unsupported (?:mandatory )?extension|external filter '[^']*' failed|"
     r"object not found - no match for id|fatal: bad object",  # objects a partial or shallow clone lacks (libgit2, git)

@@ -4,6 +4,7 @@
 # (3.13) and git (2.47), in a chroot made with debootstrap. Root only; needs Debian's mirror.
 #
 #   sudo scripts/test_newer_nix.sh [CHROOT-DIR]      # default /var/tmp/gitmine-trixie, reused by later runs
+#   sudo SUITE=sid scripts/test_newer_nix.sh /var/tmp/gitmine-sid     # Debian unstable's Nix (2.34 in 2026)
 #
 # The project's files (tracked and untracked, not ignored) are copied in; the chroot keeps its Nix store
 # between runs. About four minutes the first time on a 2-core machine, two and a half after.
@@ -19,7 +20,8 @@ command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/nu
 if [ ! -x "$root/usr/bin/nix" ]; then
     debootstrap --variant=minbase "$suite" "$root" "$mirror" >/dev/null
     cp /etc/resolv.conf "$root/etc/resolv.conf"
-    chroot "$root" apt-get update -qq
+    # a mirror that serves a snapshot (as some offline setups do) may hold Release files past their date
+    chroot "$root" apt-get -o Acquire::Check-Valid-Until=false update -qq
     chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         nix-bin git git-lfs ca-certificates python3 python3-venv >/dev/null
 fi

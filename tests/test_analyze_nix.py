@@ -395,6 +395,8 @@ def test_path_info_asks_for_the_current_json_format_where_there_is_one(version, 
             "'x86_64-linux' with features {benchmark}", True),
         (1, "error: Cannot build '/nix/store/x.drv'.\n       Reason: required system or feature not available\n"
             "       Required system: 'aarch64-linux' with features {}", True),
+        (1, "error: Cannot build '/nix/store/x.drv'.\n       Reason: platform mismatch\n"
+            "       Required system: 'aarch64-linux'\n       Current system: 'x86_64-linux'", True),  # Nix 2.34
         (-9, "", True),  # killed (the OOM killer, a stop request)
         # Nix's libgit2 cannot read a repository that uses relative worktrees (git 2.48) or a split index
         (1, "error: opening Git repository \"/r\": unsupported extension name extensions.relativeworktrees "
