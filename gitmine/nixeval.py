@@ -162,7 +162,12 @@ def is_transient(err: CommandFailed) -> bool:
 
 # The derivation and the output that the attribute's value stands for (its first output: what an image
 # gets from `copyToRoot = [ pkg ]`), not every output (a package's -dev or -doc is not in the image).
-_DRV_AND_OUTPUT = 'd: [ d.drvPath (d.outputName or "out") ]'
+# Anything else (a set of packages, a function) is said so, not as "attribute 'drvPath' missing".
+_DRV_AND_OUTPUT = (
+    'd: if builtins.isAttrs d && (d.type or null) == "derivation" then [ d.drvPath (d.outputName or "out") ] '
+    'else throw "the attribute is a ${if builtins.isAttrs d then "set" else builtins.typeOf d}, not a derivation: '
+    'name an image or a package (what nix build .#ATTR builds)"'
+)
 
 
 _UNLOCKED = re.compile(r"requires lock file changes")
@@ -208,7 +213,10 @@ def instantiate(
     # nix-instantiate prints <drv> for the output "out" and <drv>!<output> for any other
     drvs = [line.strip() for line in out.splitlines() if ".drv" in line]
     if len(drvs) != 1:
-        raise CommandFailed(["nix-instantiate", image.attr], 1, f"error: {image.attr} is not a single derivation")
+        raise CommandFailed(
+            ["nix-instantiate", image.attr], 1,
+            f"error: {image.attr} is {len(drvs)} derivations, not one: name an image or a package of {image.file}",
+        )  # fmt: skip
     return drvs[0] if "!" in drvs[0] else f"{drvs[0]}!out"
 
 

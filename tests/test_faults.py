@@ -182,6 +182,15 @@ def test_a_file_image_is_absent_without_its_file_and_failed_without_what_it_impo
 
 
 @pytest.mark.usefixtures("needs_nix")
+@pytest.mark.parametrize(("attr", "what"), [("images", "a set"), ("mkImage", "a lambda")])
+def test_an_attribute_that_is_not_a_derivation_is_said_so(tmp_path, attr, what):
+    flake = "{ outputs = { self }: { images.web = " + DRV.format(n="web-1") + "; mkImage = x: x; }; }"
+    repo = _flake_repo(tmp_path / "repo", [flake])
+    proc = gitmine("analyze", str(repo), "--attr", attr, "--cache-dir", str(tmp_path / "c"))
+    one_error_line(proc, 1, f"the attribute is {what}, not a derivation: name an image or a package")
+
+
+@pytest.mark.usefixtures("needs_nix")
 def test_only_the_output_an_image_gets_is_analysed(tmp_path):
     # a package with a -dev output: `copyToRoot = [ pkg ]` ships its first output, not the -dev one
     multi = ('derivation {{ name = "{n}"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = [ "{a}" "{b}" ]; '
