@@ -95,9 +95,16 @@ class _Evaluator:
     """Evaluates commit × image through the cache; safe to call from several threads."""
 
     def __init__(
-        self, cache: Cache, settings_fp: str, timeout: float | None, shallow: bool = False, build: bool = True
+        self,
+        cache: Cache,
+        settings_fp: str,
+        timeout: float | None,
+        repo_dir: Path,
+        shallow: bool = False,
+        build: bool = True,
     ):
         self.cache = cache
+        self.repo_dir = repo_dir  # named in errors instead of the worktree a commit was evaluated in
         self.fp = settings_fp
         self.timeout = timeout
         self.shallow = shallow
@@ -137,7 +144,8 @@ class _Evaluator:
             try:
                 drv, unlocked = self._instantiate(worktree, image)
             except CommandFailed as err:
-                return self._failure(commit, image, key, ABSENT if is_absent(err, image, worktree) else FAILED, err)
+                status = ABSENT if is_absent(err, image, worktree) else FAILED
+                return self._failure(commit, image, key, status, err, worktree)
             if unlocked:  # Nix locked the inputs as of today, which the next run may find different
                 key = None
             if key:
@@ -184,12 +192,21 @@ class _Evaluator:
             raise CommandFailed(err.argv, err.returncode, err.stderr, timed_out=err.timed_out, transient=True) from None
 
     def _failure(
-        self, commit: CommitInfo, image: ImageSpec, key: str | None, status: str, err: CommandFailed
+        self,
+        commit: CommitInfo,
+        image: ImageSpec,
+        key: str | None,
+        status: str,
+        err: CommandFailed,
+        worktree: Path | None = None,
     ) -> Evaluation:
-        """The evaluation of a commit whose Nix call failed; cached unless the failure may not recur."""
+        """The evaluation of a commit whose Nix call failed; cached unless the failure may not recur.
+        Where Nix names the worktree (``flake 'git+file:///…/wt-…' does not provide …``), the error
+        names the repository instead: the worktree is gone after the run."""
+        error = err.first_line.replace(str(worktree), str(self.repo_dir)) if worktree else err.first_line
         if key and not is_transient(err):
-            self.cache.put_eval(key, {"status": status, "error": err.first_line})
-        return Evaluation(commit, image.name, status, error=err.first_line)
+            self.cache.put_eval(key, {"status": status, "error": error})
+        return Evaluation(commit, image.name, status, error=error)
 
     def _closure(self, drv: str) -> Closure | None:
         """The closure of ``drv``, read from the cache once per run: commits that share a derivation
@@ -216,7 +233,7 @@ def collect(
 ) -> list[Evaluation]:
     """Evaluate every commit × image, from the cache where possible, in parallel worktrees."""
     evaluator = _Evaluator(
-        cache, nix_settings_fingerprint(nix_version()), settings.eval_timeout, shallow, settings.build
+        cache, nix_settings_fingerprint(nix_version()), settings.eval_timeout, repo_dir, shallow, settings.build
     )
     done: dict[tuple[str, str], Evaluation] = {}
     todo: list[tuple[CommitInfo, list[tuple[ImageSpec, str | None]]]] = []
@@ -362,9 +379,11 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
     root = workdir(repo)
     evaluations = collect(settings, commits, root, cache, progress, shallow=bool(shallow_commits(repo)))
     for img in settings.images:
-        if all(e.status == ABSENT for e in evaluations if e.image == img.name):
+        own = [e for e in evaluations if e.image == img.name]
+        if all(e.status == ABSENT for e in own):
+            said = f" (Nix, at the latest commit: {own[-1].error})" if own and own[-1].error else ""
             raise RepositoryError(
-                f"image {img.describe()} exists at no commit of the window; check --attr/--file and --since"
+                f"image {img.describe()} exists at no commit of the window{said}; check --attr/--file and --since"
             )
     snapshots = snapshots_from(evaluations, commits)
     if not snapshots:

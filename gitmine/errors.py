@@ -75,8 +75,8 @@ def first_error_line(stderr: str) -> str:
     git with ``fatal:`` or ``error:``; otherwise the first line that is not a warning. Nix 2.13 and
     later put a trace between a bare ``error:`` and the message (``… while calling the 'import'
     builtin``, ``at …``): the message is then the trace's own ``error:`` line. Newer Nix says why a
-    build failed on the next line (``Cannot build '….drv'.`` / ``Reason: builder failed …``): that
-    line is kept with it."""
+    build failed, or which attribute was meant, on the next line (``Reason: builder failed …``, ``Did
+    you mean image?``): that line is kept with it."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     at = _message_at(lines)
     if at is None:
@@ -84,8 +84,8 @@ def first_error_line(stderr: str) -> str:
     message = lines[at]
     if message.startswith(("error:", "fatal:")):
         message = message.partition(":")[2].strip()
-    if at + 1 < len(lines) and lines[at + 1].startswith("Reason:"):
-        message = f"{message} {lines[at + 1]}"
+    if at + 1 < len(lines) and lines[at + 1].startswith(("Reason:", "Did you mean")):
+        message = f"{message}{' ' if message.endswith('.') else '. '}{lines[at + 1]}"
     return message
 
 

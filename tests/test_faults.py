@@ -182,6 +182,15 @@ def test_a_file_image_is_absent_without_its_file_and_failed_without_what_it_impo
 
 
 @pytest.mark.usefixtures("needs_nix")
+def test_an_image_at_no_commit_is_said_with_what_nix_suggests_about_the_repository(tmp_path):
+    repo = _flake_repo(tmp_path / "repo", ["{ outputs = { self }: { image = " + DRV.format(n="img-1") + "; }; }"])
+    proc = gitmine("analyze", str(repo), "--attr", "imag", "--cache-dir", str(tmp_path / "c"))
+    one_error_line(proc, 2, "image #imag exists at no commit of the window (Nix, at the latest commit: flake ")
+    assert f"'git+file://{repo}' does not provide attribute" in proc.stderr  # not a worktree, gone by now
+    assert "Did you mean image?" in proc.stderr
+
+
+@pytest.mark.usefixtures("needs_nix")
 @pytest.mark.parametrize(("attr", "what"), [("images", "a set"), ("mkImage", "a lambda")])
 def test_an_attribute_that_is_not_a_derivation_is_said_so(tmp_path, attr, what):
     flake = "{ outputs = { self }: { images.web = " + DRV.format(n="web-1") + "; mkImage = x: x; }; }"
