@@ -159,9 +159,10 @@ def _warnings(latest: Snapshot, stats: Statistics) -> list[str]:
             "not on this history; widen the window (--since) or fix the failing commits"
         )
     elif stats.changed_releases < FEW_RELEASES:
+        of = "" if stats.changed_releases == stats.transitions else f" of the {stats.transitions}"
         out.append(
-            f"only {stats.changed_releases} of the {stats.transitions} analysed releases changed the image: the "
-            "hints rest mostly on what is typical, not on this history; widen the window (--since)"
+            f"only {stats.changed_releases}{of} analysed releases changed the image: the hints rest mostly on "
+            "what is typical, not on this history; widen the window (--since)"
         )
     for image, closure in sorted(latest.closures.items()):
         if len(closure) == 1:

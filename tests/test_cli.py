@@ -237,6 +237,22 @@ def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
     assert f"{mb(auto['lower_bound'])} of new store paths per release" in err
 
 
+def test_analyze_a_window_of_few_releases_says_the_hints_rest_on_the_prior(tmp_path):
+    closure = load_history(SMALL_HISTORIES[0])[0].closure().to_json()
+    referred = {r for e in closure for r in e["references"]}
+    top = next(e for e in closure if e["path"] not in referred)  # nothing refers to it: a new hash changes only it
+    lines = []
+    for i in range(4):
+        top["path"] = top["path"][:11] + f"{i:032d}" + top["path"][43:]
+        lines.append(json.dumps({"rev": f"r{i}", "date": f"2025-01-{1 + 7 * i:02d}", "closure": closure}))
+    history = tmp_path / "few.jsonl"
+    history.write_text("\n".join(lines) + "\n")
+    proc = run("analyze", "--from-closures", str(history), "--max-layers", "8", "--output", str(tmp_path / "h.toml"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    (warning,) = json.loads(proc.stdout)["warnings"]
+    assert warning.startswith("only 3 analysed releases changed the image: the hints rest mostly on what is typical")
+
+
 def test_analyze_a_window_in_which_the_image_never_changed(tmp_path):
     closure = load_history(SMALL_HISTORIES[0])[0].closure().to_json()
     history = tmp_path / "same.jsonl"
