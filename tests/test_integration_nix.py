@@ -182,6 +182,34 @@ in result
     out = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--expr", expr], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [
-        {"deps": ["glibc-pkg", "zlib-pkg"], "below": 0},
-        {"deps": ["app-pkg"], "below": 1},
+        {"deps": ["glibc-pkg", "zlib-pkg"], "below": 0, "nestedLayers": []},
+        {"deps": ["app-pkg"], "below": 1, "nestedLayers": []},
     ]
+
+
+def test_n2c_layers_fallback_of_a_hundred_layers_gives_the_image_a_hundred(tmp_path):
+    # nix2container's buildLayer sets nestedLayers = (the nestedLayers of its `layers`) ++ layers, and
+    # buildImage passes every nested layer's layers.json to its builder: with each layer told about all
+    # the layers below it, layer k would carry 2^(k-1) - 1 entries
+    keys = [f"k{i}" for i in range(100)]
+    hints = tmp_path / "hints.toml"
+    hints.write_text('schema = 1\n[analysis]\nmax-layers = 100\n' + "".join(f'[[layer]]\nkeys = ["{k}"]\n' for k in keys))
+    assert hintfile.problems(hints.read_text()) == []
+    expr = f"""
+let
+  flatten = builtins.concatLists;
+  buildLayer = {{ deps, layers }}: {{ inherit deps; below = builtins.length layers;
+    nestedLayers = flatten (map (l: l.nestedLayers) layers) ++ layers; }};
+  layers = import {ROOT}/nix/n2c-layers.nix {{
+    inherit buildLayer;
+    hints = {hints};
+    packages = builtins.listToAttrs (map (k: {{ name = k; value = k; }}) [ {" ".join(f'"{k}"' for k in keys)} ]);
+  }};
+  imageLayers = flatten (map (l: l.nestedLayers) layers) ++ layers;  # what buildImage hands its builder
+in {{ layers = builtins.length layers; image = builtins.length imageLayers;
+      below = map (l: l.below) layers; }}
+"""
+    out = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--expr", expr],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"layers": 100, "image": 100, "below": list(range(100))}
