@@ -21,6 +21,7 @@ from .config import Settings
 from .hints import Analysis, Hints
 from .history import CommitInfo, open_repository, select_commits, shallow_commits, workdir
 from .nixeval import (
+    NO_BUILDER,
     ImageSpec,
     instantiate,
     is_absent,
@@ -390,6 +391,11 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
         failures = [e for e in evaluations if e.status == FAILED]
         first = failures[0] if failures else None
         why = f" (first failure at {first.commit.sha[:12]}: {first.error})" if first else ""
+        if failures and all(NO_BUILDER.search(e.error or "") for e in failures):
+            why += (
+                "; this machine cannot build for the image's system: pass --no-build to read the closures from "
+                "a binary cache the images are pushed to, or set up a remote builder"
+            )
         raise AnalysisFailed(f"every commit of the window failed to evaluate{why}; nothing was written")
     return Mined(
         commits,

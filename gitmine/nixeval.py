@@ -127,6 +127,12 @@ def is_absent(err: CommandFailed, image: ImageSpec, worktree: Path) -> bool:
     return any(source.sub("", m.group(1)) in entry for m in _PATH_MISSING.finditer(err.stderr))
 
 
+# No builder for the derivation's system here (Nix 2.8; 2.2x; 2.34): an x86_64-linux image on a Mac.
+NO_BUILDER = re.compile(
+    r"is required to build .*, but I am|required system or feature not available|Reason: platform mismatch"
+)
+
+
 # Failures of the machine or the network rather than of the commit: fetching a flake input or a
 # tarball, reaching the Nix daemon, running out of disk or memory, a build for a system this machine
 # has no builder for, a builder killed, Nix's libgit2 unable to read the repository (a git extension it
@@ -136,7 +142,7 @@ _TRANSIENT = re.compile(
     r"unable to download|could(?:n't| not) resolve host|program 'git' failed|unable to access '|"
     r"connection (?:refused|reset|timed out)|cannot connect to socket|network is unreachable|"
     r"no space left on device|out of memory|std::bad_alloc|too many open files|resource temporarily unavailable|"
-    r"is required to build .*, but I am|required system or feature not available|Reason: platform mismatch|"  # no builder
+    rf"{NO_BUILDER.pattern}|"
     r"failed due to signal|"  # killed (out of memory)
     r"opening Git repository|unsupported (?:mandatory )?extension|external filter '[^']*' failed|"
     r"object not found - no match for id|fatal: bad object",  # objects a partial or shallow clone lacks (libgit2, git)

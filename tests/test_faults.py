@@ -182,6 +182,14 @@ def test_a_file_image_is_absent_without_its_file_and_failed_without_what_it_impo
 
 
 @pytest.mark.usefixtures("needs_nix")
+def test_images_of_a_system_this_machine_cannot_build_point_to_no_build(tmp_path):
+    other = [DRV.format(n=f"img-{i}").replace("x86_64-linux", "aarch64-linux") for i in range(2)]
+    repo = _flake_repo(tmp_path / "repo", ["{ outputs = { self }: { image = " + v + "; }; }" for v in other])
+    proc = gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"))
+    one_error_line(proc, 1, "this machine cannot build for the image's system: pass --no-build")
+
+
+@pytest.mark.usefixtures("needs_nix")
 def test_an_image_at_no_commit_is_said_with_what_nix_suggests_about_the_repository(tmp_path):
     repo = _flake_repo(tmp_path / "repo", ["{ outputs = { self }: { image = " + DRV.format(n="img-1") + "; }; }"])
     proc = gitmine("analyze", str(repo), "--attr", "imag", "--cache-dir", str(tmp_path / "c"))
