@@ -41,7 +41,7 @@ mount -t tmpfs tmpfs "$root/tmp"
 mounted+=("$root/tmp")
 
 rm -rf "$root/src" && mkdir -p "$root/src"
-(cd "$project" && git ls-files -z --cached --others --exclude-standard | xargs -0 tar -cf - --no-recursion) |
+(cd "$project" && git ls-files -z --cached --others --exclude-standard | xargs -0 tar -cf - --no-recursion --ignore-failed-read 2>/dev/null) |
     tar -C "$root/src" -xf -
 
 chroot "$root" env -i PATH=/venv/bin:/usr/bin:/bin HOME=/root PIP_CERT=/etc/ssl/host-ca.crt \
