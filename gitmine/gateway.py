@@ -7,10 +7,12 @@ counting (the ``--json`` report counts evaluations and builds through :data:`COU
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +44,13 @@ def subprocess_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in GIT_LOCAL_ENV}
 
 
+# Two Nix processes writing Nix's own SQLite files at once (the binary caches' metadata cache, the store
+# database) can fail one of them: "constraint failed (in '…/binary-cache-v6.sqlite')", "database is
+# busy". Nothing is wrong with the call: it is run again, up to SQLITE_ATTEMPTS times in all.
+SQLITE_RACE = re.compile(r"\(in '[^']*\.sqlite'\)|SQLite database '[^']*' is busy|database is locked")
+SQLITE_ATTEMPTS = 3
+
+
 def run(
     argv: list[str],
     *,
@@ -55,6 +64,7 @@ def run(
 
     ``count_as`` names a counter bumped once per call ("eval", "build", ...). ``cleanup`` calls
     (removing worktrees) still run after a stop was requested. ``env`` is added to the environment.
+    A Nix call that lost a race on Nix's own SQLite files is run again (:data:`SQLITE_RACE`).
     """
     if STOP.is_set() and not cleanup:
         raise Interrupted()
@@ -70,6 +80,20 @@ def run(
     if count_as:
         with _COUNTER_LOCK:
             COUNTERS[count_as] += 1
+    attempt = 1
+    while True:
+        try:
+            return _run_once(argv, cwd=cwd, timeout=timeout, cleanup=cleanup, env=env)
+        except CommandFailed as err:
+            if attempt == SQLITE_ATTEMPTS or not (tool.startswith("nix") and SQLITE_RACE.search(err.stderr)):
+                raise
+        time.sleep(0.2 * attempt)
+        attempt += 1
+
+
+def _run_once(
+    argv: list[str], *, cwd: Path | str | None, timeout: float | None, cleanup: bool, env: Mapping[str, str] | None
+) -> str:
     proc = subprocess.Popen(
         argv,
         cwd=cwd,

@@ -145,7 +145,15 @@ _TRANSIENT = re.compile(
     rf"{NO_BUILDER.pattern}|"
     r"failed due to signal|"  # killed (out of memory)
     r"opening Git repository|unsupported (?:mandatory )?extension|external filter '[^']*' failed|"
-    r"object not found - no match for id|fatal: bad object",  # objects a partial or shallow clone lacks (libgit2, git)
+    r"object not found - no match for id|fatal: bad object|"  # objects a partial or shallow clone lacks (libgit2, git)
+    rf"{gateway.SQLITE_RACE.pattern}",  # Nix's own SQLite files, busy past the gateway's attempts
+    re.IGNORECASE,
+)
+
+# A binary cache that cannot be reached or is not one: it is not asked again in this run.
+_CACHE_DOWN = re.compile(
+    r"unable to download|could(?:n't| not) (?:resolve host|connect)|connection (?:refused|reset|timed out)|"
+    r"network is unreachable|does not appear to be a binary cache",
     re.IGNORECASE,
 )
 
@@ -325,12 +333,13 @@ def query_closure(
     the whole closure of the paths it holds, and for the paths alone where it lacks part of that
     closure. Paths in ``seen`` (read for an earlier commit: a store path's data never changes) are
     not asked for again, and what is read is added to it: where a closure spans caches, a commit's
-    lookups in the second cache are for its new paths only. A cache that cannot be read (unreachable:
-    Nix retries each request for seconds) is added to ``unreachable`` and not asked again. Raises
+    lookups in the second cache are for its new paths only. A cache that cannot be reached (Nix retries
+    each request for seconds) or is no binary cache is added to ``unreachable`` and not asked again. Raises
     :class:`CommandFailed`, transient (the image may be pushed later, the cache come back: nothing
     here is the commit's fault), when some path is in no store or the local store cannot be read.
     """
     unreachable = set() if unreachable is None else unreachable
+    unread: set[str] = set(unreachable)  # stores that could not answer for this closure
     seen = {} if seen is None else seen
     closure: dict[str, StorePath] = {}
     todo = [path]
@@ -345,10 +354,12 @@ def query_closure(
             except CommandFailed as err:
                 if store is None:
                     raise CommandFailed(err.argv, err.returncode, err.stderr, transient=True) from None
-                unreachable.add(store)  # the paths may be in the next cache
+                if err.timed_out or _CACHE_DOWN.search(err.stderr):
+                    unreachable.add(store)
+                unread.add(store)  # the paths may be in the next cache
             ask = [p for p in ask if p not in fresh]
         if ask:
-            down = [s for s in stores if s in unreachable]
+            down = [s for s in stores if s in unread]
             if down:
                 raise CommandFailed(
                     ["nix", "path-info", ask[0]], 1,
@@ -371,21 +382,34 @@ def query_closure(
 
 def _lookup(paths: list[str], store: str | None, found: dict[str, StorePath], timeout: float | None) -> None:
     """Add to ``found`` what ``store`` (``None``: the local store) holds of ``paths``, with their
-    closures where it holds those whole."""
+    closures where it holds those whole.
+
+    Which of the paths the store holds is asked first, since ``--recursive`` fails on a path the store
+    lacks: of the local store with ``nix-store --check-validity`` (``nix path-info`` would also ask the
+    binary caches about the others), of a binary cache with ``nix path-info`` of the paths alone
+    (``nix-store --check-validity`` crashes against an HTTP cache in Nix 2.34)."""
     at = ["--store", store] if store else []
-    # `nix path-info` may try to substitute a path the store lacks: ask which it holds first
-    invalid = gateway.run(["nix-store", *at, "--check-validity", "--print-invalid", *paths], timeout=timeout)
-    held = sorted(set(paths) - {line.strip() for line in invalid.splitlines()})
+    base = ["nix", *NIX_FEATURES, "path-info", "--json", *json_format(), *at]
+    alone: list[tuple[str, StorePath | None]] = []
+    if store is None:
+        invalid = gateway.run(["nix-store", "--check-validity", "--print-invalid", *paths], timeout=timeout).split()
+        held = sorted(set(paths) - set(invalid))
+    else:
+        alone = _infos(gateway.run([*base, *paths], timeout=timeout), store)
+        held = sorted(p for p, e in alone if e is not None)
     if not held:
         return
-    base = ["nix", *NIX_FEATURES, "path-info", "--json", *json_format(), *at]
     try:
-        out = gateway.run([*base, "--recursive", *held], timeout=timeout, count_as="query")
+        infos = _infos(gateway.run([*base, "--recursive", *held], timeout=timeout, count_as="query"), store)
     except CommandFailed:  # this cache lacks part of their closure (it is in another cache)
-        out = gateway.run([*base, *held], timeout=timeout, count_as="query")
+        infos = alone or _infos(gateway.run([*base, *held], timeout=timeout, count_as="query"), store)
+    found.update((p, e) for p, e in infos if e is not None)
+
+
+def _infos(out: str, store: str | None) -> list[tuple[str, StorePath | None]]:
+    """The paths of ``nix path-info --json`` output, each with its entry or None (not in ``store``)."""
     try:
-        infos = path_infos(json.loads(out), f"nix path-info of {store or 'the local store'}")
+        return path_infos(json.loads(out), f"nix path-info of {store or 'the local store'}")
     except (ValueError, InputError) as err:
         why = "invalid JSON" if isinstance(err, ValueError) else f"JSON of an unknown shape ({err})"
         raise CommandFailed(["nix", "path-info"], 1, f"error: nix path-info printed {why}") from None
-    found.update((p, e) for p, e in infos if e is not None)

@@ -515,6 +515,40 @@ def test_no_build_reads_closures_from_a_binary_cache_and_builds_nothing(tmp_path
     assert (s["failed"], s["evaluations"], s["builds"], s["snapshots"]) == (0, 1, 1, 9)
 
 
+def test_no_build_reads_closures_from_a_binary_cache_served_over_http(tmp_path, monkeypatch):
+    # what cachix, attic and cache.nixos.org are; Nix 2.34's `nix-store --check-validity` crashed
+    # against such a cache (gitmine asked it first which paths the cache held)
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    repo = generate(tmp_path / "repo", commits=4, days=20, salt=f"http-cache-{os.getpid()}-{time.time_ns()}")
+    built, read = tmp_path / "built.toml", tmp_path / "read.toml"
+    analyze_json(str(repo), "--attr", "image", "--max-layers", "4", "--cache-dir", str(tmp_path / "c1"),
+                 "--output", str(built), "--record", str(tmp_path / "h.jsonl"))  # fmt: skip
+    paths = sorted({e["path"] for line in open(tmp_path / "h.jsonl") for e in json.loads(line)["closure"]})
+    subprocess.run(["nix", "copy", "--to", f"file://{tmp_path / 'bc'}", *paths], check=True, capture_output=True)
+    subprocess.run(["nix-store", "--delete", *paths], check=True, capture_output=True)  # salted: only ours
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path / "bc")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cache = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("NIX_CONFIG", os.environ.get("NIX_CONFIG", "") + f"\nsubstituters = {cache}\nrequire-sigs = false")
+        s = analyze_json(str(repo), "--attr", "image", "--max-layers", "4", "--cache-dir", str(tmp_path / "c2"),
+                         "--output", str(read), "--no-build")  # fmt: skip
+    finally:
+        server.shutdown()
+    assert (s["failed"], s["builds"], s["snapshots"]) == (0, 0, 4), s["failures"]
+    assert read.read_bytes() == built.read_bytes()
+    out = subprocess.run(["nix-store", "--check-validity", "--print-invalid", *paths], capture_output=True, text=True)
+    assert set(out.stdout.split()) == set(paths)  # nothing was downloaded
+
+
 def test_the_output_path_is_read_from_the_derivation(tmp_path):
     from gitmine.errors import CommandFailed
     from gitmine.nixeval import output_path

@@ -623,3 +623,33 @@ def test_the_error_line_is_the_message_not_the_trace(stderr, line):
     from gitmine.errors import first_error_line
 
     assert first_error_line(stderr) == line
+
+
+def test_a_nix_call_that_loses_a_race_on_nix_sqlite_files_is_run_again(tmp_path, monkeypatch):
+    # two Nix processes writing the binary caches' metadata cache at once: one fails, with nothing
+    # wrong with it (seen with --no-build, two jobs and an HTTP cache on Nix 2.8)
+    from gitmine import gateway
+    from gitmine.errors import CommandFailed
+
+    script = tmp_path / "bin" / "nix-flaky"
+    script.parent.mkdir()
+    script.write_text(
+        "#!/bin/sh\necho run >> \"$0.calls\"\n"
+        "if [ \"$(wc -l < \"$0.calls\")\" -lt \"$1\" ]; then\n"
+        "  echo \"error: executing SQLite statement 'insert or replace into NARs(...)': constraint failed "
+        "(in '/root/.cache/nix/binary-cache-v6.sqlite')\" >&2; exit 1\nfi\necho done\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+    calls = script.with_name("nix-flaky.calls")
+    assert gateway.run(["nix-flaky", "2"]) == "done\n"
+    assert len(calls.read_text().splitlines()) == 2
+    calls.unlink()
+    with pytest.raises(CommandFailed, match="constraint failed"):  # not for ever
+        gateway.run(["nix-flaky", "9"])
+    assert len(calls.read_text().splitlines()) == gateway.SQLITE_ATTEMPTS
+    calls.unlink()
+    script.write_text("#!/bin/sh\necho run >> \"$0.calls\"\necho 'error: syntax error' >&2\nexit 1\n")
+    with pytest.raises(CommandFailed, match="syntax error"):  # any other failure: once
+        gateway.run(["nix-flaky"])
+    assert len(calls.read_text().splitlines()) == 1
