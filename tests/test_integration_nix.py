@@ -142,6 +142,9 @@ def test_github_actions_example_saves_the_cache_even_when_the_check_fails():
     wf = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
     steps = wf["jobs"]["check-hints"]["steps"]
     assert any("gitmine analyze --check" in s.get("run", "") for s in steps)
+    # "gitmine" on PyPI is another project (a GitHub issues client): installed from its repository
+    (install,) = [s for s in steps if "pip install" in s.get("run", "")]
+    assert '"gitmine @ $GITMINE"' in install["run"] and install["env"]["GITMINE"].startswith("git+https://")
     uses = [s.get("uses", "") for s in steps]
     restore = uses.index("actions/cache/restore@v4")
     check = next(i for i, s in enumerate(steps) if "gitmine analyze --check" in s.get("run", ""))
