@@ -470,18 +470,27 @@ def test_two_images_share_one_hint_file_and_their_common_layers(tmp_path):
     assert whole and all(layer.paths in {other.paths for other in app_layout} for layer in whole)
 
 
+def _images_only_in_a_binary_cache(tmp_path: Path, commits: int) -> tuple[Path, Path, list[str]]:
+    """A generated repository analysed with builds (hint file ``built.toml``), every store path of its
+    images copied to the binary cache ``tmp_path/binary-cache`` and deleted from the store; returns the
+    repository, the hint file and the paths."""
+    repo = generate(tmp_path / "repo", commits=commits, days=5 * commits, salt=f"cached-{os.getpid()}-{time.time_ns()}")
+    built = tmp_path / "built.toml"
+    analyze_json(str(repo), "--attr", "image", "--max-layers", "4", "--cache-dir", str(tmp_path / "c1"),
+                 "--output", str(built), "--record", str(tmp_path / "h.jsonl"))  # fmt: skip
+    paths = sorted({e["path"] for line in open(tmp_path / "h.jsonl") for e in json.loads(line)["closure"]})
+    subprocess.run(["nix", "copy", "--to", f"file://{tmp_path / 'binary-cache'}", *paths], check=True, capture_output=True)
+    subprocess.run(["nix-store", "--delete", *paths], check=True, capture_output=True)  # salted: only ours
+    return repo, built, paths
+
+
 def test_no_build_reads_closures_from_a_binary_cache_and_builds_nothing(tmp_path, monkeypatch):
     # the images are built once, copied to a binary cache and deleted from the store: `--no-build`
     # must read the same closures from the cache's metadata alone (the hint file is byte-identical),
     # download nothing, and count a commit whose image is in no cache as a failure it retries later
-    repo = generate(tmp_path / "repo", commits=8, days=40, salt=f"no-build-{os.getpid()}-{time.time_ns()}")
-    built, read = tmp_path / "built.toml", tmp_path / "read.toml"
-    analyze_json(str(repo), "--attr", "image", "--max-layers", "4", "--cache-dir", str(tmp_path / "c1"),
-                 "--output", str(built), "--record", str(tmp_path / "h.jsonl"))  # fmt: skip
-    paths = sorted({e["path"] for line in open(tmp_path / "h.jsonl") for e in json.loads(line)["closure"]})
+    repo, built, paths = _images_only_in_a_binary_cache(tmp_path, commits=8)
+    read = tmp_path / "read.toml"
     cache = f"file://{tmp_path / 'binary-cache'}"
-    subprocess.run(["nix", "copy", "--to", cache, *paths], check=True, capture_output=True)
-    subprocess.run(["nix-store", "--delete", *paths], check=True, capture_output=True)  # salted: only ours
 
     def invalid() -> set[str]:
         out = subprocess.run(["nix-store", "--check-validity", "--print-invalid", *paths], capture_output=True, text=True)
@@ -522,19 +531,14 @@ def test_no_build_reads_closures_from_a_binary_cache_served_over_http(tmp_path, 
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    repo = generate(tmp_path / "repo", commits=4, days=20, salt=f"http-cache-{os.getpid()}-{time.time_ns()}")
-    built, read = tmp_path / "built.toml", tmp_path / "read.toml"
-    analyze_json(str(repo), "--attr", "image", "--max-layers", "4", "--cache-dir", str(tmp_path / "c1"),
-                 "--output", str(built), "--record", str(tmp_path / "h.jsonl"))  # fmt: skip
-    paths = sorted({e["path"] for line in open(tmp_path / "h.jsonl") for e in json.loads(line)["closure"]})
-    subprocess.run(["nix", "copy", "--to", f"file://{tmp_path / 'bc'}", *paths], check=True, capture_output=True)
-    subprocess.run(["nix-store", "--delete", *paths], check=True, capture_output=True)  # salted: only ours
+    repo, built, paths = _images_only_in_a_binary_cache(tmp_path, commits=4)
+    read = tmp_path / "read.toml"
 
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path / "bc")))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path / "binary-cache")))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         cache = f"http://127.0.0.1:{server.server_address[1]}"
