@@ -138,9 +138,12 @@ NO_BUILDER = re.compile(
 # has no builder for, a builder killed, Nix's libgit2 unable to read the repository (a git extension it
 # does not know, such as relative worktrees or a split index), objects missing from a partial or
 # shallow clone, git's LFS filter unable to get a file. The same tree may evaluate next time.
+_NETWORK = (
+    r"unable to download|could(?:n't| not) (?:resolve host|connect)|connection (?:refused|reset|timed out)|"
+    r"network is unreachable"
+)
 _TRANSIENT = re.compile(
-    r"unable to download|could(?:n't| not) resolve host|program 'git' failed|unable to access '|"
-    r"connection (?:refused|reset|timed out)|cannot connect to socket|network is unreachable|"
+    rf"{_NETWORK}|program 'git' failed|unable to access '|cannot connect to socket|"
     r"no space left on device|out of memory|std::bad_alloc|too many open files|resource temporarily unavailable|"
     rf"{NO_BUILDER.pattern}|"
     r"failed due to signal|"  # killed (out of memory)
@@ -151,11 +154,7 @@ _TRANSIENT = re.compile(
 )
 
 # A binary cache that cannot be reached or is not one: it is not asked again in this run.
-_CACHE_DOWN = re.compile(
-    r"unable to download|could(?:n't| not) (?:resolve host|connect)|connection (?:refused|reset|timed out)|"
-    r"network is unreachable|does not appear to be a binary cache",
-    re.IGNORECASE,
-)
+_CACHE_DOWN = re.compile(rf"{_NETWORK}|does not appear to be a binary cache", re.IGNORECASE)
 
 
 # Nix itself refused access to its store, database or daemon (a user without rights to the store):

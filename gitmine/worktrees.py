@@ -46,17 +46,23 @@ def _git(*args: str, cwd: Path, cleanup: bool = False, env: dict[str, str] | Non
 RUN_LOCK = ".alive"  # in a run's directory: locked (flock) for as long as the run lives
 
 
-def _share_shallow(worktree: Path) -> None:
+def _shallow_list(repo_dir: Path) -> Path | None:
+    """The list of a shallow clone's shallow commits (``shallow`` in the common git directory, also
+    for a worktree of the clone), or None for a full clone."""
+    common = gateway.run(["git", "rev-parse", "--git-common-dir"], cwd=repo_dir).strip()
+    listed = repo_dir / common / "shallow"
+    return listed if listed.exists() else None
+
+
+def _share_shallow(worktree: Path, listed: Path) -> None:
     """Give a worktree of a shallow clone the clone's list of shallow commits.
 
-    git keeps that list (``shallow``) in the repository's common directory; libgit2, and with it Nix
-    2.20 and later, looks for it in the worktree's own git directory. Without it, Nix walks past the
-    last fetched commit to count revisions and every commit fails (``getting parent of Git commit …:
-    object not found``). git itself never reads the copy."""
-    git_dir, common_dir = gateway.run(["git", "rev-parse", "--git-dir", "--git-common-dir"], cwd=worktree).splitlines()
-    shallow = (worktree / common_dir) / "shallow"
-    if shallow.exists():
-        shutil.copyfile(shallow, (worktree / git_dir) / "shallow")
+    git keeps that list in the repository's common directory; libgit2, and with it Nix 2.20 and later,
+    looks for it in the worktree's own git directory. Without it, Nix walks past the last fetched
+    commit to count revisions and every commit fails (``getting parent of Git commit …: object not
+    found``). git itself never reads the copy."""
+    git_dir = gateway.run(["git", "rev-parse", "--git-dir"], cwd=worktree).strip()
+    shutil.copyfile(listed, worktree / git_dir / "shallow")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -151,6 +157,7 @@ class WorktreePool:
         self._free: queue.Queue[Path] = queue.Queue()
         self._created: list[Path] = []
         self._alive: IO[str] | None = None  # the run's lock, held until close
+        self._shallow: Path | None = None  # a shallow clone's list of shallow commits, shared with each worktree
 
     def __enter__(self) -> "WorktreePool":
         try:
@@ -166,6 +173,7 @@ class WorktreePool:
             self.run_dir.mkdir(parents=True)
             self._alive = open(self.run_dir / RUN_LOCK, "w")
             fcntl.flock(self._alive, fcntl.LOCK_EX)
+        self._shallow = _shallow_list(self.repo_dir)
         for i in range(self.size):
             self._free.put(self.run_dir / f"wt-{self.run_id}-{i}")  # unique: git names the worktree after it
         return self
@@ -208,7 +216,8 @@ class WorktreePool:
                 with _registry_lock(self.base):
                     try:
                         _git("worktree", "add", "--force", "--detach", str(wt), sha, cwd=self.repo_dir, env=self._env)
-                        _share_shallow(wt)
+                        if self._shallow is not None:
+                            _share_shallow(wt, self._shallow)
                     except BaseException:
                         self._forget(wt)  # a half-made worktree would make the next add refuse the path
                         raise

@@ -134,6 +134,15 @@ def _flake_repo(path: Path, versions: list[str | None], flake_dir: str = ".") ->
     return path
 
 
+def _counted(repo: Path, *args: str) -> tuple[int, int, int, list[str]]:
+    """``gitmine analyze --json`` of ``repo`` (cache beside it), which must succeed: commits absent,
+    commits failed, snapshots, and the failures' errors."""
+    proc = gitmine("analyze", str(repo), *args, "--cache-dir", str(repo.parent / "c"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    return s["absent"], s["failed"], s["snapshots"], [f["error"] for f in s["failures"]]
+
+
 DRV = 'derivation {{ name = "{n}"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "echo {n} > $out"]; }}'
 
 
@@ -143,10 +152,7 @@ def test_image_added_mid_history_is_absent_not_failed(tmp_path):
     both = "{ outputs = { self }: { a = " + DRV.format(n="a-1") + "; b = " + DRV.format(n="b-1") + "; }; }"
     both2 = "{ outputs = { self }: { a = " + DRV.format(n="a-1") + "; b = " + DRV.format(n="b-2") + "; }; }"
     repo = _flake_repo(tmp_path / "repo", [only_a, both, both2])
-    proc = gitmine("analyze", str(repo), "--attr", "b", "--cache-dir", str(tmp_path / "c"), "--json")
-    assert proc.returncode == 0, proc.stderr
-    s = json.loads(proc.stdout)
-    assert (s["absent"], s["failed"], s["snapshots"]) == (1, 0, 2)
+    assert _counted(repo, "--attr", "b")[:3] == (1, 0, 2)
 
 
 @pytest.mark.usefixtures("needs_nix")
@@ -158,11 +164,9 @@ def test_a_file_the_commit_forgot_to_add_is_a_failure_not_an_absence(tmp_path, f
     good = ["{ outputs = { self }: { image = " + DRV.format(n=f"img-{i}") + "; }; }" for i in (1, 2)]
     repo = _flake_repo(tmp_path / "repo", [None, forgot, *good], flake_dir=flake_dir)
     attr = "image" if flake_dir == "." else f"{flake_dir}#image"
-    proc = gitmine("analyze", str(repo), "--attr", attr, "--cache-dir", str(tmp_path / "c"), "--json")
-    assert proc.returncode == 0, proc.stderr
-    s = json.loads(proc.stdout)
-    assert (s["absent"], s["failed"], s["snapshots"]) == (1, 1, 2)
-    assert "image.nix" in s["failures"][0]["error"]
+    absent, failed, snapshots, errors = _counted(repo, "--attr", attr)
+    assert (absent, failed, snapshots) == (1, 1, 2)
+    assert "image.nix" in errors[0]
 
 
 @pytest.mark.usefixtures("needs_nix")
@@ -173,12 +177,9 @@ def test_a_file_image_is_absent_without_its_file_and_failed_without_what_it_impo
         (repo / "nix" / "images.nix").write_text(text)
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "x")
-    proc = gitmine("analyze", str(repo), "--attr", "image", "--file", "nix/images.nix", "--cache-dir",
-                   str(tmp_path / "c"), "--json")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    s = json.loads(proc.stdout)
-    assert (s["absent"], s["failed"], s["snapshots"]) == (1, 1, 1)
-    assert "image.nix" in s["failures"][0]["error"]
+    absent, failed, snapshots, errors = _counted(repo, "--attr", "image", "--file", "nix/images.nix")
+    assert (absent, failed, snapshots) == (1, 1, 1)
+    assert "image.nix" in errors[0]
 
 
 @pytest.mark.usefixtures("needs_nix")
@@ -248,10 +249,7 @@ def test_a_build_that_fails_is_built_once_and_a_missing_builder_is_retried(tmp_p
 def test_a_flake_in_a_subdirectory(tmp_path):
     versions = [None] + ["{ outputs = { self }: { image = " + DRV.format(n=f"img-{i}") + "; }; }" for i in range(3)]
     repo = _flake_repo(tmp_path / "repo", versions, flake_dir="deploy/nix")
-    proc = gitmine("analyze", str(repo), "--attr", "deploy/nix#image", "--cache-dir", str(tmp_path / "c"), "--json")
-    assert proc.returncode == 0, proc.stderr
-    s = json.loads(proc.stdout)
-    assert (s["absent"], s["failed"], s["snapshots"]) == (1, 0, 3)  # the first commit has no flake there yet
+    assert _counted(repo, "--attr", "deploy/nix#image")[:3] == (1, 0, 3)  # the first commit has no flake there yet
     both = gitmine("analyze", str(repo), "--attr", "deploy/nix#image", "--file", "default.nix")
     one_error_line(both, 2, "with --file give the attribute alone")
 
