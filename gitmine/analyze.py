@@ -7,7 +7,7 @@ through a callback so the CLI can draw it (and tests can ignore it).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -18,6 +18,7 @@ from .cache import Cache, default_cache_dir, nix_settings_fingerprint
 from .closure import Closure, Snapshot, StorePath
 from .errors import AnalysisFailed, CommandFailed, GitmineError, Interrupted, RepositoryError
 from .config import Settings
+from .derive import Derivations, NotDerivable, derive
 from .hints import Analysis, Hints
 from .history import CommitInfo, open_repository, select_commits, shallow_commits, workdir
 from .nixeval import (
@@ -52,6 +53,8 @@ class Evaluation:
     error: str | None = None
     cached: bool = False
     unlocked: bool = False  # a flake whose commit did not lock its inputs: evaluated with today's
+    drv: str | None = None  # ``<drv>!<output>``, where it was evaluated
+    derived: bool = False  # the closure was derived from the derivations (--derive), not built or read
 
 
 @dataclass
@@ -103,6 +106,7 @@ class _Evaluator:
         repo_dir: Path,
         shallow: bool = False,
         build: bool = True,
+        derive: bool = False,
     ):
         self.cache = cache
         self.repo_dir = repo_dir  # named in errors instead of the worktree a commit was evaluated in
@@ -110,12 +114,16 @@ class _Evaluator:
         self.timeout = timeout
         self.shallow = shallow
         self.build = build
+        self.derive = derive
+        self.derivations = Derivations()  # --derive: the derivation files read in this run
         self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._closures: dict[str, Closure] = {}  # drv -> its closure, one object for every commit that has it
         self._failed: dict[str, CommandFailed] = {}  # drv -> why its build failed in this run (built once)
         self._unreachable: set[str] = set()  # binary caches that could not be reached (--no-build)
         self._seen: dict[str, StorePath] = {}  # store paths read from the stores so far (--no-build)
+        self._by_drv: dict[str, Closure] = {}  # drv -> its derived closure (--derive)
+        self.notes: list[str] = []  # what the reader of the summary should know (--derive)
 
     def _key(self, commit: CommitInfo, image: ImageSpec) -> str | None:
         return Cache.eval_key(commit.tree, image.attr, image.file, self.fp) if image.is_flake else None
@@ -134,8 +142,12 @@ class _Evaluator:
             return None, None
         closure = self._closure(drv)
         if closure is None:  # evaluated, not built: build it, or evaluate again if the store lost the .drv
-            return None, drv if Path(drv.partition("!")[0]).exists() else None
-        return Evaluation(commit, image.name, OK, closure, cached=True), drv
+            if not Path(drv.partition("!")[0]).exists():
+                return None, None
+            if self.derive:  # its closure is derived (or realised) once the others are known
+                return Evaluation(commit, image.name, OK, cached=True, drv=drv), drv
+            return None, drv
+        return Evaluation(commit, image.name, OK, closure, cached=True, drv=drv), drv
 
     def evaluate(self, worktree: Path | None, commit: CommitInfo, image: ImageSpec, drv: str | None) -> Evaluation:
         key = self._key(commit, image)
@@ -151,12 +163,20 @@ class _Evaluator:
                 key = None
             if key:
                 self.cache.put_eval(key, {"status": OK, "drv": drv})
+        if self.derive and self._closure(drv) is None:
+            return Evaluation(commit, image.name, OK, unlocked=unlocked, drv=drv)
+        return self.realised(commit, image, drv, unlocked)
+
+    def realised(self, commit: CommitInfo, image: ImageSpec, drv: str, unlocked: bool = False) -> Evaluation:
+        """The evaluation of ``commit`` with the closure of ``drv``: from this run or the cache, else
+        built (or, with --no-build, read from the stores) and cached."""
+        key = None if unlocked else self._key(commit, image)
         with self._lock:
             lock = self._building.setdefault(drv, threading.Lock())
         with lock:  # two commits with the same derivation (a docs-only commit) build it once
             closure = self._closure(drv)
             if closure is not None:
-                return Evaluation(commit, image.name, OK, closure, unlocked=unlocked)
+                return Evaluation(commit, image.name, OK, closure, unlocked=unlocked, drv=drv)
             if drv in self._failed:  # a build that failed in this run fails again: build it once
                 return self._failure(commit, image, key, FAILED, self._failed[drv])
             try:
@@ -176,7 +196,84 @@ class _Evaluator:
             self.cache.put_closure(drv, built)
             with self._lock:
                 self._closures[drv] = built
-            return Evaluation(commit, image.name, OK, built, unlocked=unlocked)
+            return Evaluation(commit, image.name, OK, built, unlocked=unlocked, drv=drv)
+
+    def complete(self, evaluations: list[Evaluation], image: ImageSpec, progress: Progress) -> list[Evaluation]:
+        """``--derive``: give the image's evaluated commits their closures. The commits whose closure is
+        known (built before, or in the cache) are templates; if there is none, the newest commit's image
+        is realised (the next newest, if that fails). Each other commit's closure is derived from its
+        derivations and the nearest template (in history) that the rule reproduces; where it cannot be,
+        the commit's image is realised as without --derive, and a warning says why."""
+        out = list(evaluations)
+        mine = [i for i, e in enumerate(out) if e.image == image.name and e.status == OK]
+        why: list[str] = []  # why closures could not be derived, first reason first
+        templates = [i for i in mine if out[i].closure is not None and self._reproduces(out[i], why)]
+        realised = 0  # images realised beyond the one template a history needs
+        for i in reversed(mine):
+            if templates:
+                break
+            if out[i].closure is None:
+                how = "building" if self.build else "reading from the stores"
+                progress.stage(f"{how} `{image.name}` at {out[i].commit.sha[:12]}, the template for --derive")
+                out[i] = self._realise(out[i], image)
+                if out[i].status == OK and self._reproduces(out[i], why):
+                    templates.append(i)
+                else:
+                    realised += 1
+        progress.stage(f"deriving the closures of `{image.name}` from their derivations")
+        for i in mine:
+            ev = out[i]
+            if ev.closure is not None or ev.status != OK or ev.drv is None:
+                continue
+            derived = None
+            if templates:
+                t = out[min(templates, key=lambda j: (abs(j - i), -j))]
+                assert t.closure is not None and t.drv is not None
+                try:
+                    derived = self._derived(t.closure, t.drv, ev.drv)
+                except (NotDerivable, CommandFailed) as err:  # CommandFailed: its .drv file is gone
+                    why.append(str(err) if isinstance(err, NotDerivable) else err.first_line)
+            if derived is None:
+                realised += 1
+            out[i] = replace(ev, closure=derived, derived=True) if derived else self._realise(ev, image)
+        if why and realised:
+            self.notes.append(
+                f"--derive: {realised} commit(s) of `{image.name}` were built or read as without --derive: their "
+                f"closures could not be derived from their derivations ({why[0]})"
+            )
+        return out
+
+    def _realise(self, ev: Evaluation, image: ImageSpec) -> Evaluation:
+        assert ev.drv is not None
+        done = self.realised(ev.commit, image, ev.drv, ev.unlocked)
+        return replace(done, cached=ev.cached and done.status == OK)
+
+    def _derived(self, template: Closure, template_drv: str, drv: str) -> Closure:
+        """The closure of ``drv`` derived from ``template``: one object per derivation, so that commits
+        that left the image alone share it as they share a built one."""
+        with self._lock:
+            known = self._by_drv.get(drv)
+        if known is None:
+            known = derive(template, output_path(template_drv), output_path(drv), drv.partition("!")[0], self.derivations)
+            with self._lock:
+                known = self._by_drv.setdefault(drv, known)
+        return known
+
+    def _reproduces(self, ev: Evaluation, why: list[str]) -> bool:
+        """Whether the derivation rule gives a known closure back from its own derivation (if not, the
+        reason is added to ``why``)."""
+        assert ev.closure is not None
+        if ev.drv is None:
+            return False
+        try:
+            again = self._derived(ev.closure, ev.drv, ev.drv)
+        except (NotDerivable, CommandFailed) as err:
+            why.append(str(err) if isinstance(err, NotDerivable) else err.first_line)
+            return False
+        if set(again.paths) != set(ev.closure.paths):
+            why.append(f"the rule does not give the closure of {ev.commit.sha[:12]} back from its derivations")
+            return False
+        return True
 
     def _instantiate(self, worktree: Path, image: ImageSpec) -> tuple[str, bool]:
         """``<drv>!<output>`` at ``worktree``, and whether the commit left its flake inputs unlocked:
@@ -231,10 +328,17 @@ def collect(
     progress: Progress,
     *,
     shallow: bool = False,
-) -> list[Evaluation]:
-    """Evaluate every commit × image, from the cache where possible, in parallel worktrees."""
+) -> tuple[list[Evaluation], tuple[str, ...]]:
+    """Evaluate every commit × image, from the cache where possible, in parallel worktrees; with the
+    evaluations, what the summary should warn about."""
     evaluator = _Evaluator(
-        cache, nix_settings_fingerprint(nix_version()), settings.eval_timeout, repo_dir, shallow, settings.build
+        cache,
+        nix_settings_fingerprint(nix_version()),
+        settings.eval_timeout,
+        repo_dir,
+        shallow,
+        settings.build,
+        settings.derive,
     )
     done: dict[tuple[str, str], Evaluation] = {}
     todo: list[tuple[CommitInfo, list[tuple[ImageSpec, str | None]]]] = []
@@ -252,6 +356,7 @@ def collect(
         progress.note(
             f"{len(todo)} commits to evaluate (later runs evaluate only new ones); Ctrl-C keeps what is done, "
             "and --every 1d (the last commit of each day) or --every tag evaluates fewer"
+            + ("" if settings.derive else "; --derive builds the image at one commit instead of each")
         )
     progress.start(len(commits) * len(settings.images))
     for ev in done.values():
@@ -290,7 +395,11 @@ def collect(
                 raise
         if gateway.STOP.is_set():
             raise Interrupted(RESUME)
-    return [done[(c.sha, img.name)] for c in commits for img in settings.images if (c.sha, img.name) in done]
+    evaluations = [done[(c.sha, img.name)] for c in commits for img in settings.images if (c.sha, img.name) in done]
+    if settings.derive:
+        for img in settings.images:
+            evaluations = evaluator.complete(evaluations, img, progress)
+    return evaluations, tuple(evaluator.notes)
 
 
 def analysis_of(snapshots: list[Snapshot], stats: Statistics, max_layers: int) -> Analysis:
@@ -378,7 +487,7 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
     cache = Cache(settings.cache_dir or default_cache_dir())
     before = dict(gateway.COUNTERS)
     root = workdir(repo)
-    evaluations = collect(settings, commits, root, cache, progress, shallow=bool(shallow_commits(repo)))
+    evaluations, notes = collect(settings, commits, root, cache, progress, shallow=bool(shallow_commits(repo)))
     for img in settings.images:
         own = [e for e in evaluations if e.image == img.name]
         if all(e.status == ABSENT for e in own):
@@ -404,7 +513,7 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
         gateway.COUNTERS["eval"] - before.get("eval", 0),
         gateway.COUNTERS["build"] - before.get("build", 0),
         list(cache.corrupt),
-        _unlocked_warnings(settings, evaluations) + _search_path_warnings(settings, root),
+        notes + _unlocked_warnings(settings, evaluations) + _search_path_warnings(settings, root),
     )
 
 

@@ -106,6 +106,10 @@ def analyze(
         None, "--build/--no-build",
         help="Build (or download) each commit's image, the default; --no-build reads closures from the local store and the binary caches' metadata instead.",
     ),  # fmt: skip
+    derive: Optional[bool] = typer.Option(
+        None, "--derive",
+        help="Build (or, with --no-build, read) the image at one commit only, and derive the other commits' closures from their derivations.",
+    ),  # fmt: skip
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Evaluation cache (default: $XDG_CACHE_HOME/gitmine)."),
     eval_timeout: Optional[float] = typer.Option(None, "--eval-timeout", help="Seconds before a Nix call counts as failed."),
     from_closures: Optional[Path] = typer.Option(None, "--from-closures", help="Learn from recorded closures (JSONL or directory) instead of git + Nix."),
@@ -124,8 +128,8 @@ def analyze(
         _refuse({
             "REPO": repo != Path("."), "--rev": rev, "--all-parents": all_parents, "--every": every, "--attr": attr,
             "--file": file, "--jobs": jobs, "--strict": strict, "--allow-shallow": allow_shallow,
-            "--build/--no-build": build is not None, "--cache-dir": cache_dir, "--eval-timeout": eval_timeout,
-            "--record": record, "--check": check_only, "--report": report,
+            "--build/--no-build": build is not None, "--derive": derive, "--cache-dir": cache_dir,
+            "--eval-timeout": eval_timeout, "--record": record, "--check": check_only, "--report": report,
         }, "works on a repository, not with --from-closures (which takes --since, --until, --max-layers, --output, "
            "--fresh and --json)")  # fmt: skip
         _analyze_recorded(from_closures, since, until, max_layers, output, fresh, as_json)
@@ -133,7 +137,7 @@ def analyze(
     settings = _settings(repo, dict(
         since=since, until=until, rev=rev, all_parents=all_parents, every=every, jobs=jobs,
         max_layers=max_layers, output=output, strict=strict, allow_shallow=allow_shallow,
-        cache_dir=cache_dir, eval_timeout=eval_timeout, fresh=fresh or None, build=build,
+        cache_dir=cache_dir, eval_timeout=eval_timeout, fresh=fresh or None, build=build, derive=derive,
     ), attr, file)  # fmt: skip
     if report is not None and not check_only:
         raise UsageError("--report goes with --check")
@@ -315,7 +319,7 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
         w = summary["window"]
         bounds = f"--since {w['since']}" + (f" --until {w['until']}" if w["until"] else "")
         t.add_row("window", f"{bounds}: commits of {w['first'][:10]} to {w['last'][:10]}")
-    for k in ("commits", "snapshots", "evaluations", "builds", "from_cache", "failed", "absent", "keys", "layers", "output"):
+    for k in ("commits", "snapshots", "evaluations", "builds", "derived", "from_cache", "failed", "absent", "keys", "layers", "output"):
         if k in summary:
             t.add_row(k.replace("_", " "), str(summary[k]))
     prev = summary["previous"]
@@ -532,6 +536,9 @@ def replay(
     build: Optional[bool] = typer.Option(
         None, "--build/--no-build", help="With a git repository: build each commit's image, or (--no-build) read closures from the stores."
     ),
+    derive: Optional[bool] = typer.Option(
+        None, "--derive", help="With a git repository: realise one commit's image, derive the other closures from derivations."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON on stdout."),
     plot: Optional[Path] = typer.Option(
         None, "--plot", help="Draw cumulative pull bytes (the last --max-layers, a panel per history) to FILE.png or FILE.svg."
@@ -557,7 +564,7 @@ def replay(
         raise UsageError(f"--plot {plot}: the file must end in .png or .svg")
     per_history: list[list[Run]] = []
     for h in history:
-        snapshots = _replay_snapshots(h, attr, file, since, cache_dir, build)
+        snapshots = _replay_snapshots(h, attr, file, since, cache_dir, build, derive)
         per_history.append(_replay_runs(h, snapshots, max_layers, train, test, replan_every, strategies))
     total = totals(per_history) if len(history) > 1 else []
     if as_json:
@@ -625,7 +632,13 @@ def _weeks_spanned(snapshots: list[Snapshot]) -> str:
 
 
 def _replay_snapshots(
-    history: Path, attr: list[str] | None, file: str | None, since: str | None, cache_dir: Path | None, build: bool | None
+    history: Path,
+    attr: list[str] | None,
+    file: str | None,
+    since: str | None,
+    cache_dir: Path | None,
+    build: bool | None,
+    derive: bool | None,
 ) -> list[Snapshot]:
     """Snapshots of a recorded history, or of a git repository evaluated like `analyze` does."""
     from .recorded import load_history
@@ -634,10 +647,10 @@ def _replay_snapshots(
     if history.is_dir() and (history / ".git").exists():
         from .analyze import mine
 
-        flags = dict(since=since or ALL, cache_dir=cache_dir, build=build)  # folds want all the history there is
+        flags = dict(since=since or ALL, cache_dir=cache_dir, build=build, derive=derive)  # folds want all the history
         with _bar("failed") as bar, _activity() as show:
             return mine(_settings(history, flags, attr, file), _evaluation_progress(bar, show)).snapshots
-    given = {"--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None}
+    given = {"--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None, "--derive": derive}
     _refuse(given, f"works on a git repository; {history} is a recorded history")
     return load_history(history, since=since)
 

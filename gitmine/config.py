@@ -30,6 +30,7 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "eval-timeout": ((int, float), "a number of seconds"),
     "all-parents": ((bool,), "true or false"),
     "build": ((bool,), "true or false"),
+    "derive": ((bool,), "true or false"),
 }
 _KEYS = set(_TYPES)
 _IMAGE_KEYS = {"name", "attr", "file"}
@@ -80,6 +81,7 @@ class Settings:
     eval_timeout: float | None = None
     fresh: bool = False  # plan from scratch, ignoring the hint file in use
     build: bool = True  # False: read closures from the local store and the binary caches, never build
+    derive: bool = False  # True: realise one commit's image per image, derive the other closures from derivations
 
     @property
     def output_path(self) -> Path:
@@ -177,6 +179,7 @@ def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
             eval_timeout=data.get("eval-timeout", s.eval_timeout),
             all_parents=bool(data.get("all-parents", s.all_parents)),
             build=bool(data.get("build", s.build)),
+            derive=bool(data.get("derive", s.derive)),
         )
     s = replace(s, **{k: v for k, v in flags.items() if v is not None})
     check_every(s.every)

@@ -50,7 +50,7 @@ let
     name = "${name}-${versions.${name}}";
     salt = "@SALT@";
     builder = "/bin/sh";
-    args = [ "-c" ''printf '%s\n' ${builtins.concatStringsSep " " deps} > $out; printf '%0${toString size}d' 0 >> $out'' ];
+    args = [ "-c" ''@BUILD@printf '%s\n' ${builtins.concatStringsSep " " deps} > $out; printf '%0${toString size}d' 0 >> $out'' ];
   };
   pkgs = rec {
 @PACKAGES@
@@ -101,12 +101,14 @@ def _versions(i: int) -> dict[str, str]:
     return out
 
 
-def _render_default(eval_work: int = 0, salt: str = "") -> str:
+def _render_default(eval_work: int = 0, salt: str = "", build_seconds: float = 0) -> str:
     lines = []
     for p in PACKAGES:
         deps = " ".join(p.deps)
         lines.append(f"    {_ident(p.name)} = mk \"{p.name}\" {p.size} [ {deps and ' '.join(_ident(d) for d in p.deps)} ];")
-    return DEFAULT_NIX.replace("@PACKAGES@", "\n".join(lines)).replace("@WORK@", str(eval_work)).replace("@SALT@", salt)
+    return DEFAULT_NIX.replace("@PACKAGES@", "\n".join(lines)).replace("@WORK@", str(eval_work)).replace("@SALT@", salt).replace(
+        "@BUILD@", f'${{if name == "app" then "/bin/sleep {build_seconds:g}; " else ""}}' if build_seconds else ""
+    )
 
 
 def _ident(name: str) -> str:
@@ -137,13 +139,15 @@ def generate(
     broken: tuple[int, ...] = (),
     eval_work: int = 0,
     salt: str = "",
+    build_seconds: float = 0,
 ) -> Path:
     """Create ``repo`` with ``commits`` commits spread over ``days`` days ending at ``end`` (default: now).
 
     Every ``docs_every``-th commit only edits the README; commits listed in ``broken`` have a Nix
     syntax error in ``default.nix`` (fixed by the next commit). ``eval_work`` adds CPU work to
     every evaluation; a ``salt`` gives every derivation other store paths than an unsalted
-    repository's (benchmarks use it to start from an empty store).
+    repository's (benchmarks use it to start from an empty store). ``build_seconds`` makes each build of
+    the application take that long, as a real one would (benchmarks; it needs a builder without sandbox).
     """
     repo = Path(repo)
     if repo.exists() and any(repo.iterdir()):
@@ -155,7 +159,7 @@ def generate(
     start = end - step * (commits - 1)
     (repo / "flake.nix").write_text(FLAKE_NIX)
     (repo / "gitmine.toml").write_text(GITMINE_TOML)
-    good_default = _render_default(eval_work, salt)
+    good_default = _render_default(eval_work, salt, build_seconds)
     app_version = 0
     for i in range(commits):
         when = start + step * i

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from . import gateway
 from .closure import Closure, StorePath, build_closure, closure_from_json, path_infos
+from .derive import parse_drv
 from .errors import CommandFailed, EnvironmentProblem, InputError
 
 NIX_FEATURES = ["--extra-experimental-features", "nix-command flakes"]
@@ -279,13 +280,10 @@ def output_path(drv: str) -> str:
     """
     drv_path, _, name = drv.partition("!")
     try:
-        text = Path(drv_path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        outputs = parse_drv(Path(drv_path).read_text(encoding="utf-8", errors="surrogateescape")).outputs
+    except (OSError, ValueError, IndexError):
         why = f"error: cannot read {drv_path} (garbage-collected?); evaluate it again"
         raise CommandFailed(["nix-store", "--query", drv], 1, why, transient=True) from None
-    # ATerm: Derive([("out","/nix/store/...-name","",""),("dev",...)],[inputs...],...)
-    head = text[: text.find("],")] if text.startswith("Derive([") else ""
-    outputs: dict[str, str] = dict(_DRV_OUTPUT.findall(head))
     path = outputs.get(name or "out", "")
     if not path:
         raise CommandFailed(
@@ -295,9 +293,6 @@ def output_path(drv: str) -> str:
             transient=True,
         )
     return path
-
-
-_DRV_OUTPUT = re.compile(r'\("([^"\\]*)","([^"\\]*)","[^"\\]*","[^"\\]*"\)')
 
 
 @lru_cache(maxsize=1)

@@ -124,6 +124,7 @@ def summary_of(result: AnalyzeResult) -> dict[str, Any]:
         "snapshots": len(result.snapshots),
         "evaluations": result.nix_evaluations,
         "builds": result.nix_builds,
+        **({"derived": sum(1 for e in result.evaluations if e.derived)} if s.derive else {}),
         "from_cache": result.cached,
         "failed": len(result.failures),
         "absent": absent,

@@ -284,6 +284,7 @@ def test_many_commits_to_evaluate_get_a_note_on_sampling(tmp_path, monkeypatch):
     settings = Settings(repo=repo, images=(ImageSpec("image", "image"),), cache_dir=tmp_path / "c")
     analyze.mine(settings, progress)
     assert len(notes) == 1 and notes[0].startswith("5 commits to evaluate") and "--every 1d" in notes[0]
+    assert "--derive" in notes[0]
     analyze.mine(settings, progress)  # from the cache: nothing to evaluate, nothing to say
     from dataclasses import replace
 
@@ -347,6 +348,9 @@ def test_replay_on_a_git_repository(tmp_path):
     s = run["strategies"]
     assert s["gitmine"]["pull"] <= s["single"]["pull"] and s["gitmine"]["max_layers_used"] <= 4
     assert "evaluating" in proc.stderr and "40/40" in proc.stderr  # the commits' evaluation shows progress
+    derived = gitmine("replay", str(repo), "--attr", "image", "--since", "1y", "--train", "8", "--test", "4",
+                      "--max-layers", "4", "--cache-dir", str(tmp_path / "c2"), "--json", "--derive")  # fmt: skip
+    assert json.loads(derived.stdout)["runs"] == data["runs"]
 
 
 def test_all_parents_includes_merged_branches(tmp_path):
@@ -605,3 +609,74 @@ def test_a_path_read_for_one_commit_is_not_asked_for_again(tmp_path, monkeypatch
     second = query_closure(b, stores, timeout=60, seen=seen)
     assert set(second.paths) == {b, base} and second.paths[base] is first.paths[base]
     assert b in asked and base not in asked
+
+
+def test_derive_builds_one_commit_and_gives_the_same_hint_file(mined, tmp_path):
+    # the other commits' closures come from their derivations and the one built image: the same
+    # closures, so the same hint file, for one build instead of one per derivation
+    repo, _, built, summary = mined
+    out = tmp_path / "derived.toml"
+    args = (str(repo), "--since", "6months", "--attr", "image", "--max-layers", "8", "--cache-dir", str(tmp_path / "c"),
+            "--output", str(out), "--derive")  # fmt: skip
+    s = analyze_json(*args)
+    assert (s["builds"], s["derived"], s["failed"], s["snapshots"]) == (1, summary["snapshots"] - 1, 1, summary["snapshots"])
+    assert summary["builds"] > 40 and not any("--derive" in w for w in s["warnings"])
+    assert out.read_bytes() == built.read_bytes()
+    s = analyze_json(*args)  # a rerun: evaluations and the built closure from the cache, derivations read again
+    assert (s["evaluations"], s["builds"], s["derived"], s["from_cache"]) == (0, 0, summary["snapshots"] - 1, 60)
+    assert out.read_bytes() == built.read_bytes()
+
+
+TWO_GLIBCS = r'''{
+  outputs = { self }:
+    let
+      v = import ./v.nix;
+      forAll = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) [ "x86_64-linux" "aarch64-linux" ]);
+      set = system: rec {
+        mk = name: deps: derivation {
+          inherit system name;
+          builder = "/bin/sh";
+          args = [ "-c" "echo ${toString deps} > $out" ];
+        };
+        glibc = mk "glibc-2.40" [ ];
+        glibc2 = mk "glibc-2.41" [ ];
+        lib = mk "lib-${v.lib}" [ glibc ];
+        app = mk "app-${v.app}" ([ lib glibc ] ++ (if v.two then [ glibc2 ] else [ ]));
+        image = mk "image-root" [ app ];
+      };
+    in { packages = forAll set; };
+}
+'''
+
+
+def test_derive_realises_what_it_cannot_derive(tmp_path):
+    # the newest commit's app links two glibcs, equally near in its derivations: the rule cannot tell
+    # them apart, so that commit is built, and so is the next newest, whose closure the rule gives
+    # back; the oldest is derived from it, and the hint file is the one every build would give
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    (repo / "flake.nix").write_text(TWO_GLIBCS)
+    for lib, app, two in (("1.0", "1", "false"), ("1.1", "2", "false"), ("1.1", "3", "true")):
+        (repo / "v.nix").write_text(f'{{ lib = "{lib}"; app = "{app}"; two = {two}; }}\n')
+        commit_all(repo, f"app {app}")
+    common = (str(repo), "--attr", "image", "--max-layers", "3")
+    s = analyze_json(*common, "--derive", "--cache-dir", str(tmp_path / "c1"), "--output", str(tmp_path / "d.toml"))
+    assert (s["builds"], s["derived"], s["snapshots"]) == (2, 1, 3)
+    assert any("1 commit(s) of `image` were built" in w and "equally near" in w for w in s["warnings"]), s["warnings"]
+    s = analyze_json(*common, "--cache-dir", str(tmp_path / "c2"), "--output", str(tmp_path / "b.toml"))
+    assert s["builds"] == 3
+    assert (tmp_path / "d.toml").read_bytes() == (tmp_path / "b.toml").read_bytes()
+
+
+def test_derive_with_no_build_reads_one_closure_from_the_binary_cache(tmp_path, monkeypatch):
+    repo, built, paths = _images_only_in_a_binary_cache(tmp_path, commits=8)
+    monkeypatch.setenv("NIX_CONFIG", os.environ.get("NIX_CONFIG", "") + f"\nsubstituters = file://{tmp_path / 'binary-cache'}"
+                       "\nrequire-sigs = false")  # fmt: skip
+    read = tmp_path / "read.toml"
+    s = analyze_json(str(repo), "--attr", "image", "--max-layers", "4", "--cache-dir", str(tmp_path / "c2"),
+                     "--output", str(read), "--no-build", "--derive")  # fmt: skip
+    assert (s["builds"], s["derived"], s["failed"], s["snapshots"]) == (0, 7, 0, 8)
+    assert read.read_bytes() == built.read_bytes()
+    out = subprocess.run(["nix-store", "--check-validity", "--print-invalid", *paths], capture_output=True, text=True)
+    assert set(out.stdout.split()) == set(paths)  # nothing was downloaded

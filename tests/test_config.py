@@ -44,6 +44,13 @@ def test_build_false_in_the_config_file_is_no_build_and_the_flag_overrides_it(tm
     assert config.resolve(config.Settings(repo=tmp_path), {}).build is True
 
 
+def test_derive_in_the_config_file_is_derive(tmp_path):
+    (tmp_path / "gitmine.toml").write_text('derive = true\n[[image]]\nattr = "image"\n')
+    assert config.resolve(config.Settings(repo=tmp_path), {}).derive is True
+    (tmp_path / "gitmine.toml").write_text('[[image]]\nattr = "image"\n')
+    assert config.resolve(config.Settings(repo=tmp_path), {}).derive is False
+
+
 @pytest.mark.parametrize(
     "line, message",
     [
@@ -51,6 +58,7 @@ def test_build_false_in_the_config_file_is_no_build_and_the_flag_overrides_it(tm
         ('max-layers = "8"', '`max-layers` must be a whole number of layers, not "8"'),
         ("max-layers = true", "`max-layers` must be a whole number of layers, not true"),
         ('build = "no"', '`build` must be true or false, not "no"'),
+        ("derive = 1", "`derive` must be true or false, not 1"),
         ("jobs = 2.5", "`jobs` must be a whole number, not 2.5"),
         ("every = 7", '`every` must be one of "commit", "1d", "1w", "tag", not 7'),
         ("max-layers = 0", "max-layers 0 (--max-layers, or max-layers in gitmine.toml): must be at least 1"),
