@@ -457,16 +457,23 @@ def _fresh(keys: list[str], sizes: list[int], masks: list[int], model: _RiskMode
         groups.append(_Group([i], masks[i], sizes[i], model.risk(masks[i])))
     alive = set(range(len(groups)))
 
-    heap: list[tuple[float, int, int, int, int]] = []
+    # (extra expected bytes of merging the pair, or a lower bound of it, the pair, their versions, exact)
+    heap: list[tuple[float, int, int, int, int, bool]] = []
 
-    def push(ia: int, ib: int) -> None:
-        if ia > ib:
-            ia, ib = ib, ia
-        a, b = groups[ia], groups[ib]
+    def cost(a: _Group, b: _Group) -> float:
         union = a.mask | b.mask
         # one closure often contains the other (a library and a package that uses it)
         r = a.risk if union == a.mask else (b.risk if union == b.mask else model.risk(union))
-        heapq.heappush(heap, (a.size * (r - a.risk) + b.size * (r - b.risk), ia, ib, a.version, b.version))
+        return a.size * (r - a.risk) + b.size * (r - b.risk)
+
+    def push(ia: int, ib: int) -> None:
+        """Queue a pair under a lower bound of its cost (the merged risk is at least the larger one):
+        most pairs are never the cheapest, and their exact cost is computed only if they come up."""
+        if ia > ib:
+            ia, ib = ib, ia
+        a, b = groups[ia], groups[ib]
+        m = max(a.risk, b.risk)
+        heapq.heappush(heap, (a.size * (m - a.risk) + b.size * (m - b.risk), ia, ib, a.version, b.version, False))
 
     by_risk = sorted((g.risk, i) for i, g in enumerate(groups))  # alive groups, by rising risk
 
@@ -490,10 +497,15 @@ def _fresh(keys: list[str], sizes: list[int], masks: list[int], model: _RiskMode
     while len(alive) > budget:
         if not heap:
             seed_pairs()
-        d, ia, ib, va, vb = heapq.heappop(heap)
+        d, ia, ib, va, vb, exact = heapq.heappop(heap)
         if ia not in alive or ib not in alive or groups[ia].version != va or groups[ib].version != vb:
             continue
         a, b = groups[ia], groups[ib]
+        if not exact:  # the cheapest bound: merge the pair if its exact cost still comes first
+            d = cost(a, b)
+            if heap and (d, ia, ib) > heap[0][:3]:
+                heapq.heappush(heap, (d, ia, ib, va, vb, True))
+                continue
         by_risk.remove((a.risk, ia))
         by_risk.remove((b.risk, ib))
         a.members = sorted(a.members + b.members)

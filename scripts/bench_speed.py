@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import gc
+import hashlib
+import random
 import resource
 import sys
 import tempfile
@@ -19,6 +21,7 @@ from synthetic import synthetic_history  # noqa: E402
 from gitmine.analyze import learn_recorded  # noqa: E402
 from gitmine.closure import Snapshot, StorePath, build_closure  # noqa: E402
 from gitmine.cluster import clusters  # noqa: E402
+from gitmine.derive import Derivations, derive  # noqa: E402
 from gitmine.hints import HintLayer, Hints  # noqa: E402
 from gitmine.layout import layout  # noqa: E402
 from gitmine.planner import plan  # noqa: E402
@@ -32,6 +35,51 @@ def timed(fn):  # type: ignore[no-untyped-def]
     t = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - t
+
+
+def derivation_history(root: Path, drvs: int, commits: int, seed: int = 7) -> tuple[list[tuple[str, str]], object]:
+    """``commits`` commits of a graph of ``drvs`` derivations written as ``.drv`` files under ``root``
+    (each with 2 to 8 inputs among the ones before it, every other one also used at run time). At each
+    commit 1% of the top tenth is updated (the application and its near dependencies), every 30th
+    commit one derivation of the bottom too (a nixpkgs bump), and every derivation above an update is
+    rewritten with new hashes, as Nix does. Returns each commit's (image output, image .drv) and the
+    first commit's runtime closure."""
+    rng = random.Random(seed)
+    inputs = [rng.sample(range(i), min(i, rng.randint(2, 8))) for i in range(drvs)]
+    runtime = [i % 2 == 0 for i in range(drvs)]
+    version = [0] * drvs
+
+    def write(stamp: int) -> tuple[list[str], list[str]]:
+        outs: list[str] = []
+        paths: list[str] = []
+        for i in range(drvs):
+            h = hashlib.sha256(f"{i}-{version[i]}-{[paths[j] for j in inputs[i]]}".encode()).hexdigest()[:32]
+            name = f"p{i}-1.{version[i]}"
+            drv = root / f"{h}-{name}.drv"
+            outs.append(f"/nix/store/{h}-{name}")
+            if not drv.exists():
+                ins = ",".join(f'("{paths[j]}",["out"])' for j in sorted(inputs[i]))
+                drv.write_text(f'Derive([("out","{outs[i]}","","")],[{ins}],[],"x86_64-linux","/bin/sh",[],[])')
+            paths.append(str(drv))
+        return outs, paths
+
+    history = []
+    for c in range(commits):
+        for i in rng.sample(range(drvs - drvs // 10, drvs), drvs // 100) + ([rng.randrange(drvs // 10)] if c % 30 == 29 else []):
+            version[i] += 1
+        outs, paths = write(c)
+        history.append((outs[-1], paths[-1]))
+        if c == 0:
+            seen, todo = {drvs - 1}, [drvs - 1]
+            while todo:
+                for j in inputs[todo.pop()]:
+                    if runtime[j] and j not in seen:
+                        seen.add(j)
+                        todo.append(j)
+            first = build_closure(
+                StorePath(outs[i], 1000, tuple(sorted(outs[j] for j in inputs[i] if j in seen))) for i in sorted(seen)
+            )
+    return history, first
 
 
 def main() -> None:
@@ -84,6 +132,16 @@ def main() -> None:
     top = Hints(hints.analysis, (HintLayer(("k4999",), 100, 0.5, 0.5),))
     _, t = timed(lambda: layout(deep, top, 100))
     rows.append(("layout of a 5,000-path chain, hints knowing only its top key", t))
+    # --derive: 180 commits of a 5,000-derivation graph, each closure derived from the first commit's
+    with tempfile.TemporaryDirectory() as tmp:
+        history, template = derivation_history(Path(tmp), 5000, 180)
+        drvs = Derivations()
+
+        def derive_all() -> int:
+            return sum(len(derive(template, history[0][0], out, drv, drvs).paths) for out, drv in history)  # type: ignore[arg-type]
+
+        paths, t = timed(derive_all)
+        rows.append((f"derive 180 closures ({paths // 180:,} paths) from a 5,000-derivation graph's files", t))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("| step | seconds |\n| --- | ---: |")
     for name, t in rows:
