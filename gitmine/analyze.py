@@ -254,7 +254,8 @@ class _Evaluator:
         with self._lock:
             known = self._by_drv.get(drv)
         if known is None:
-            known = derive(template, output_path(template_drv), output_path(drv), drv.partition("!")[0], self.derivations)
+            root_drv = drv.partition("!")[0]
+            known = derive(template, output_path(template_drv), output_path(drv), root_drv, self.derivations)
             with self._lock:
                 known = self._by_drv.setdefault(drv, known)
         return known
@@ -263,7 +264,7 @@ class _Evaluator:
         """Whether the derivation rule gives a known closure back from its own derivation (if not, the
         reason is added to ``why``)."""
         assert ev.closure is not None
-        if ev.drv is None:
+        if ev.drv is None or not Path(ev.drv.partition("!")[0]).exists():  # its .drv collected since: no template
             return False
         try:
             again = self._derived(ev.closure, ev.drv, ev.drv)

@@ -319,7 +319,8 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
         w = summary["window"]
         bounds = f"--since {w['since']}" + (f" --until {w['until']}" if w["until"] else "")
         t.add_row("window", f"{bounds}: commits of {w['first'][:10]} to {w['last'][:10]}")
-    for k in ("commits", "snapshots", "evaluations", "builds", "derived", "from_cache", "failed", "absent", "keys", "layers", "output"):
+    rows = ("commits", "snapshots", "evaluations", "builds", "derived", "from_cache", "failed", "absent", "keys", "layers")
+    for k in (*rows, "output"):
         if k in summary:
             t.add_row(k.replace("_", " "), str(summary[k]))
     prev = summary["previous"]
@@ -650,7 +651,9 @@ def _replay_snapshots(
         flags = dict(since=since or ALL, cache_dir=cache_dir, build=build, derive=derive)  # folds want all the history
         with _bar("failed") as bar, _activity() as show:
             return mine(_settings(history, flags, attr, file), _evaluation_progress(bar, show)).snapshots
-    given = {"--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None, "--derive": derive}
+    given = {
+        "--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None, "--derive": derive
+    }  # fmt: skip
     _refuse(given, f"works on a git repository; {history} is a recorded history")
     return load_history(history, since=since)
 

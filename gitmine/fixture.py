@@ -106,9 +106,9 @@ def _render_default(eval_work: int = 0, salt: str = "", build_seconds: float = 0
     for p in PACKAGES:
         deps = " ".join(p.deps)
         lines.append(f"    {_ident(p.name)} = mk \"{p.name}\" {p.size} [ {deps and ' '.join(_ident(d) for d in p.deps)} ];")
-    return DEFAULT_NIX.replace("@PACKAGES@", "\n".join(lines)).replace("@WORK@", str(eval_work)).replace("@SALT@", salt).replace(
-        "@BUILD@", f'${{if name == "app" then "/bin/sleep {build_seconds:g}; " else ""}}' if build_seconds else ""
-    )
+    build = f'${{if name == "app" then "/bin/sleep {build_seconds:g}; " else ""}}' if build_seconds else ""
+    text = DEFAULT_NIX.replace("@PACKAGES@", "\n".join(lines)).replace("@WORK@", str(eval_work))
+    return text.replace("@SALT@", salt).replace("@BUILD@", build)
 
 
 def _ident(name: str) -> str:

@@ -65,7 +65,8 @@ def derivation_history(root: Path, drvs: int, commits: int, seed: int = 7) -> tu
 
     history = []
     for c in range(commits):
-        for i in rng.sample(range(drvs - drvs // 10, drvs), drvs // 100) + ([rng.randrange(drvs // 10)] if c % 30 == 29 else []):
+        bump = [rng.randrange(drvs // 10)] if c % 30 == 29 else []
+        for i in rng.sample(range(drvs - drvs // 10, drvs), drvs // 100) + bump:
             version[i] += 1
         outs, paths = write(c)
         history.append((outs[-1], paths[-1]))
