@@ -107,7 +107,7 @@ def analyze(
         help="Build (or download) each commit's image, the default; --no-build reads closures from the local store and the binary caches' metadata instead.",
     ),  # fmt: skip
     derive: Optional[bool] = typer.Option(
-        None, "--derive",
+        None, "--derive/--no-derive",
         help="Build (or, with --no-build, read) the image at one commit only, and derive the other commits' closures from their derivations.",
     ),  # fmt: skip
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Evaluation cache (default: $XDG_CACHE_HOME/gitmine)."),
@@ -128,7 +128,7 @@ def analyze(
         _refuse({
             "REPO": repo != Path("."), "--rev": rev, "--all-parents": all_parents, "--every": every, "--attr": attr,
             "--file": file, "--jobs": jobs, "--strict": strict, "--allow-shallow": allow_shallow,
-            "--build/--no-build": build is not None, "--derive": derive, "--cache-dir": cache_dir,
+            "--build/--no-build": build is not None, "--derive/--no-derive": derive is not None, "--cache-dir": cache_dir,
             "--eval-timeout": eval_timeout, "--record": record, "--check": check_only, "--report": report,
         }, "works on a repository, not with --from-closures (which takes --since, --until, --max-layers, --output, "
            "--fresh and --json)")  # fmt: skip
@@ -538,7 +538,7 @@ def replay(
         None, "--build/--no-build", help="With a git repository: build each commit's image, or (--no-build) read closures from the stores."
     ),
     derive: Optional[bool] = typer.Option(
-        None, "--derive", help="With a git repository: realise one commit's image, derive the other closures from derivations."
+        None, "--derive/--no-derive", help="With a git repository: realise one commit's image, derive the other closures from derivations."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON on stdout."),
     plot: Optional[Path] = typer.Option(
@@ -652,7 +652,8 @@ def _replay_snapshots(
         with _bar("failed") as bar, _activity() as show:
             return mine(_settings(history, flags, attr, file), _evaluation_progress(bar, show)).snapshots
     given = {
-        "--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None, "--derive": derive
+        "--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None,
+        "--derive/--no-derive": derive is not None,
     }  # fmt: skip
     _refuse(given, f"works on a git repository; {history} is a recorded history")
     return load_history(history, since=since)

@@ -47,6 +47,7 @@ def test_build_false_in_the_config_file_is_no_build_and_the_flag_overrides_it(tm
 def test_derive_in_the_config_file_is_derive(tmp_path):
     (tmp_path / "gitmine.toml").write_text('derive = true\n[[image]]\nattr = "image"\n')
     assert config.resolve(config.Settings(repo=tmp_path), {}).derive is True
+    assert config.resolve(config.Settings(repo=tmp_path), {"derive": False}).derive is False  # --no-derive
     (tmp_path / "gitmine.toml").write_text('[[image]]\nattr = "image"\n')
     assert config.resolve(config.Settings(repo=tmp_path), {}).derive is False
 
