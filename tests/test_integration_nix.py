@@ -61,6 +61,50 @@ in layersFile {{ gitmine = "{prefix}"; hints = {repo}/layer-hints.toml; roots = 
     assert position["glibc"] < position["app"]
 
 
+def test_n2c_layers_from_the_layers_file_for_released_nix2container(analysed, tmp_path):
+    # the split read back through import-from-derivation, one buildLayer per layer; the buildLayer here
+    # exports the closure of its deps as nix2container's does (exportReferencesGraph, in its plain-text
+    # form: Nix 2.8 killed a structured-attrs bash builder here now and then, with signal 9, where Nix
+    # 2.34 never did), as a real build: the paths must reach it as store paths with their context
+    repo, _ = analysed
+    prefix = Path(shutil.which("gitmine") or "gitmine").resolve().parent.parent
+    expr = tmp_path / "n2c.nix"
+    expr.write_text(
+        f"""
+let
+  image = (import {repo}/default.nix {{ }}).image;
+  layersFile = import {ROOT}/nix/layers-file.nix {{ gitmine = "{prefix}"; hints = {repo}/layer-hints.toml; roots = [ image ]; maxLayers = 6; }};
+  buildLayer = {{ deps, layers }}: derivation {{
+    name = "n2c-layer"; system = builtins.currentSystem;
+    exportReferencesGraph = builtins.concatLists (builtins.genList (i: [ "g${{toString i}}" (builtins.elemAt deps i) ]) (builtins.length deps));
+    builder = "/bin/sh"; args = [ "-c" "/bin/cat g* > $out" ];
+  }};
+in {{ inherit layersFile; layers = import {ROOT}/nix/n2c-layers.nix {{ inherit buildLayer layersFile; }}; }}
+"""
+    )
+    def build(attr: str) -> list[str]:
+        out = subprocess.run(["nix-build", str(expr), "-A", attr, "--no-out-link"], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    split = json.loads(Path(build("layersFile")[0]).read_text())
+    built = build("layers")
+    assert len(built) == len(split)
+    below: set[str] = set()
+    contents = []
+    for out in built:
+        lines, closure, i = Path(out).read_text().splitlines(), set(), 0
+        while i < len(lines):  # path, deriver, number of references, the references
+            closure.add(lines[i])
+            i += 3 + int(lines[i + 2])
+        contents.append(closure - below)
+        below |= closure
+    assert below == {p for layer in split for p in layer}  # every path of the image, each once
+    for i, content in enumerate(contents):
+        assert content and content <= {p for layer in split[i:] for p in layer}  # a path can only move down
+    assert {path_key(p) for p in contents[-1]} >= {"app"} and "glibc" in {path_key(p) for p in contents[0]}
+
+
 def test_layers_file_in_a_flake_needs_no_system(analysed, tmp_path):
     # flakes evaluate purely, where builtins.currentSystem does not exist: the function takes the
     # system of the gitmine package it is given, and writes the same layers as nix-build does
@@ -188,6 +232,12 @@ in result
         {"deps": ["glibc-pkg", "zlib-pkg"], "below": 0, "nestedLayers": []},
         {"deps": ["app-pkg"], "below": 1, "nestedLayers": []},
     ]
+
+
+def test_n2c_layers_says_what_it_needs():
+    expr = f"import {ROOT}/nix/n2c-layers.nix {{ buildLayer = x: x; packages = {{ }}; }}"  # no hints, no layersFile
+    out = subprocess.run(["nix-instantiate", "--eval", "--strict", "--expr", expr], capture_output=True, text=True)
+    assert out.returncode != 0 and "give layersFile (from layers-file.nix), or hints and packages" in out.stderr
 
 
 def test_n2c_layers_fallback_of_a_hundred_layers_gives_the_image_a_hundred(tmp_path):
