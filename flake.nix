@@ -27,5 +27,7 @@
 
       # layersFile { gitmine, hints, roots, maxLayers ? null }: see nix/layers-file.nix
       lib.layersFile = import ./nix/layers-file.nix;
+      # dockerPipeline { the same }: nixpkgs dockerTools' layeringPipeline, see nix/docker-pipeline.nix
+      lib.dockerPipeline = import ./nix/docker-pipeline.nix;
     };
 }

@@ -401,14 +401,20 @@ def layout(
     max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget (default: the hint file's)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the layers here instead of stdout."),
     explain: bool = typer.Option(False, "--explain", help="Print a table of the layers on stderr."),
+    pipeline: bool = typer.Option(
+        False, "--pipeline",
+        help="Write nixpkgs dockerTools' layeringPipeline instead (each layer the closure of its paths less the layers below).",
+    ),  # fmt: skip
     nix_build: bool = typer.Option(
         False, "--nix-build", help="Run as a Nix builder: read `graph` from $NIX_ATTRS_JSON_FILE, write to its `out`."
     ),
 ) -> None:
-    """Lay a closure out into layers: nix2container's layersFile JSON, bottom layer first."""
+    """Lay a closure out into layers: nix2container's layersFile JSON, bottom layer first (or, with
+    --pipeline, the dockerTools layeringPipeline that comes closest)."""
     from . import hints as hintfile
     from .closure import parse_graph
     from .layout import layers_json, layout as do_layout
+    from .pipeline import layering_pipeline
 
     hints = _hint_file(hints, "--hints FILE")
     h = hintfile.load(hints)
@@ -430,7 +436,10 @@ def layout(
     closure = parse_graph(text, source)
     layers = do_layout(closure, h, max_layers)
     _warn_unseen(closure, h, hints)
-    body = layers_json(layers)
+    if pipeline:
+        body = json.dumps(layering_pipeline([layer.paths for layer in layers], closure), indent=1) + "\n"
+    else:
+        body = layers_json(layers)
     if output is not None:
         from .atomic import write_text_atomic
 

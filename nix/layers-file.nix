@@ -13,7 +13,8 @@
 # closure graph Nix exports (paths, sizes, references) and writing the layers to $out.
 #
 # `system` defaults to the gitmine package's (so flakes, which evaluate purely, need not pass it).
-{ gitmine, hints, roots, maxLayers ? null, name ? "layers.json"
+# `pipeline = true` writes nixpkgs dockerTools' `layeringPipeline` instead (see docker-pipeline.nix).
+{ gitmine, hints, roots, maxLayers ? null, name ? "layers.json", pipeline ? false
 , system ? (if builtins.isAttrs gitmine && gitmine ? system then gitmine.system else builtins.currentSystem)
 }:
 derivation {
@@ -22,5 +23,6 @@ derivation {
   exportReferencesGraph.graph = roots;
   builder = "${gitmine}/bin/gitmine";
   args = [ "layout" "--nix-build" "--hints" hints ]
-    ++ (if maxLayers == null then [ ] else [ "--max-layers" (toString maxLayers) ]);
+    ++ (if maxLayers == null then [ ] else [ "--max-layers" (toString maxLayers) ])
+    ++ (if pipeline then [ "--pipeline" ] else [ ]);
 }

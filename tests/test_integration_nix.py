@@ -105,6 +105,38 @@ in {{ inherit layersFile; layers = import {ROOT}/nix/n2c-layers.nix {{ inherit b
     assert {path_key(p) for p in contents[-1]} >= {"app"} and "glibc" in {path_key(p) for p in contents[0]}
 
 
+def test_docker_pipeline_builds_inside_nix_and_makes_the_peeled_split(analysed, tmp_path):
+    # dockerTools' layeringPipeline, written at build time like the layers file; run (as nixpkgs'
+    # flatten_references_graph runs it) on the image's closure, it makes the layers file's split with
+    # each dependency in the lowest layer that needs it
+    from gitmine.closure import closure_from_json
+    from gitmine.pipeline import peel
+    from tests.test_pipeline import run_pipeline
+
+    repo, _ = analysed
+    prefix = Path(shutil.which("gitmine") or "gitmine").resolve().parent.parent
+    expr = tmp_path / "pipeline.nix"
+    args = f'gitmine = "{prefix}"; hints = {repo}/layer-hints.toml; roots = [ image ]; maxLayers = 6;'
+    expr.write_text(
+        f"""
+let image = (import {repo}/default.nix {{ }}).image;
+in {{ split = import {ROOT}/nix/layers-file.nix {{ {args} }}; pipeline = import {ROOT}/nix/docker-pipeline.nix {{ {args} }}; }}
+"""
+    )
+    out = subprocess.run(["nix-build", str(expr), "--no-out-link"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    pipeline_file, split_file = out.stdout.split()  # nix-build lists the attributes by name
+    assert pipeline_file.endswith("-layering-pipeline.json") and split_file.endswith("-layers.json")
+    pipeline, split = json.loads(Path(pipeline_file).read_text()), json.loads(Path(split_file).read_text())
+    image = subprocess.run(["nix-build", f"{repo}/default.nix", "-A", "image", "--no-out-link"], capture_output=True, text=True, check=True).stdout.strip()
+    info = subprocess.run(["nix", "path-info", "--recursive", "--json", image], capture_output=True, text=True, check=True).stdout
+    closure = closure_from_json(json.loads(info))
+    layers = run_pipeline(pipeline, closure)
+    assert layers == peel(split, closure) and sorted(p for layer in layers for p in layer) == sorted(closure.paths)
+    assert "image-root" in {path_key(p) for p in layers[-1]} and "glibc" in {path_key(p) for p in layers[0]}
+    assert len(layers) >= 3 and pipeline[0][0] == "subcomponent_out"
+
+
 def test_layers_file_in_a_flake_needs_no_system(analysed, tmp_path):
     # flakes evaluate purely, where builtins.currentSystem does not exist: the function takes the
     # system of the gitmine package it is given, and writes the same layers as nix-build does
@@ -204,7 +236,7 @@ def test_github_actions_example_saves_the_cache_even_when_the_check_fails():
     assert any("gitmine-report.md" in s.get("run", "") and "GITHUB_STEP_SUMMARY" in s["run"] for s in steps)
 
 
-@pytest.mark.parametrize("path", ["flake.nix", "nix/layers-file.nix", "nix/n2c-layers.nix"])
+@pytest.mark.parametrize("path", ["flake.nix", "nix/layers-file.nix", "nix/n2c-layers.nix", "nix/docker-pipeline.nix"])
 def test_nix_files_parse(path):
     subprocess.run(["nix-instantiate", "--parse", str(ROOT / path)], check=True, capture_output=True)
 
