@@ -414,7 +414,7 @@ def layout(
     from . import hints as hintfile
     from .closure import parse_graph
     from .layout import layers_json, layout as do_layout
-    from .pipeline import layering_pipeline
+    from .pipeline import layering_pipeline, peeled
 
     hints = _hint_file(hints, "--hints FILE")
     h = hintfile.load(hints)
@@ -456,6 +456,13 @@ def layout(
             size = f"{layer.size / 1e6:.1f} MB" if closure.sizes_known else "unknown"
             t.add_row(str(i), str(len(layer.paths)), size, f"{layer.change_rate:.3f}" + (" (new keys)" if layer.unseen else ""), keys)
         err.print(t)
+        if pipeline:
+            pieces = peeled([layer.paths for layer in layers], closure)
+            moved = sum(len(piece) - len(own) for own, piece in pieces)
+            _say(
+                f"the pipeline makes {len(pieces)} layers of these: each takes the closure of its paths less the layers "
+                f"below ({moved} of {len(closure)} paths move down to a layer that uses them)"
+            )
 
 
 UNSEEN_WARNING = 0.5  # warn when more than this share of a closure is in keys the hints do not know

@@ -21,11 +21,12 @@ SPLIT_NONE = 1 << 30  # split_every this many: the whole graph as one layer
 def peel(layers: Sequence[Sequence[str]], closure: Closure) -> list[list[str]]:
     """The layers a builder makes of ``layers`` (bottom first) when each takes the closure of its
     paths less the layers below; empty ones are left out."""
-    return [piece for _, piece in _peeled(layers, closure)]
+    return [piece for _, piece in peeled(layers, closure)]
 
 
-def _peeled(layers: Sequence[Sequence[str]], closure: Closure) -> list[tuple[list[str], list[str]]]:
-    """(the layer's paths not below it, the layer :func:`peel` makes of them) for each non-empty one."""
+def peeled(layers: Sequence[Sequence[str]], closure: Closure) -> list[tuple[list[str], list[str]]]:
+    """For each layer that :func:`peel` keeps: the layer's paths that are not below it, and the layer
+    it makes of them (those paths and the dependencies they take down with them)."""
     out = []
     below: set[str] = set()
     for paths in layers:
@@ -47,11 +48,11 @@ def layering_pipeline(layers: Sequence[Sequence[str]], closure: Closure) -> list
     ``closure``: ``subcomponent_out`` of each layer's own paths, bottom first, each on the ``rest`` of
     the step before; the last layer is what is left. Paths of the graph it runs on that ``closure``
     lacks end in the top layer."""
-    peeled = _peeled(layers, closure)
-    if len(peeled) <= 1:
+    pieces = peeled(layers, closure)
+    if len(pieces) <= 1:
         return [["split_every", SPLIT_NONE]]  # one layer; a pipeline must give a list, not a graph
     pipeline: list[Any] = []
-    for own, _ in reversed(peeled[:-1]):  # built from the inside: each step works on the rest of the one before
+    for own, _ in reversed(pieces[:-1]):  # built from the inside: each step works on the rest of the one before
         step = ["subcomponent_out", own]
         pipeline = [step, ["over", "rest", ["pipe", pipeline]]] if pipeline else [step]
     return pipeline

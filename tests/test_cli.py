@@ -51,6 +51,20 @@ def test_layout_prints_layers_file(hint_path, graph_path):
     assert "warning" not in proc.stderr
 
 
+def test_layout_writes_the_docker_pipeline_of_the_split(hint_path, graph_path):
+    from gitmine.closure import parse_graph
+    from gitmine.pipeline import peel
+    from tests.test_pipeline import run_pipeline
+
+    split = json.loads(run("layout", "--hints", str(hint_path), str(graph_path)).stdout)
+    proc = run("layout", "--hints", str(hint_path), str(graph_path), "--pipeline", "--explain")
+    assert proc.returncode == 0, proc.stderr
+    closure = parse_graph(graph_path.read_text())
+    layers = run_pipeline(json.loads(proc.stdout), closure)
+    assert layers == peel(split, closure)
+    assert f"the pipeline makes {len(layers)} layers of these" in " ".join(proc.stderr.split())
+
+
 def test_layout_warns_when_the_hints_do_not_know_the_closure(hint_path, tmp_path):
     other = tmp_path / "other.json"
     foo = "/nix/store/" + "0" * 32 + "-foo-1.0"
