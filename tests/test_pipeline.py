@@ -117,3 +117,15 @@ def test_the_pipeline_makes_the_peeled_layers_and_they_partition_the_closure(cas
     for layer in layers:  # each layer holds the dependencies of its paths that are not below it
         assert all(r in below or r in layer for p in layer for r in c.paths[p].references)
         below |= set(layer)
+
+
+def test_a_hundred_layers_nest_a_hundred_steps_deep():
+    paths = [f"/nix/store/{i:032d}-p{i}-1" for i in range(100)]
+    c = build_closure(StorePath(p, 1, (paths[i - 1],) if i else ()) for i, p in enumerate(paths))  # a chain
+    split = [[p] for p in paths]
+    pipeline = layering_pipeline(split, c)
+    assert run_pipeline(pipeline, c) == split
+    depth, node = 0, pipeline
+    while len(node) == 2:  # [step, ["over", "rest", ["pipe", inner]]]
+        node, depth = node[1][2][1], depth + 1
+    assert depth == 98  # 99 steps; the last layer is what they leave
