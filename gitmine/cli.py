@@ -361,8 +361,9 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
         out = summary["output"]
         _say(
             f"next: commit {out} and lay images out with it at build time: gitmine's nix/layers-file.nix (flake "
-            f"output lib.layersFile) makes nix2container's layersFile from it. A built image's layers: nix path-info "
-            f"--recursive --json ./result | gitmine layout --hints {out} --explain -"
+            f"output lib.layersFile) makes nix2container's layersFile from it (nix/n2c-layers.nix: explicit layers for "
+            f"released nix2container; nix/docker-pipeline.nix: dockerTools' layeringPipeline). A built image's layers: "
+            f"nix path-info --recursive --json ./result | gitmine layout --hints {out} --explain -"
         )
 
 
