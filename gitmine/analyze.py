@@ -215,7 +215,7 @@ class _Evaluator:
             if out[i].closure is None:
                 how = "building" if self.build else "reading from the stores"
                 progress.stage(f"{how} `{image.name}` at {out[i].commit.sha[:12]}, the template for --derive")
-                out[i] = self._realise(out[i], image)
+                out[i] = self._realise_pending(out[i], image)
                 if out[i].status == OK and self._reproduces(out[i], why):
                     templates.append(i)
                 else:
@@ -231,11 +231,11 @@ class _Evaluator:
                 assert t.closure is not None and t.drv is not None
                 try:
                     derived = self._derived(t.closure, t.drv, ev.drv)
-                except (NotDerivable, CommandFailed) as err:  # CommandFailed: its .drv file is gone
-                    why.append(str(err) if isinstance(err, NotDerivable) else err.first_line)
+                except NotDerivable as err:
+                    why.append(str(err))
             if derived is None:
                 realised += 1
-            out[i] = replace(ev, closure=derived, derived=True) if derived else self._realise(ev, image)
+            out[i] = replace(ev, closure=derived, derived=True) if derived else self._realise_pending(ev, image)
         if why and realised:
             self.notes.append(
                 f"--derive: {realised} commit(s) of `{image.name}` were built or read as without --derive: their "
@@ -243,7 +243,7 @@ class _Evaluator:
             )
         return out
 
-    def _realise(self, ev: Evaluation, image: ImageSpec) -> Evaluation:
+    def _realise_pending(self, ev: Evaluation, image: ImageSpec) -> Evaluation:
         assert ev.drv is not None
         done = self.realised(ev.commit, image, ev.drv, ev.unlocked)
         return replace(done, cached=ev.cached and done.status == OK)
@@ -254,8 +254,8 @@ class _Evaluator:
         with self._lock:
             known = self._by_drv.get(drv)
         if known is None:
-            root_drv = drv.partition("!")[0]
-            known = derive(template, output_path(template_drv), output_path(drv), root_drv, self.derivations)
+            drvs = self.derivations
+            known = derive(template, drvs.output(template_drv), drvs.output(drv), drv.partition("!")[0], drvs)
             with self._lock:
                 known = self._by_drv.setdefault(drv, known)
         return known
@@ -268,8 +268,8 @@ class _Evaluator:
             return False
         try:
             again = self._derived(ev.closure, ev.drv, ev.drv)
-        except (NotDerivable, CommandFailed) as err:
-            why.append(str(err) if isinstance(err, NotDerivable) else err.first_line)
+        except NotDerivable as err:
+            why.append(str(err))
             return False
         if set(again.paths) != set(ev.closure.paths):
             why.append(f"the rule does not give the closure of {ev.commit.sha[:12]} back from its derivations")

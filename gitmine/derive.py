@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .closure import Closure, StorePath, build_closure
-from .keys import path_key
+from .keys import name_key, path_key
 
 
 class NotDerivable(Exception):
@@ -102,7 +102,7 @@ def _output_key(drv_path: str, output: str) -> str:
     """The key an output of a derivation will have, from the derivation's name (for an output whose
     path the derivation does not fix)."""
     name = Path(drv_path).name.removesuffix(".drv").partition("-")[2]
-    return path_key(f"/{'0' * 32}-{name if output == 'out' else f'{name}-{output}'}")
+    return name_key(name if output == "out" else f"{name}-{output}")
 
 
 class Derivations:
@@ -125,6 +125,14 @@ class Derivations:
             with self._lock:
                 known = self._drvs.setdefault(path, known)
         return known
+
+    def output(self, drv: str) -> str:
+        """The path of ``<drv>!<output>``, as the derivation fixes it."""
+        drv_path, _, name = drv.partition("!")
+        path = self.drv(drv_path).outputs.get(name or "out", "")
+        if not path:
+            raise NotDerivable(f"{drv_path} is content-addressed: the path of its output {name or 'out'} is known once built")
+        return path
 
     def nearest(self, drv: str, keys: set[str], exclude: str) -> dict[str, Found | None]:
         """For each of ``keys``, the output or source of that key nearest to ``drv`` in its derivation

@@ -146,3 +146,12 @@ def test_two_template_paths_of_one_key_at_different_depths_derive_nothing(tmp_pa
     template = closure(t_old, t_glibc, t_app, t_image)
     with pytest.raises(NotDerivable, match="share a key"):
         derive(template, t_image.path, out("image-root", "i1"), image, Derivations())
+
+
+def test_the_output_a_derivation_fixes_and_one_it_does_not(tmp_path):
+    s = Store(tmp_path)
+    fixed, floating = s.drv("app-1.0", outputs=("out", "lib"), h="a1"), s.drv("app-1.0", h="a2", ca=True)
+    drvs = Derivations()
+    assert drvs.output(f"{fixed}!lib") == out("app-1.0-lib", "a1") and drvs.output(fixed) == out("app-1.0", "a1")
+    with pytest.raises(NotDerivable, match="known once built"):
+        drvs.output(f"{floating}!out")
