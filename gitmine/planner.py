@@ -219,6 +219,23 @@ def refine(
             prefix[j + 1] = prefix[j] | g.mask
         return prefix, [model.risk(m) for m in prefix]
 
+    # float rounding in a bound is far below this: a move pruned by it could not have been chosen
+    slack = 1e-9 * sum(g.size for g in order) + 1e-6
+
+    def bound_gain(a: int, b: int, key_size: int, a_size: int, a_risk: float, prefix_risk: list[float]) -> float:
+        """An upper bound of a move's gain that needs no risk evaluation: the merged layer's risk is at
+        least the destination's, and each union below a position at least the one below the lower of
+        the two layers (moving up) or at least the old one (moving down), where it is not exact."""
+        src, dst = order[a], order[b]
+        gain = src.size * src.risk + dst.size * dst.risk - a_size * a_risk - (dst.size + key_size) * dst.risk
+        if b > a:
+            unpack = src.size * prefix_risk[a + 1] - a_size * prefix_risk[a] - key_size * prefix_risk[b + 1]
+            unpack += sum(order[j].size * (prefix_risk[j + 1] - prefix_risk[a]) for j in range(a + 1, b))
+        else:
+            unpack = key_size * (prefix_risk[a + 1] - prefix_risk[b + 1])
+        gain += UNPACK_WEIGHT * unpack
+        return gain * horizon - switch(a, b, a_size, dst.size + key_size) if horizon is not None else gain
+
     for _ in range(REFINE_ROUNDS):
         improved = False
         n = len(order)
@@ -238,7 +255,11 @@ def refine(
                     if b == a:
                         continue
                     dst = order[b]
-                    b_mask, b_size = dst.mask | masks[key], dst.size + sizes[key]
+                    b_size = dst.size + sizes[key]
+                    bound = bound_gain(a, b, sizes[key], a_size, a_risk, prefix_risk)
+                    if bound < best_gain - slack:  # cannot beat the best move so far: skip its risks
+                        continue
+                    b_mask = dst.mask | masks[key]
                     b_risk = dst.risk if b_mask == dst.mask else model.risk(b_mask)
                     gain = src.size * src.risk + dst.size * dst.risk - a_size * a_risk - b_size * b_risk
                     lo, hi = min(a, b), max(a, b)
