@@ -167,10 +167,12 @@ class Derivations:
             hits = {}
             nxt = []
             for d in level:
-                for src in self.drv(d).sources:
-                    if path_key(src) in want:
-                        hits.setdefault(path_key(src), {})[src] = None
-                for child in self.drv(d).inputs:
+                node = self.drv(d)
+                for src in node.sources:
+                    key = path_key(src)
+                    if key in want:
+                        hits.setdefault(key, {})[src] = None
+                for child in node.inputs:
                     if child not in seen:
                         seen.add(child)
                         nxt.append(child)

@@ -222,19 +222,20 @@ def refine(
     # float rounding in a bound is far below this: a move pruned by it could not have been chosen
     slack = 1e-9 * sum(g.size for g in order) + 1e-6
 
-    def bound_gain(a: int, b: int, key_size: int, a_size: int, a_risk: float, prefix_risk: list[float]) -> float:
+    def bound_gain(a: int, b: int, b_size: int, a_size: int, a_risk: float, prefix_risk: list[float]) -> float:
         """An upper bound of a move's gain that needs no risk evaluation: the merged layer's risk is at
         least the destination's, and each union below a position at least the one below the lower of
         the two layers (moving up) or at least the old one (moving down), where it is not exact."""
         src, dst = order[a], order[b]
-        gain = src.size * src.risk + dst.size * dst.risk - a_size * a_risk - (dst.size + key_size) * dst.risk
+        key_size = b_size - dst.size
+        gain = src.size * src.risk + dst.size * dst.risk - a_size * a_risk - b_size * dst.risk
         if b > a:
             unpack = src.size * prefix_risk[a + 1] - a_size * prefix_risk[a] - key_size * prefix_risk[b + 1]
             unpack += sum(order[j].size * (prefix_risk[j + 1] - prefix_risk[a]) for j in range(a + 1, b))
         else:
             unpack = key_size * (prefix_risk[a + 1] - prefix_risk[b + 1])
         gain += UNPACK_WEIGHT * unpack
-        return gain * horizon - switch(a, b, a_size, dst.size + key_size) if horizon is not None else gain
+        return gain * horizon - switch(a, b, a_size, b_size) if horizon is not None else gain
 
     for _ in range(REFINE_ROUNDS):
         improved = False
@@ -256,7 +257,7 @@ def refine(
                         continue
                     dst = order[b]
                     b_size = dst.size + sizes[key]
-                    bound = bound_gain(a, b, sizes[key], a_size, a_risk, prefix_risk)
+                    bound = bound_gain(a, b, b_size, a_size, a_risk, prefix_risk)
                     if bound < best_gain - slack:  # cannot beat the best move so far: skip its risks
                         continue
                     b_mask = dst.mask | masks[key]
