@@ -22,9 +22,12 @@ def replay_table(
     name: str, max_layers: int, results: Sequence[StrategyResult], folds: Sequence[Fold], replan_every: int | None = None
 ) -> Table:
     n = len(results[0].transitions) if results else 0
-    how = f"{len(folds)} folds" if replan_every is None else f"re-planned {len(folds)} times (every {replan_every}), switches charged"
+    if replan_every is None:
+        how = f"{len(folds)} fold{'s' * (len(folds) != 1)}"
+    else:
+        how = f"re-planned {len(folds)} time{'s' * (len(folds) != 1)} (every {replan_every}), switches charged"
     t = Table(
-        title=f"{name}: {max_layers} layers, {how}, {n} releases scored",
+        title=f"{name}: {max_layers} layers, {how}, {n} release{'s' * (n != 1)} scored",
         title_justify="left",
         caption="× bound: ratio to the lower bound (the bytes of new store paths)",
         caption_justify="left",

@@ -98,3 +98,4 @@ def test_the_replay_table_keeps_names_and_numbers_whole_in_80_columns():
     console.print(replay_table("deb-sid-web.jsonl.gz", 100, results, [Fold((0, 1), (1, 2))]))
     text = console.export_text()
     assert "nixpkgs-popularity" in text and "14,666.4" in text and "1.52" in text and "…" not in text
+    assert "100 layers, 1 fold, 1 release scored" in text
