@@ -199,6 +199,12 @@ def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
                 f"image {img.attr!r}: gitmine evaluates the repository's own history, so an image is ATTR or DIR#ATTR "
                 f"(DIR a directory of the repository), not a flake reference like {where!r}"
             )
+    names = [img.name for img in s.images]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # snapshots hold one closure per image name: the second would silently replace the first
+        raise UsageError(
+            f"image `{twice[0]}` is named twice; give each [[image]] in {CONFIG_NAME} its own `name` (or each --attr once)"
+        )
     if not s.images:
         raise UsageError(
             f"no image to analyse: pass --attr ATTR (a flake attribute, or with --file an attribute of "

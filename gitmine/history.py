@@ -119,11 +119,16 @@ def select_commits(
             "(or pass --allow-shallow to analyse what is there)"
         )
     commits = [CommitInfo(str(c.id), str(c.tree_id), c.commit_time) for c in reversed(picked)]
-    commits = _sample(repo, commits, every)
+    span = f"since {since:%Y-%m-%d}" if since else "in the window"
     if not commits:
-        span = f"since {since:%Y-%m-%d}" if since else "in the window"
         raise RepositoryError(f"no commits {span} on {rev}; widen --since or check --rev")
-    return commits
+    sampled = _sample(repo, commits, every)
+    if not sampled:  # only --every tag can leave none
+        raise RepositoryError(
+            f"none of the {len(commits)} commits {span} on {rev} is tagged; tag releases, widen --since, "
+            "or sample with --every 1w"
+        )
+    return sampled
 
 
 def _sample(repo: pygit2.Repository, commits: list[CommitInfo], every: str) -> list[CommitInfo]:

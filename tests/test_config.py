@@ -140,7 +140,7 @@ def test_an_image_given_as_a_flake_reference_is_refused(tmp_path, attr):
 def test_a_file_image_is_read_from_each_commit_not_from_today(tmp_path):
     # an absolute --file named today's file at every commit: the same image all along, and no warning
     def files(*given: str) -> list[str | None]:
-        images = tuple(config.ImageSpec("image", "image", f) for f in given)
+        images = tuple(config.ImageSpec(f"image{i}", "image", f) for i, f in enumerate(given))
         return [i.file for i in config.resolve(config.Settings(repo=tmp_path, images=images), {}).images]
 
     assert files(str(tmp_path / "nix" / "images.nix"), "./default.nix", "nix/../default.nix") == [
@@ -149,3 +149,16 @@ def test_a_file_image_is_read_from_each_commit_not_from_today(tmp_path):
     for outside in ("/etc/nixos/default.nix", "../other/default.nix"):
         with pytest.raises(config.UsageError, match="is outside the repository"):
             files(outside)
+
+
+def test_two_images_of_one_name_are_refused(tmp_path):
+    # a snapshot holds one closure per image name: the second image would silently replace the first
+    (tmp_path / "gitmine.toml").write_text('[[image]]\nname = "web"\nattr = "a"\n[[image]]\nname = "web"\nattr = "b"\n')
+    with pytest.raises(config.UsageError, match="image `web` is named twice"):
+        config.resolve(config.Settings(repo=tmp_path), {})
+    flags = {"images": (config.ImageSpec("a", "a"), config.ImageSpec("a", "a"))}
+    with pytest.raises(config.UsageError, match="image `a` is named twice"):
+        config.resolve(config.Settings(repo=tmp_path / "elsewhere"), flags)
+    (tmp_path / "gitmine.toml").write_text('[[image]]\nname = "web"\nattr = "a"\n[[image]]\nattr = "web"\n')
+    with pytest.raises(config.UsageError, match="image `web` is named twice"):  # the name defaults to the attr
+        config.resolve(config.Settings(repo=tmp_path), {})

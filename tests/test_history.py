@@ -65,3 +65,19 @@ def test_merged_branches_come_after_their_parents(tmp_path):
     assert picked.index(side) < 3 and picked.index(main) < 3  # the merge last
     first_parent = [c.sha for c in select_commits(open_repository(repo), since=None, until=UNTIL)]
     assert first_parent[:2] == [base, main] and side not in first_parent
+
+
+def test_every_tag_takes_the_tagged_commits_lightweight_or_annotated(tmp_path):
+    import pytest
+
+    from gitmine.errors import RepositoryError
+
+    repo = _repo(tmp_path)
+    shas = [_commit(repo, f"c{i}", f"2026-01-0{i + 1}T00:00:00Z") for i in range(5)]
+    with pytest.raises(RepositoryError, match="none of the 5 commits in the window on HEAD is tagged"):
+        select_commits(open_repository(repo), since=None, until=UNTIL, every="tag")
+    subprocess.run(["git", "tag", "v1", shas[1]], cwd=repo, check=True)
+    env = dict(os.environ, GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    subprocess.run(["git", "tag", "-a", "-m", "release", "v2", shas[3]], cwd=repo, check=True, env=env)
+    tagged = select_commits(open_repository(repo), since=None, until=UNTIL, every="tag")
+    assert [c.sha for c in tagged] == [shas[1], shas[3]]
