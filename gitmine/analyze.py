@@ -107,12 +107,14 @@ class _Evaluator:
         shallow: bool = False,
         build: bool = True,
         derive: bool = False,
+        submodules: bool = False,
     ):
         self.cache = cache
         self.repo_dir = repo_dir  # named in errors instead of the worktree a commit was evaluated in
         self.fp = settings_fp
         self.timeout = timeout
         self.shallow = shallow
+        self.submodules = submodules
         self.build = build
         self.derive = derive
         self.derivations = Derivations()  # --derive: the derivation files read in this run
@@ -281,12 +283,17 @@ class _Evaluator:
         without a flake.lock that locks every input, Nix can only lock them as of today, so the
         evaluation is done that way and nothing of it is the commit's to cache (a failure is transient)."""
         try:
-            return instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow), False
+            return instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow, submodules=self.submodules), False
         except CommandFailed as err:
             if not is_unlocked(err):
                 raise
         try:
-            return instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow, locked=False), True
+            return (
+                instantiate(
+                    worktree, image, timeout=self.timeout, shallow=self.shallow, submodules=self.submodules, locked=False
+                ),
+                True,
+            )
         except CommandFailed as err:
             raise CommandFailed(err.argv, err.returncode, err.stderr, timed_out=err.timed_out, transient=True) from None
 
@@ -332,14 +339,23 @@ def collect(
 ) -> tuple[list[Evaluation], tuple[str, ...]]:
     """Evaluate every commit × image, from the cache where possible, in parallel worktrees; with the
     evaluations, what the summary should warn about."""
+    fingerprint = nix_settings_fingerprint(nix_version())
+    if settings.submodules:  # the same commit reads more files: another evaluation
+        fingerprint += "+submodules"
+    elif (repo_dir / ".gitmodules").exists():
+        progress.note(
+            "the repository has git submodules, which gitmine leaves out as `nix build .#image` does; if the image "
+            "reads their files (`?submodules=1`, `inputs.self.submodules = true`), pass --submodules"
+        )
     evaluator = _Evaluator(
         cache,
-        nix_settings_fingerprint(nix_version()),
+        fingerprint,
         settings.eval_timeout,
         repo_dir,
         shallow,
         settings.build,
         settings.derive,
+        settings.submodules,
     )
     done: dict[tuple[str, str], Evaluation] = {}
     todo: list[tuple[CommitInfo, list[tuple[ImageSpec, str | None]]]] = []
@@ -379,7 +395,8 @@ def collect(
     if todo:
         jobs = max(1, min(settings.jobs, len(todo)))
         lfs_content = any(not img.is_flake for img in settings.images)  # only a --file image reads the worktree
-        with gateway.workers_running(), WorktreePool(repo_dir, cache.root, jobs, lfs_content=lfs_content) as pool:
+        pool_of = WorktreePool(repo_dir, cache.root, jobs, lfs_content=lfs_content, submodules=settings.submodules)
+        with gateway.workers_running(), pool_of as pool:
             try:
                 results: Iterable[list[Evaluation]] = Parallel(
                     n_jobs=jobs, prefer="threads", return_as="generator_unordered"

@@ -110,6 +110,10 @@ def analyze(
         None, "--derive/--no-derive",
         help="Build (or, with --no-build, read) the image at one commit only, and derive the other commits' closures from their derivations.",
     ),  # fmt: skip
+    submodules: Optional[bool] = typer.Option(
+        None, "--submodules/--no-submodules",
+        help="Evaluate each commit with its git submodules checked out (as nix build '.?submodules=1#image').",
+    ),  # fmt: skip
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Evaluation cache (default: $XDG_CACHE_HOME/gitmine)."),
     eval_timeout: Optional[float] = typer.Option(None, "--eval-timeout", help="Seconds before a Nix call counts as failed."),
     from_closures: Optional[Path] = typer.Option(None, "--from-closures", help="Learn from recorded closures (JSONL or directory) instead of git + Nix."),
@@ -128,7 +132,8 @@ def analyze(
         _refuse({
             "REPO": repo != Path("."), "--rev": rev, "--all-parents": all_parents, "--every": every, "--attr": attr,
             "--file": file, "--jobs": jobs, "--strict": strict, "--allow-shallow": allow_shallow,
-            "--build/--no-build": build is not None, "--derive/--no-derive": derive is not None, "--cache-dir": cache_dir,
+            "--build/--no-build": build is not None, "--derive/--no-derive": derive is not None,
+            "--submodules/--no-submodules": submodules is not None, "--cache-dir": cache_dir,
             "--eval-timeout": eval_timeout, "--record": record, "--check": check_only, "--report": report,
         }, "works on a repository, not with --from-closures (which takes --since, --until, --max-layers, --output, "
            "--fresh and --json)")  # fmt: skip
@@ -138,6 +143,7 @@ def analyze(
         since=since, until=until, rev=rev, all_parents=all_parents, every=every, jobs=jobs,
         max_layers=max_layers, output=output, strict=strict, allow_shallow=allow_shallow,
         cache_dir=cache_dir, eval_timeout=eval_timeout, fresh=fresh or None, build=build, derive=derive,
+        submodules=submodules,
     ), attr, file)  # fmt: skip
     if report is not None and not check_only:
         raise UsageError("--report goes with --check")
@@ -557,6 +563,9 @@ def replay(
     derive: Optional[bool] = typer.Option(
         None, "--derive/--no-derive", help="With a git repository: realise one commit's image, derive the other closures from derivations."
     ),
+    submodules: Optional[bool] = typer.Option(
+        None, "--submodules/--no-submodules", help="With a git repository: evaluate each commit with its git submodules."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON on stdout."),
     plot: Optional[Path] = typer.Option(
         None, "--plot", help="Draw cumulative pull bytes (the last --max-layers, a panel per history) to FILE.png or FILE.svg."
@@ -582,7 +591,7 @@ def replay(
         raise UsageError(f"--plot {plot}: the file must end in .png or .svg")
     per_history: list[list[Run]] = []
     for h in history:
-        snapshots = _replay_snapshots(h, attr, file, since, cache_dir, build, derive)
+        snapshots = _replay_snapshots(h, attr, file, since, cache_dir, build, derive, submodules)
         per_history.append(_replay_runs(h, snapshots, max_layers, train, test, replan_every, strategies))
     total = totals(per_history) if len(history) > 1 else []
     if as_json:
@@ -657,6 +666,7 @@ def _replay_snapshots(
     cache_dir: Path | None,
     build: bool | None,
     derive: bool | None,
+    submodules: bool | None,
 ) -> list[Snapshot]:
     """Snapshots of a recorded history, or of a git repository evaluated like `analyze` does."""
     from .recorded import load_history
@@ -665,12 +675,13 @@ def _replay_snapshots(
     if history.is_dir() and (history / ".git").exists():
         from .analyze import mine
 
-        flags = dict(since=since or ALL, cache_dir=cache_dir, build=build, derive=derive)  # folds want all the history
+        # folds want all the history
+        flags = dict(since=since or ALL, cache_dir=cache_dir, build=build, derive=derive, submodules=submodules)
         with _bar("failed") as bar, _activity() as show:
             return mine(_settings(history, flags, attr, file), _evaluation_progress(bar, show)).snapshots
     given = {
         "--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None,
-        "--derive/--no-derive": derive is not None,
+        "--derive/--no-derive": derive is not None, "--submodules/--no-submodules": submodules is not None,
     }  # fmt: skip
     _refuse(given, f"works on a git repository; {history} is a recorded history")
     return load_history(history, since=since)

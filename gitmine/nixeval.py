@@ -51,12 +51,14 @@ class ImageSpec:
         """The flake's directory in the repository: ``.`` or, for ``DIR#ATTR``, DIR (``./deploy/`` -> deploy)."""
         return PurePosixPath(self.attr.rpartition("#")[0].strip("/") or ".")
 
-    def flake_ref(self, worktree: Path, *, shallow: bool = False) -> str:
-        """The ``git+file`` reference of the image's attribute in ``worktree``."""
+    def flake_ref(self, worktree: Path, *, shallow: bool = False, submodules: bool = False) -> str:
+        """The ``git+file`` reference of the image's attribute in ``worktree`` (with its submodules:
+        ``?submodules=1``, as ``nix build '.?submodules=1#image'`` reads them)."""
         attr = self.attr.rpartition("#")[2]
         where = self.flake_dir
         params = [f"dir={quote(str(where))}"] if str(where) != "." else []
         params += ["shallow=1"] if shallow else []
+        params += ["submodules=1"] if submodules else []
         query = f"?{'&'.join(params)}" if params else ""
         return f"git+file://{worktree}{query}#{attr}"  # a path Nix can read: worktrees_root
 
@@ -194,7 +196,13 @@ def is_unlocked(err: CommandFailed) -> bool:
 
 
 def instantiate(
-    worktree: Path, image: ImageSpec, *, timeout: float | None, shallow: bool = False, locked: bool = True
+    worktree: Path,
+    image: ImageSpec,
+    *,
+    timeout: float | None,
+    shallow: bool = False,
+    submodules: bool = False,
+    locked: bool = True,
 ) -> str:
     """The image's derivation and output at ``worktree``, as ``<drv>!<output>`` (raises CommandFailed).
 
@@ -204,7 +212,7 @@ def instantiate(
     lets Nix lock them as of today, which is all that can be done for such a commit.
     """
     if image.is_flake:
-        ref = image.flake_ref(worktree, shallow=shallow)
+        ref = image.flake_ref(worktree, shallow=shallow, submodules=submodules)
         out = gateway.run(
             ["nix", *NIX_FEATURES, "eval", *(["--no-update-lock-file"] if locked else []), "--json", ref,
              "--apply", _DRV_AND_OUTPUT],

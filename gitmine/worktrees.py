@@ -145,10 +145,16 @@ class WorktreePool:
     With ``lfs_content=False`` Git LFS files stay pointers (``GIT_LFS_SKIP_SMUDGE``): a flake is read
     by Nix from the repository's objects, never from the worktree's files, so fetching every past
     version of them would be wasted, and would fail where they are not there (a CI checkout without
-    LFS). A ``--file`` image reads the worktree itself, and gets the files' content."""
+    LFS). A ``--file`` image reads the worktree itself, and gets the files' content.
 
-    def __init__(self, repo_dir: Path, cache_dir: Path, size: int, *, lfs_content: bool = True):
+    With ``submodules`` each checkout also checks out the commit's submodules (``git submodule update
+    --init --recursive``: cloned from their URLs into the worktree's git directory the first time, as
+    ``git clone --recursive`` would, then only fetched when a commit pins one they lack). Nix 2.20 and
+    later read a flake's submodules from the worktree; older ones fetch them from their URLs."""
+
+    def __init__(self, repo_dir: Path, cache_dir: Path, size: int, *, lfs_content: bool = True, submodules: bool = False):
         self.repo_dir = repo_dir
+        self.submodules = submodules
         self._env = None if lfs_content else {"GIT_LFS_SKIP_SMUDGE": "1"}
         self.base = worktrees_root(cache_dir) / repo_id(repo_dir)
         self.run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
@@ -222,6 +228,8 @@ class WorktreePool:
                         self._forget(wt)  # a half-made worktree would make the next add refuse the path
                         raise
                 self._created.append(wt)
+            if self.submodules:
+                _git("submodule", "--quiet", "update", "--init", "--recursive", "--force", cwd=wt, env=self._env)
             yield wt
         finally:
             self._free.put(wt)

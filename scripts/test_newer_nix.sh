@@ -5,6 +5,7 @@
 #
 #   sudo scripts/test_newer_nix.sh [CHROOT-DIR]      # default /var/tmp/gitmine-trixie, reused by later runs
 #   sudo SUITE=sid scripts/test_newer_nix.sh /var/tmp/gitmine-sid     # Debian unstable's Nix (2.34 in 2026)
+#   sudo PYTEST_ARGS='-k submodules' scripts/test_newer_nix.sh       # some of the tests only
 #
 # The project's files (tracked and untracked, not ignored) are copied in; the chroot keeps its Nix store
 # between runs. About four minutes the first time on a 2-core machine, two and a half after.
@@ -47,6 +48,6 @@ rm -rf "$root/src" && mkdir -p "$root/src"
 chroot "$root" env -i PATH=/venv/bin:/usr/bin:/bin HOME=/root PIP_CERT=/etc/ssl/host-ca.crt \
     PIP_DISABLE_PIP_VERSION_CHECK=1 bash -c '[ -x /venv/bin/python ] || python3 -m venv /venv
         pip install --quiet "/src[test,plot]"'
-chroot "$root" env -i PATH=/venv/bin:/usr/bin:/bin HOME=/root GITMINE_REQUIRE_NIX=1 \
+chroot "$root" env -i PATH=/venv/bin:/usr/bin:/bin HOME=/root GITMINE_REQUIRE_NIX=1 PYTEST_ARGS="${PYTEST_ARGS:-}" \
     NIX_CONFIG=$'sandbox = false\nbuild-users-group =\nsubstituters =\nexperimental-features = nix-command flakes' \
-    bash -c 'cd /src && nix --version && python --version && git --version && python -m pytest -q -p no:cacheprovider'
+    bash -c 'cd /src && nix --version && python --version && git --version && python -m pytest -q -p no:cacheprovider $PYTEST_ARGS'

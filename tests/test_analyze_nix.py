@@ -445,6 +445,8 @@ def test_the_flake_reference_of_an_image(attr, shallow, ref):
     from gitmine.nixeval import ImageSpec
 
     assert ImageSpec(attr, attr).flake_ref(Path("/w"), shallow=shallow) == ref
+    with_submodules = ImageSpec(attr, attr).flake_ref(Path("/w"), shallow=shallow, submodules=True)
+    assert with_submodules == ref.replace("#", "&submodules=1#" if "?" in ref else "?submodules=1#")
 
 
 def test_two_images_share_one_hint_file_and_their_common_layers(tmp_path):
@@ -683,3 +685,73 @@ def test_derive_with_no_build_reads_one_closure_from_the_binary_cache(tmp_path, 
     assert read.read_bytes() == built.read_bytes()
     out = subprocess.run(["nix-store", "--check-validity", "--print-invalid", *paths], capture_output=True, text=True)
     assert set(out.stdout.split()) == set(paths)  # nothing was downloaded
+
+
+SUBMODULE_FLAKE = """{
+  outputs = { self }: let
+    forAll = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) [ "x86_64-linux" "aarch64-linux" ]);
+  in {
+    packages = forAll (system: rec {
+      vendored = derivation {
+        name = "vendored"; inherit system; builder = "/bin/sh";
+        args = [ "-c" "echo ${builtins.readFile ./vendor/data.txt} > $out" ];
+      };
+      image = derivation {
+        name = "image"; inherit system; builder = "/bin/sh";
+        args = [ "-c" "echo ${vendored} > $out" ];
+      };
+    });
+  };
+}
+"""
+
+
+def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypatch):
+    # git refuses file:// submodules unless told (CVE-2022-39253); a real submodule's URL is a remote
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text('[protocol "file"]\n\tallow = always\n')
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+    def git(*args: str, cwd: Path, day: int = 1) -> None:
+        date = f"2026-11-{day:02d}T12:00:00Z"
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                       env=dict(env, GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date))  # fmt: skip
+
+    sub, repo = tmp_path / "sub", tmp_path / "repo"
+    for d in (sub, repo):
+        d.mkdir()
+        git("init", "-q", "-b", "main", cwd=d)
+    (sub / "data.txt").write_text("v1\n")
+    git("add", ".", cwd=sub)
+    git("commit", "-qm", "v1", cwd=sub)
+    (repo / "flake.nix").write_text(SUBMODULE_FLAKE)
+    git("submodule", "add", "-q", str(sub), "vendor", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "image", cwd=repo, day=1)
+    for day, version in ((2, "v2"), (3, "v3")):
+        (sub / "data.txt").write_text(f"{version}\n")
+        git("commit", "-qam", version, cwd=sub)
+        git("pull", "-q", "origin", "main", cwd=repo / "vendor")
+        git("commit", "-qam", f"vendor {version}", cwd=repo, day=day)
+    (repo / "README.md").write_text("docs\n")  # the submodule as it was: the image does not change
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "docs", cwd=repo, day=4)
+    args = (str(repo), "--attr", "image", "--since", "2026-10-01", "--cache-dir", str(tmp_path / "c"))
+
+    # without --submodules, as `nix build .#image`: the flake has no vendor/data.txt, and gitmine says why
+    proc = gitmine("analyze", *args, "--output", str(tmp_path / "without.toml"), check=False)
+    assert proc.returncode == 1 and "pass --submodules" in proc.stderr
+    assert not (tmp_path / "without.toml").exists()
+
+    history = tmp_path / "history.jsonl"
+    s = analyze_json(*args, "--submodules", "--output", str(tmp_path / "with.toml"), "--record", str(history))
+    assert (s["snapshots"], s["failed"]) == (4, 0)
+    vendored = [
+        {e["path"] for e in json.loads(line)["closure"] if e["path"].endswith("-vendored")}
+        for line in history.read_text().splitlines()
+    ]
+    assert [len(v) for v in vendored] == [1, 1, 1, 1]
+    assert len(set().union(*vendored)) == 3 and vendored[2] == vendored[3]  # v1, v2, v3; docs changed nothing
+    assert worktrees(repo) == [f"worktree {repo}"]
+    assert "pass --submodules" not in gitmine("analyze", *args, "--submodules", "--output", str(tmp_path / "w2.toml")).stderr
