@@ -342,10 +342,11 @@ def collect(
     fingerprint = nix_settings_fingerprint(nix_version())
     if settings.submodules:  # the same commit reads more files: another evaluation
         fingerprint += "+submodules"
-    elif (repo_dir / ".gitmodules").exists():
+    elif settings.submodules is None and (repo_dir / ".gitmodules").exists():
         progress.note(
             "the repository has git submodules, which gitmine leaves out as `nix build .#image` does; if the image "
-            "reads their files (`?submodules=1`, `inputs.self.submodules = true`), pass --submodules"
+            "reads their files (`?submodules=1`, `inputs.self.submodules = true`), pass --submodules (or "
+            "--no-submodules, or `submodules = false` in gitmine.toml, to say it does not)"
         )
     evaluator = _Evaluator(
         cache,
@@ -355,7 +356,7 @@ def collect(
         shallow,
         settings.build,
         settings.derive,
-        settings.submodules,
+        bool(settings.submodules),
     )
     done: dict[tuple[str, str], Evaluation] = {}
     todo: list[tuple[CommitInfo, list[tuple[ImageSpec, str | None]]]] = []
@@ -395,7 +396,7 @@ def collect(
     if todo:
         jobs = max(1, min(settings.jobs, len(todo)))
         lfs_content = any(not img.is_flake for img in settings.images)  # only a --file image reads the worktree
-        pool_of = WorktreePool(repo_dir, cache.root, jobs, lfs_content=lfs_content, submodules=settings.submodules)
+        pool_of = WorktreePool(repo_dir, cache.root, jobs, lfs_content=lfs_content, submodules=bool(settings.submodules))
         with gateway.workers_running(), pool_of as pool:
             try:
                 results: Iterable[list[Evaluation]] = Parallel(

@@ -83,7 +83,7 @@ class Settings:
     fresh: bool = False  # plan from scratch, ignoring the hint file in use
     build: bool = True  # False: read closures from the local store and the binary caches, never build
     derive: bool = False  # True: realise one commit's image per image, derive the other closures from derivations
-    submodules: bool = False  # True: evaluate each commit with its git submodules (?submodules=1)
+    submodules: bool | None = None  # True: evaluate each commit with its git submodules (?submodules=1); None: not said
 
     @property
     def output_path(self) -> Path:
@@ -182,7 +182,7 @@ def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
             all_parents=bool(data.get("all-parents", s.all_parents)),
             build=bool(data.get("build", s.build)),
             derive=bool(data.get("derive", s.derive)),
-            submodules=bool(data.get("submodules", s.submodules)),
+            submodules=data.get("submodules", s.submodules),
         )
     s = replace(s, **{k: v for k, v in flags.items() if v is not None})
     check_every(s.every)

@@ -743,6 +743,8 @@ def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypat
     proc = gitmine("analyze", *args, "--output", str(tmp_path / "without.toml"), check=False)
     assert proc.returncode == 1 and "pass --submodules" in proc.stderr
     assert not (tmp_path / "without.toml").exists()
+    said = gitmine("analyze", *args, "--no-submodules", "--output", str(tmp_path / "without.toml"), check=False)
+    assert said.returncode == 1 and "pass --submodules" not in said.stderr  # told: no advice
 
     history = tmp_path / "history.jsonl"
     s = analyze_json(*args, "--submodules", "--output", str(tmp_path / "with.toml"), "--record", str(history))

@@ -44,13 +44,13 @@ def test_build_false_in_the_config_file_is_no_build_and_the_flag_overrides_it(tm
     assert config.resolve(config.Settings(repo=tmp_path), {}).build is True
 
 
-@pytest.mark.parametrize("key", ["derive", "submodules"])
-def test_an_option_off_by_default_is_on_in_the_config_file_and_the_flag_overrides_it(tmp_path, key):
+@pytest.mark.parametrize("key, unsaid", [("derive", False), ("submodules", None)])
+def test_an_option_off_by_default_is_on_in_the_config_file_and_the_flag_overrides_it(tmp_path, key, unsaid):
     (tmp_path / "gitmine.toml").write_text(f'{key} = true\n[[image]]\nattr = "image"\n')
     assert getattr(config.resolve(config.Settings(repo=tmp_path), {}), key) is True
     assert getattr(config.resolve(config.Settings(repo=tmp_path), {key: False}), key) is False  # --no-<key>
     (tmp_path / "gitmine.toml").write_text('[[image]]\nattr = "image"\n')
-    assert getattr(config.resolve(config.Settings(repo=tmp_path), {}), key) is False
+    assert getattr(config.resolve(config.Settings(repo=tmp_path), {}), key) is unsaid  # off, and for submodules unsaid
 
 
 @pytest.mark.parametrize(
