@@ -687,23 +687,23 @@ def test_derive_with_no_build_reads_one_closure_from_the_binary_cache(tmp_path, 
     assert set(out.stdout.split()) == set(paths)  # nothing was downloaded
 
 
-SUBMODULE_FLAKE = """{
-  outputs = { self }: let
-    forAll = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) [ "x86_64-linux" "aarch64-linux" ]);
-  in {
-    packages = forAll (system: rec {
-      vendored = derivation {
-        name = "vendored"; inherit system; builder = "/bin/sh";
-        args = [ "-c" "echo ${builtins.readFile ./vendor/data.txt} > $out" ];
-      };
-      image = derivation {
-        name = "image"; inherit system; builder = "/bin/sh";
-        args = [ "-c" "echo ${vendored} > $out" ];
-      };
-    });
+SUBMODULE_IMAGE = {
+    "default.nix": """{ system ? builtins.currentSystem }: rec {
+  vendored = derivation {
+    name = "vendored"; inherit system; builder = "/bin/sh";
+    args = [ "-c" "echo ${builtins.readFile ./vendor/data.txt} > $out" ];
+  };
+  image = derivation { name = "image"; inherit system; builder = "/bin/sh"; args = [ "-c" "echo ${vendored} > $out" ]; };
+}
+""",
+    "flake.nix": """{
+  outputs = { self }: {
+    packages = builtins.listToAttrs (map (system: { name = system; value = import ./default.nix { inherit system; }; })
+      [ "x86_64-linux" "aarch64-linux" ]);
   };
 }
-"""
+""",
+}
 
 
 def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypatch):
@@ -725,7 +725,8 @@ def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypat
     (sub / "data.txt").write_text("v1\n")
     git("add", ".", cwd=sub)
     git("commit", "-qm", "v1", cwd=sub)
-    (repo / "flake.nix").write_text(SUBMODULE_FLAKE)
+    for name, text in SUBMODULE_IMAGE.items():
+        (repo / name).write_text(text)
     git("submodule", "add", "-q", str(sub), "vendor", cwd=repo)
     git("add", ".", cwd=repo)
     git("commit", "-qm", "image", cwd=repo, day=1)
@@ -757,3 +758,7 @@ def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypat
     assert len(set().union(*vendored)) == 3 and vendored[2] == vendored[3]  # v1, v2, v3; docs changed nothing
     assert worktrees(repo) == [f"worktree {repo}"]
     assert "pass --submodules" not in gitmine("analyze", *args, "--submodules", "--output", str(tmp_path / "w2.toml")).stderr
+    # a --file image reads the worktree itself, submodules and all
+    s = analyze_json(*args, "--submodules", "--file", "default.nix", "--output", str(tmp_path / "file.toml"))
+    assert (s["snapshots"], s["failed"], s["builds"]) == (4, 0, 0)  # the same derivations as the flake's
+    assert (tmp_path / "file.toml").read_text() == (tmp_path / "with.toml").read_text()
