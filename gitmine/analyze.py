@@ -98,25 +98,15 @@ class AnalyzeResult:
 class _Evaluator:
     """Evaluates commit × image through the cache; safe to call from several threads."""
 
-    def __init__(
-        self,
-        cache: Cache,
-        settings_fp: str,
-        timeout: float | None,
-        repo_dir: Path,
-        shallow: bool = False,
-        build: bool = True,
-        derive: bool = False,
-        submodules: bool = False,
-    ):
+    def __init__(self, cache: Cache, settings_fp: str, settings: Settings, repo_dir: Path, shallow: bool = False):
         self.cache = cache
         self.repo_dir = repo_dir  # named in errors instead of the worktree a commit was evaluated in
         self.fp = settings_fp
-        self.timeout = timeout
+        self.timeout = settings.eval_timeout
         self.shallow = shallow
-        self.submodules = submodules
-        self.build = build
-        self.derive = derive
+        self.submodules = bool(settings.submodules)
+        self.build = settings.build
+        self.derive = settings.derive
         self.derivations = Derivations()  # --derive: the derivation files read in this run
         self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -283,19 +273,19 @@ class _Evaluator:
         without a flake.lock that locks every input, Nix can only lock them as of today, so the
         evaluation is done that way and nothing of it is the commit's to cache (a failure is transient)."""
         try:
-            return instantiate(worktree, image, timeout=self.timeout, shallow=self.shallow, submodules=self.submodules), False
+            return self._instantiate_as(worktree, image, locked=True), False
         except CommandFailed as err:
             if not is_unlocked(err):
                 raise
         try:
-            return (
-                instantiate(
-                    worktree, image, timeout=self.timeout, shallow=self.shallow, submodules=self.submodules, locked=False
-                ),
-                True,
-            )
+            return self._instantiate_as(worktree, image, locked=False), True
         except CommandFailed as err:
             raise CommandFailed(err.argv, err.returncode, err.stderr, timed_out=err.timed_out, transient=True) from None
+
+    def _instantiate_as(self, worktree: Path, image: ImageSpec, *, locked: bool) -> str:
+        return instantiate(
+            worktree, image, timeout=self.timeout, shallow=self.shallow, submodules=self.submodules, locked=locked
+        )
 
     def _failure(
         self,
@@ -348,16 +338,7 @@ def collect(
             "reads their files (`?submodules=1`, `inputs.self.submodules = true`), pass --submodules (or "
             "--no-submodules, or `submodules = false` in gitmine.toml, to say it does not)"
         )
-    evaluator = _Evaluator(
-        cache,
-        fingerprint,
-        settings.eval_timeout,
-        repo_dir,
-        shallow,
-        settings.build,
-        settings.derive,
-        bool(settings.submodules),
-    )
+    evaluator = _Evaluator(cache, fingerprint, settings, repo_dir, shallow)
     done: dict[tuple[str, str], Evaluation] = {}
     todo: list[tuple[CommitInfo, list[tuple[ImageSpec, str | None]]]] = []
     for c in commits:

@@ -53,13 +53,15 @@ BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def main() -> None:
-    seeds = SEEDS
-    if "--seeds" in sys.argv:
-        seeds = tuple(int(s) for s in sys.argv[sys.argv.index("--seeds") + 1].split(","))
+    args, seeds = sys.argv[1:], SEEDS
+    if "--seeds" in args:
+        at = args.index("--seeds")
+        seeds = tuple(int(s) for s in args[at + 1].split(","))
+        del args[at : at + 2]
     rows = [(name, SMALL, (8, 16), *spec) for name, spec in REGIMES.items()]
-    if "--small" not in sys.argv:
+    if "--small" not in args:
         rows += [(name, BIG, (64, 100), *spec) for name, spec in BIG_REGIMES.items()]
-    named = [a for a in sys.argv[1:] if not a.startswith("-") and not a[:1].isdigit()]
+    named = [a for a in args if not a.startswith("-")]
     if named:
         rows = [row for row in rows if row[0] in named]
     print("| regime | packages | layers | autolayer pull / unpack | gitmine pull / unpack | worst gitmine ÷ autolayer pull |")
