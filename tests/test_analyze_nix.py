@@ -762,3 +762,14 @@ def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypat
     s = analyze_json(*args, "--submodules", "--file", "default.nix", "--output", str(tmp_path / "file.toml"))
     assert (s["snapshots"], s["failed"], s["builds"]) == (4, 0, 0)  # the same derivations as the flake's
     assert (tmp_path / "file.toml").read_text() == (tmp_path / "with.toml").read_text()
+
+    # a submodule that cannot be fetched fails that commit only, and the next run tries it again
+    (repo / "README.md").write_text("more docs\n")
+    git("commit", "-qam", "more docs", cwd=repo, day=5)
+    sub.rename(tmp_path / "gone")
+    s = analyze_json(*args, "--submodules", "--output", str(tmp_path / "with.toml"))
+    assert (s["snapshots"], s["from_cache"], s["failed"]) == (4, 4, 1)
+    assert s["failures"][0]["error"].startswith("checkout: ")  # git could not clone it
+    (tmp_path / "gone").rename(sub)
+    s = analyze_json(*args, "--submodules", "--output", str(tmp_path / "with.toml"))
+    assert (s["snapshots"], s["failed"], s["evaluations"]) == (5, 0, 1)
