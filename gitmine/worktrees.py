@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from . import gateway
-from .errors import EnvironmentProblem
+from .errors import CommandFailed, EnvironmentProblem
 
 
 def _git(*args: str, cwd: Path, cleanup: bool = False, env: dict[str, str] | None = None) -> None:
@@ -41,6 +41,56 @@ def _git(*args: str, cwd: Path, cleanup: bool = False, env: dict[str, str] | Non
         cleanup=cleanup,
         env=env,
     )
+
+
+def _config(repo_dir: Path, key: str, *, file: Path | None = None) -> list[str]:
+    """``git config --get-regexp KEY`` of the repository (or of ``file``) as ``name value`` lines; none
+    when nothing matches."""
+    where = ["--file", str(file)] if file is not None else []
+    try:
+        return gateway.run(["git", "config", *where, "--get-regexp", key], cwd=repo_dir).splitlines()
+    except CommandFailed as err:
+        if err.returncode == 1:  # no such key
+            return []
+        raise
+
+
+def resolve_submodule_url(url: str, base: str) -> str:
+    """A ``.gitmodules`` URL as ``git submodule init`` resolves it: ``./x`` and ``../x`` are relative to
+    ``base`` (the superproject's remote URL, or its directory), each ``../`` taking a component off it
+    (after a ``host:`` of an scp-like URL, the colon stays); anything else is already whole."""
+    if not url.startswith(("./", "../")):
+        return url
+    base, sep = base.rstrip("/"), "/"
+    while url.startswith(("./", "../")):
+        if url.startswith("./"):
+            url = url[2:]
+            continue
+        url = url[3:]
+        cut = base.rfind("/")
+        if cut < 0 or (":" in base and base.rfind(":") > cut and "://" not in base):
+            cut, sep = base.rfind(":"), ":"
+        base = base[:cut] if cut >= 0 else "."  # above the top: what git writes too
+    return f"{base}{sep}{url}"
+
+
+def submodule_settings(worktree: Path, repo_dir: Path) -> list[str]:
+    """``-c`` settings that make each submodule of the commit checked out at ``worktree`` active, with its
+    URL, for one git call. ``git submodule init`` would write them into the repository's config, which
+    linked worktrees share with the user's checkout; a URL the user's config has (their own ``init``, a
+    mirror) is kept, and a relative one is resolved against the ``origin`` remote as git would."""
+    listed = worktree / ".gitmodules"
+    if not listed.is_file():
+        return []
+    base = next((line.partition(" ")[2] for line in _config(repo_dir, r"^remote\.origin\.url$")), str(repo_dir))
+    known = dict(line.partition(" ")[::2] for line in _config(repo_dir, r"^submodule\..*\.url$"))
+    settings = []
+    for line in _config(repo_dir, r"^submodule\..*\.url$", file=listed):
+        key, _, url = line.partition(" ")
+        name = key.removeprefix("submodule.").removesuffix(".url")
+        whole = known.get(key) or resolve_submodule_url(url, base)
+        settings += ["-c", f"submodule.{name}.active=true", "-c", f"submodule.{name}.url={whole}"]
+    return settings
 
 
 RUN_LOCK = ".alive"  # in a run's directory: locked (flock) for as long as the run lives
@@ -149,8 +199,9 @@ class WorktreePool:
 
     With ``submodules`` each checkout also checks out the commit's submodules (``git submodule update
     --init --recursive``: cloned from their URLs into the worktree's git directory the first time, as
-    ``git clone --recursive`` would, then only fetched when a commit pins one they lack). Nix 2.20 and
-    later read a flake's submodules from the worktree; older ones fetch them from their URLs."""
+    ``git clone --recursive`` would, then only fetched when a commit pins one they lack), leaving the
+    repository's config as it was (:func:`submodule_settings`). Nix 2.20 and later read a flake's
+    submodules from the worktree; older ones fetch them from their URLs."""
 
     def __init__(self, repo_dir: Path, cache_dir: Path, size: int, *, lfs_content: bool = True, submodules: bool = False):
         self.repo_dir = repo_dir
@@ -228,8 +279,9 @@ class WorktreePool:
                         self._forget(wt)  # a half-made worktree would make the next add refuse the path
                         raise
                 self._created.append(wt)
-            if self.submodules:
-                _git("submodule", "--quiet", "update", "--init", "--recursive", "--force", cwd=wt, env=self._env)
+            if self.submodules:  # active, with their URLs, for this call only: nothing written to the shared config
+                settings = submodule_settings(wt, self.repo_dir)
+                _git(*settings, "submodule", "--quiet", "update", "--init", "--recursive", "--force", cwd=wt, env=self._env)
             yield wt
         finally:
             self._free.put(wt)

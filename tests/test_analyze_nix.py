@@ -727,7 +727,7 @@ def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypat
     git("commit", "-qm", "v1", cwd=sub)
     for name, text in SUBMODULE_IMAGE.items():
         (repo / name).write_text(text)
-    git("submodule", "add", "-q", str(sub), "vendor", cwd=repo)
+    git("submodule", "add", "-q", str(sub), "vendor", cwd=repo)  # absolute: Nix 2.8 resolves a relative URL against its own clone
     git("add", ".", cwd=repo)
     git("commit", "-qm", "image", cwd=repo, day=1)
     for day, version in ((2, "v2"), (3, "v3")):
@@ -773,3 +773,12 @@ def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypat
     (tmp_path / "gone").rename(sub)
     s = analyze_json(*args, "--submodules", "--output", str(tmp_path / "with.toml"))
     assert (s["snapshots"], s["failed"], s["evaluations"]) == (5, 0, 1)
+
+    # a clone that never initialised its submodules (a CI checkout): its config stays as it was
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    config = (clone / ".git" / "config").read_text()
+    s = analyze_json(str(clone), "--attr", "image", "--since", "2026-10-01", "--cache-dir", str(tmp_path / "c2"),
+                     "--submodules", "--output", str(tmp_path / "clone.toml"))  # fmt: skip
+    assert (s["snapshots"], s["failed"]) == (5, 0)
+    assert (clone / ".git" / "config").read_text() == config and not (clone / "vendor" / "data.txt").exists()

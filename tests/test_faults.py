@@ -651,3 +651,43 @@ def test_a_nix_call_that_loses_a_race_on_nix_sqlite_files_is_run_again(tmp_path,
     with pytest.raises(CommandFailed, match="syntax error"):  # any other failure: once
         gateway.run(["nix-flaky"])
     assert len(calls.read_text().splitlines()) == 1
+
+
+def test_worktrees_check_out_submodules_without_touching_the_repositorys_config(tmp_path, monkeypatch):
+    # a CI checkout that never ran `git submodule init`, with a relative URL as forges have them; linked
+    # worktrees share the repository's config, which `git submodule init` would write to
+    from gitmine.worktrees import WorktreePool
+
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text('[protocol "file"]\n\tallow = always\n')  # a real submodule's URL is a remote
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    forge = tmp_path / "forge"
+    for name in ("lib", "app"):
+        (forge / name).mkdir(parents=True)
+        git(forge / name, "init", "-q", "-b", "main")
+    (forge / "lib" / "data.txt").write_text("v1\n")
+    git(forge / "lib", "add", ".")
+    git(forge / "lib", "commit", "-qm", "v1")
+    env = dict(GIT_ENV, GIT_CONFIG_GLOBAL=str(gitconfig))
+    subprocess.run(["git", "submodule", "add", "-q", "../lib", "vendor"], cwd=forge / "app", check=True, env=env)
+    git(forge / "app", "commit", "-qm", "app")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(forge / "app"), str(clone)], check=True, env=env)
+    config = (clone / ".git" / "config").read_text()
+    sha = git(clone, "rev-parse", "HEAD").strip()
+    with WorktreePool(clone, tmp_path / "cache", 1, submodules=True) as pool, pool.checkout(sha) as wt:
+        assert (wt / "vendor" / "data.txt").read_text() == "v1\n"  # ../lib of the origin, not of the worktree
+    assert (clone / ".git" / "config").read_text() == config
+    assert not (clone / "vendor" / "data.txt").exists()
+
+
+def test_relative_submodule_urls_are_resolved_as_git_does():
+    from gitmine.worktrees import resolve_submodule_url as resolve
+
+    assert resolve("https://example.org/lib.git", "/anything") == "https://example.org/lib.git"
+    assert resolve("../lib.git", "https://github.com/org/app.git") == "https://github.com/org/lib.git"
+    assert resolve("./lib.git", "https://github.com/org/app/") == "https://github.com/org/app/lib.git"
+    assert resolve("../../other/lib", "https://git.example.org/group/app") == "https://git.example.org/other/lib"
+    assert resolve("../lib.git", "git@github.com:org/app.git") == "git@github.com:org/lib.git"
+    assert resolve("../lib.git", "git@github.com:app.git") == "git@github.com:lib.git"
+    assert resolve("../sub", "/home/me/src/app") == "/home/me/src/sub"
