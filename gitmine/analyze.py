@@ -20,10 +20,11 @@ from .errors import AnalysisFailed, CommandFailed, GitmineError, Interrupted, Re
 from .config import Settings
 from .derive import Derivations, NotDerivable, derive
 from .hints import Analysis, Hints
-from .history import CommitInfo, open_repository, select_commits, shallow_commits, workdir
+from .history import CommitInfo, file_at, open_repository, select_commits, shallow_commits, workdir
 from .nixeval import (
     NO_BUILDER,
     ImageSpec,
+    asks_for_submodules,
     instantiate,
     is_absent,
     is_transient,
@@ -487,6 +488,13 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
     cache = Cache(settings.cache_dir or default_cache_dir())
     before = dict(gateway.COUNTERS)
     root = workdir(repo)
+    newest = commits[-1].sha
+    flakes = [img for img in settings.images if img.is_flake]
+    if settings.submodules is None and any(
+        asks_for_submodules(file_at(repo, newest, str(img.flake_dir / "flake.nix")) or "") for img in flakes
+    ):
+        settings = replace(settings, submodules=True)
+        progress.note("the flake asks for its git submodules (`inputs.self.submodules = true`): they are evaluated too")
     evaluations, notes = collect(settings, commits, root, cache, progress, shallow=bool(shallow_commits(repo)))
     for img in settings.images:
         own = [e for e in evaluations if e.image == img.name]

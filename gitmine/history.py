@@ -131,6 +131,17 @@ def select_commits(
     return sampled
 
 
+def file_at(repo: pygit2.Repository, sha: str, path: str) -> str | None:
+    """The text of ``path`` (relative to the root) at commit ``sha``, or None if it has no such file."""
+    try:
+        blob = repo.revparse_single(f"{sha}:{path}")
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    if not isinstance(blob, pygit2.Blob):
+        return None
+    return blob.data.decode("utf-8", "replace")
+
+
 def _sample(repo: pygit2.Repository, commits: list[CommitInfo], every: str) -> list[CommitInfo]:
     if every == "commit":
         return commits

@@ -117,6 +117,16 @@ _NOT_PROVIDED = re.compile(
 _PATH_MISSING = re.compile(r"(?:getting status of|[Pp]ath) '([^']*)'(?:: No such file or directory| does not exist)")
 
 
+# `inputs.self.submodules = true;` (Nix 2.27 and later), also written `self = { submodules = true; }` in `inputs`
+_SELF_SUBMODULES = re.compile(r"\bself\s*(?:\.\s*submodules|=\s*\{[^}]*\bsubmodules)\s*=\s*true\b")
+
+
+def asks_for_submodules(flake_nix: str) -> bool:
+    """Whether a flake.nix asks Nix to fetch the flake with its git submodules, as ``?submodules=1`` does."""
+    text = re.sub(r"#[^\n]*|/\*.*?\*/", "", flake_nix, flags=re.S)  # comments say nothing
+    return bool(_SELF_SUBMODULES.search(text))
+
+
 def is_absent(err: CommandFailed, image: ImageSpec, worktree: Path) -> bool:
     """True when the error says the image is not there at all: its attribute, or the file that holds
     it (the flake.nix, the --file). A file the image reads that is missing (one the commit forgot to

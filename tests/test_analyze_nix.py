@@ -706,7 +706,9 @@ SUBMODULE_IMAGE = {
 }
 
 
-def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypatch):
+def submodule_history(tmp_path: Path, monkeypatch, flake_nix: str = SUBMODULE_IMAGE["flake.nix"]):
+    """A repository whose image embeds a file of its submodule `vendor`, pinned at v1, v2, v3, then a docs
+    commit; with the submodule's repository and a `git` that commits on a given day of November 2026."""
     # git refuses file:// submodules unless told (CVE-2022-39253); a real submodule's URL is a remote
     gitconfig = tmp_path / "gitconfig"
     gitconfig.write_text('[protocol "file"]\n\tallow = always\n')
@@ -725,8 +727,8 @@ def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypat
     (sub / "data.txt").write_text("v1\n")
     git("add", ".", cwd=sub)
     git("commit", "-qm", "v1", cwd=sub)
-    for name, text in SUBMODULE_IMAGE.items():
-        (repo / name).write_text(text)
+    (repo / "default.nix").write_text(SUBMODULE_IMAGE["default.nix"])
+    (repo / "flake.nix").write_text(flake_nix)
     git("submodule", "add", "-q", str(sub), "vendor", cwd=repo)  # absolute: Nix 2.8 resolves a relative URL against its own clone
     git("add", ".", cwd=repo)
     git("commit", "-qm", "image", cwd=repo, day=1)
@@ -738,6 +740,11 @@ def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypat
     (repo / "README.md").write_text("docs\n")  # the submodule as it was: the image does not change
     git("add", ".", cwd=repo)
     git("commit", "-qm", "docs", cwd=repo, day=4)
+    return repo, sub, git
+
+
+def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypatch):
+    repo, sub, git = submodule_history(tmp_path, monkeypatch)
     args = (str(repo), "--attr", "image", "--since", "2026-10-01", "--cache-dir", str(tmp_path / "c"))
 
     # without --submodules, as `nix build .#image`: the flake has no vendor/data.txt, and gitmine says why
@@ -782,3 +789,37 @@ def test_submodules_are_evaluated_with_the_commit_when_asked(tmp_path, monkeypat
                      "--submodules", "--output", str(tmp_path / "clone.toml"))  # fmt: skip
     assert (s["snapshots"], s["failed"]) == (5, 0)
     assert (clone / ".git" / "config").read_text() == config and not (clone / "vendor" / "data.txt").exists()
+
+
+def test_a_flake_that_asks_for_its_submodules_gets_them(tmp_path, monkeypatch):
+    from gitmine.nixeval import nix_version
+
+    version = tuple(int(x) for x in re.findall(r"\d+", nix_version())[:2])
+    if version < (2, 27) or "lix" in nix_version().lower():
+        pytest.skip("`inputs.self.submodules` is Nix 2.27 and later")
+    flake = SUBMODULE_IMAGE["flake.nix"].replace("{\n  outputs", "{\n  inputs.self.submodules = true;\n  outputs", 1)
+    repo, _, _ = submodule_history(tmp_path, monkeypatch, flake)
+    proc = gitmine("analyze", "--json", str(repo), "--attr", "image", "--since", "2026-10-01",
+                   "--cache-dir", str(tmp_path / "c"), "--record", str(tmp_path / "history.jsonl"))  # fmt: skip
+    assert "the flake asks for its git submodules" in proc.stderr
+    assert (json.loads(proc.stdout)["snapshots"], json.loads(proc.stdout)["failed"]) == (4, 0)
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert len({e["path"] for line in lines for e in json.loads(line)["closure"] if e["path"].endswith("-vendored")}) == 3
+
+
+@pytest.mark.parametrize(
+    "flake, asks",
+    [
+        ("{ inputs.self.submodules = true; outputs = { self }: { }; }", True),
+        ("{ inputs = { self.submodules = true; nixpkgs.url = \"github:NixOS/nixpkgs\"; }; outputs = _: { }; }", True),
+        ("{ inputs.self = { submodules = true; lfs = true; }; outputs = _: { }; }", True),
+        ("{ inputs.self.submodules = false; outputs = _: { }; }", False),
+        ("{ # inputs.self.submodules = true;\n outputs = { self }: { }; }", False),
+        ("{ inputs.vendor = { url = \"git+https://example.org/v\"; submodules = true; }; outputs = _: { }; }", False),
+        ("{ outputs = { self, nixpkgs }: { }; }", False),
+    ],
+)
+def test_which_flakes_ask_for_their_submodules(flake, asks):
+    from gitmine.nixeval import asks_for_submodules
+
+    assert asks_for_submodules(flake) is asks
