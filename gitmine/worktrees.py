@@ -43,16 +43,17 @@ def _git(*args: str, cwd: Path, cleanup: bool = False, env: dict[str, str] | Non
     )
 
 
-def _config(repo_dir: Path, key: str, *, file: Path | None = None) -> list[str]:
-    """``git config --get-regexp KEY`` of the repository (or of ``file``) as ``name value`` lines; none
-    when nothing matches."""
+def _config(repo_dir: Path, key: str, *, file: Path | None = None) -> dict[str, str]:
+    """The entries of the repository's config (or of ``file``) whose name matches the regular expression
+    ``key``, by name (read NUL-separated: a submodule's name may hold spaces)."""
     where = ["--file", str(file)] if file is not None else []
     try:
-        return gateway.run(["git", "config", *where, "--get-regexp", key], cwd=repo_dir).splitlines()
+        out = gateway.run(["git", "config", *where, "--null", "--get-regexp", key], cwd=repo_dir)
     except CommandFailed as err:
         if err.returncode == 1:  # no such key
-            return []
+            return {}
         raise
+    return dict(entry.partition("\n")[::2] for entry in out.split("\0") if entry)
 
 
 def resolve_submodule_url(url: str, base: str) -> str:
@@ -82,11 +83,10 @@ def submodule_settings(worktree: Path, repo_dir: Path) -> list[str]:
     listed = worktree / ".gitmodules"
     if not listed.is_file():
         return []
-    base = next((line.partition(" ")[2] for line in _config(repo_dir, r"^remote\.origin\.url$")), str(repo_dir))
-    known = dict(line.partition(" ")[::2] for line in _config(repo_dir, r"^submodule\..*\.url$"))
+    known = _config(repo_dir, r"^(submodule\..*\.url|remote\.origin\.url)$")
+    base = known.get("remote.origin.url", str(repo_dir))
     settings = []
-    for line in _config(repo_dir, r"^submodule\..*\.url$", file=listed):
-        key, _, url = line.partition(" ")
+    for key, url in _config(repo_dir, r"^submodule\..*\.url$", file=listed).items():
         name = key.removeprefix("submodule.").removesuffix(".url")
         whole = known.get(key) or resolve_submodule_url(url, base)
         settings += ["-c", f"submodule.{name}.active=true", "-c", f"submodule.{name}.url={whole}"]

@@ -669,7 +669,7 @@ def test_worktrees_check_out_submodules_without_touching_the_repositorys_config(
     git(forge / "lib", "add", ".")
     git(forge / "lib", "commit", "-qm", "v1")
     env = dict(GIT_ENV, GIT_CONFIG_GLOBAL=str(gitconfig))
-    subprocess.run(["git", "submodule", "add", "-q", "../lib", "vendor"], cwd=forge / "app", check=True, env=env)
+    subprocess.run(["git", "submodule", "add", "-q", "--name", "the lib", "../lib", "vendor"], cwd=forge / "app", check=True, env=env)
     git(forge / "app", "commit", "-qm", "app")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(forge / "app"), str(clone)], check=True, env=env)
