@@ -729,7 +729,7 @@ def submodule_history(tmp_path: Path, monkeypatch, flake_nix: str = SUBMODULE_IM
     git("commit", "-qm", "v1", cwd=sub)
     (repo / "default.nix").write_text(SUBMODULE_IMAGE["default.nix"])
     (repo / "flake.nix").write_text(flake_nix)
-    git("submodule", "add", "-q", str(sub), "vendor", cwd=repo)  # absolute: Nix 2.8 resolves a relative URL against its own clone
+    git("submodule", "add", "-q", str(sub), "vendor", cwd=repo)  # absolute: Nix 2.8 resolves a relative one against the worktree
     git("add", ".", cwd=repo)
     git("commit", "-qm", "image", cwd=repo, day=1)
     for day, version in ((2, "v2"), (3, "v3")):
