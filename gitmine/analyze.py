@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
+import pygit2
 from joblib import Parallel, delayed
 
 from . import gateway, hints as hintfile
@@ -333,12 +334,6 @@ def collect(
     fingerprint = nix_settings_fingerprint(nix_version())
     if settings.submodules:  # the same commit reads more files: another evaluation
         fingerprint += "+submodules"
-    elif settings.submodules is None and (repo_dir / ".gitmodules").exists():
-        progress.note(
-            "the repository has git submodules, which gitmine leaves out as `nix build .#image` does; if the image "
-            "reads their files (`?submodules=1`, `inputs.self.submodules = true`), pass --submodules (or "
-            "--no-submodules, or `submodules = false` in gitmine.toml, to say it does not)"
-        )
     evaluator = _Evaluator(cache, fingerprint, settings, repo_dir, shallow)
     done: dict[tuple[str, str], Evaluation] = {}
     todo: list[tuple[CommitInfo, list[tuple[ImageSpec, str | None]]]] = []
@@ -401,6 +396,25 @@ def collect(
         for img in settings.images:
             evaluations = evaluator.complete(evaluations, img, progress)
     return evaluations, tuple(evaluator.notes)
+
+
+def _with_submodules(settings: Settings, repo: pygit2.Repository, newest: str, progress: Progress) -> Settings:
+    """The settings with ``submodules`` decided where the user said nothing: on where a flake (as of the
+    newest commit) asks for its submodules (``inputs.self.submodules = true``), else off, with a word
+    of advice where the repository has submodules."""
+    if settings.submodules is not None:
+        return settings
+    flakes = [img for img in settings.images if img.is_flake]
+    if any(asks_for_submodules(file_at(repo, newest, str(img.flake_dir / "flake.nix")) or "") for img in flakes):
+        progress.note("the flake asks for its git submodules (`inputs.self.submodules = true`): they are evaluated too")
+        return replace(settings, submodules=True)
+    if file_at(repo, newest, ".gitmodules") is not None:
+        progress.note(
+            "the repository has git submodules, which gitmine leaves out as `nix build .#image` does; if the image "
+            "reads their files (`?submodules=1`, `inputs.self.submodules = true`), pass --submodules (or "
+            "--no-submodules, or `submodules = false` in gitmine.toml, to say it does not)"
+        )
+    return replace(settings, submodules=False)
 
 
 def analysis_of(snapshots: list[Snapshot], stats: Statistics, max_layers: int) -> Analysis:
@@ -488,13 +502,7 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
     cache = Cache(settings.cache_dir or default_cache_dir())
     before = dict(gateway.COUNTERS)
     root = workdir(repo)
-    newest = commits[-1].sha
-    flakes = [img for img in settings.images if img.is_flake]
-    if settings.submodules is None and any(
-        asks_for_submodules(file_at(repo, newest, str(img.flake_dir / "flake.nix")) or "") for img in flakes
-    ):
-        settings = replace(settings, submodules=True)
-        progress.note("the flake asks for its git submodules (`inputs.self.submodules = true`): they are evaluated too")
+    settings = _with_submodules(settings, repo, commits[-1].sha, progress)
     evaluations, notes = collect(settings, commits, root, cache, progress, shallow=bool(shallow_commits(repo)))
     for img in settings.images:
         own = [e for e in evaluations if e.image == img.name]

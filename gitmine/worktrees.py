@@ -75,15 +75,19 @@ def resolve_submodule_url(url: str, base: str) -> str:
     return f"{base}{sep}{url}"
 
 
-def submodule_settings(worktree: Path, repo_dir: Path) -> list[str]:
+def repository_urls(repo_dir: Path) -> dict[str, str]:
+    """The submodule URLs of the repository's config and its ``origin`` URL, by config name."""
+    return _config(repo_dir, r"^(submodule\..*\.url|remote\.origin\.url)$")
+
+
+def submodule_settings(worktree: Path, repo_dir: Path, known: dict[str, str]) -> list[str]:
     """``-c`` settings that make each submodule of the commit checked out at ``worktree`` active, with its
     URL, for one git call. ``git submodule init`` would write them into the repository's config, which
-    linked worktrees share with the user's checkout; a URL the user's config has (their own ``init``, a
-    mirror) is kept, and a relative one is resolved against the ``origin`` remote as git would."""
+    linked worktrees share with the user's checkout; a URL the user's config has (``known``: their own
+    ``init``, a mirror) is kept, and a relative one is resolved against ``origin`` as git would."""
     listed = worktree / ".gitmodules"
     if not listed.is_file():
         return []
-    known = _config(repo_dir, r"^(submodule\..*\.url|remote\.origin\.url)$")
     base = known.get("remote.origin.url", str(repo_dir))
     settings = []
     for key, url in _config(repo_dir, r"^submodule\..*\.url$", file=listed).items():
@@ -215,6 +219,7 @@ class WorktreePool:
         self._created: list[Path] = []
         self._alive: IO[str] | None = None  # the run's lock, held until close
         self._shallow: Path | None = None  # a shallow clone's list of shallow commits, shared with each worktree
+        self._urls: dict[str, str] = {}  # with submodules: the repository's submodule and origin URLs
 
     def __enter__(self) -> "WorktreePool":
         try:
@@ -231,6 +236,8 @@ class WorktreePool:
             self._alive = open(self.run_dir / RUN_LOCK, "w")
             fcntl.flock(self._alive, fcntl.LOCK_EX)
         self._shallow = _shallow_list(self.repo_dir)
+        if self.submodules:
+            self._urls = repository_urls(self.repo_dir)
         for i in range(self.size):
             self._free.put(self.run_dir / f"wt-{self.run_id}-{i}")  # unique: git names the worktree after it
         return self
@@ -280,7 +287,7 @@ class WorktreePool:
                         raise
                 self._created.append(wt)
             if self.submodules:  # active, with their URLs, for this call only: nothing written to the shared config
-                settings = submodule_settings(wt, self.repo_dir)
+                settings = submodule_settings(wt, self.repo_dir, self._urls)
                 _git(*settings, "submodule", "--quiet", "update", "--init", "--recursive", "--force", cwd=wt, env=self._env)
             yield wt
         finally:
