@@ -1,7 +1,10 @@
 """Store path → key: the hash-free name with the version removed, as ``builtins.parseDrvName`` does.
 
 ``/nix/store/<hash>-python3-3.12.4`` → ``python3``; ``openssl-3.0.13-dev`` → ``openssl-dev`` (the
-output suffix is kept, so a package's ``-dev`` and ``-lib`` outputs stay apart).
+output suffix is kept, so a package's ``-dev`` and ``-lib`` outputs stay apart). So is any other word
+after the version: ``python3-3.12.4-env`` (``python3.withPackages``) → ``python3-env``,
+``ghc-9.6.5-with-packages`` → ``ghc-with-packages``, so that an environment, which changes with every
+package in it, does not share a key, and so a layer, with the interpreter it wraps.
 """
 
 from __future__ import annotations
@@ -9,15 +12,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-# Output names nixpkgs uses; a trailing ``-<one of these>`` after the version is an output, not
-# part of the version.
-OUTPUT_NAMES = frozenset(
-    {
-        "bin", "dev", "devdoc", "doc", "info", "lib", "libexec", "man", "modules", "out",
-        "py", "python", "static", "debug", "data", "terminfo", "bin2", "cli", "fixup",
-        "installedTests", "lib32", "private", "sbin", "share", "utils", "test", "tests",
-    }
-)  # fmt: skip
+# A word after the version belongs to the key: an output (``dev``, ``lib``, ``man``) or another suffix
+# (``env``, ``wrapped``). Letters only, so ``rc1``, ``14`` and ``4+deb12u1`` stay version, as do
+# pre-release tags; output names with digits are listed.
+SUFFIX_WORD = re.compile(r"[A-Za-z_]+")
+PRERELEASE = frozenset({"alpha", "beta", "pre", "rc", "git", "unstable", "nightly", "snapshot", "stable", "final"})
+DIGIT_OUTPUTS = frozenset({"lib32", "bin2"})
 
 
 def store_name(path: str) -> str:
@@ -36,20 +36,21 @@ def parse_drv_name(name: str) -> tuple[str, str]:
 
 
 def path_key(path: str) -> str:
-    """The key of a store path: its package name without version, plus its output suffix."""
+    """The key of a store path: its package name without version, plus the words after the version."""
     return name_key(store_name(path))
 
 
 @lru_cache(maxsize=1 << 16)
 def name_key(name: str) -> str:
-    """The key of a store path name (``<name>-<version>[-<output>]``, no hash). Names repeat across
+    """The key of a store path name (``<name>-<version>[-<suffix>]``, no hash). Names repeat across
     snapshots where hashes do not, so this is what is cached."""
     name, version = parse_drv_name(name)
-    if version:
-        suffix = version.rsplit("-", 1)
-        if len(suffix) == 2 and suffix[1] in OUTPUT_NAMES:
-            return f"{name}-{suffix[1]}"
-    return name
+    words: list[str] = []  # the suffix after the version, last word first
+    for part in reversed(version.split("-")[1:]):  # the first part starts the version itself
+        if part not in DIGIT_OUTPUTS and not (SUFFIX_WORD.fullmatch(part) and part.lower() not in PRERELEASE):
+            break
+        words.append(part)
+    return "-".join([name, *reversed(words)])
 
 
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)*")

@@ -41,6 +41,7 @@ REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "daily-app": ("the app regime, a commit a day changing the application", {"mean_rate": 0.01, "hub": True, "app": 3, "per_week": 7}),
     "services": ("a new service with its own packages every 26 weeks", {"hub": True, "app": 3, "services": 26}),
     "bumps": ("a nixpkgs bump rebuilds everything every 2 weeks, application on top", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
+    "python-env": ("a python3.withPackages environment of 20 packages under the application", {"mean_rate": 0.01, "hub": True, "app": 3, "python_env": 20}),
 }
 BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-app": ("stable base, application on top", {"mean_rate": 0.01, "hub": True, "app": 3}),
@@ -49,6 +50,7 @@ BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-lockfile": ("an application pinning 200 language packages", {"mean_rate": 0.01, "hub": True, "app": 3, "locked": 200}),
     "big-services": ("a new service with its own packages every 26 weeks", {"hub": True, "app": 3, "services": 26}),
     "big-bumps": ("a nixpkgs bump rebuilds everything every 2 weeks", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
+    "big-python-env": ("a python3.withPackages environment of 100 packages", {"mean_rate": 0.01, "hub": True, "app": 3, "python_env": 100}),
 }
 
 

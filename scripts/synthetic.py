@@ -7,8 +7,8 @@ regimes real images live in (see ``bench_general.py``): a libc-like root under m
 rebuilt every few weeks (nixpkgs mass rebuilds), an application overlay, ``-dev`` outputs that
 change with their package, rates that are all alike or split into a volatile few and a stable
 rest, rates that drift over time, packages added to the image as weeks go by, new services with
-packages of their own, and an application whose lock file pins many language packages that update
-together.
+packages of their own, an application whose lock file pins many language packages that update
+together, and a Python environment (``python3.withPackages``) under the application.
 
 With the defaults the output is what the speed benchmarks have always used.
 """
@@ -59,6 +59,7 @@ def synthetic_history(
     per_week: int = 1,
     bump_every: int = 0,
     services: int = 0,
+    python_env: int = 0,
 ) -> list[Snapshot]:
     """``snapshots`` weeks of a ``paths``-package closure, one snapshot a week.
 
@@ -75,7 +76,11 @@ def synthetic_history(
     everything (the compiler, stdenv): every store path gets a new hash, no version changes;
     ``services``: every that many weeks, from week 4 on, a new service joins the image (a database, a
     cache): a root over ``paths // 10`` (at least 4) packages new to the image, which also use existing
-    ones, each with its own size and rate.
+    ones, each with its own size and rate; ``python_env``: that many Python packages (each using the
+    interpreter and updating with five times ``mean_rate``) in a ``python3.withPackages`` environment
+    that the first application key uses: a large interpreter updated with ``mean_rate``, and the
+    environment, a small path of symlinks named as nixpkgs names it (``python3-<version>-env``) that
+    changes whenever the interpreter or any package in it does.
     """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
@@ -93,9 +98,28 @@ def synthetic_history(
         deps.append(sorted(rng.sample(range(paths), min(paths, rng.randint(1, 2)))))
         sizes.append(int(rng.lognormvariate(12, 1.5)) + 1)
         rates.append(0.0)
+    env = []  # the python3.withPackages environment, if any: the interpreter's index is env[0]
+    if python_env:
+        env.append(len(names))
+        names.append("python3")
+        deps.append(sorted(rng.sample(range(paths), min(paths, 3))))
+        sizes.append(int(rng.lognormvariate(17.5, 0.2)) + 1)  # some 40 MB
+        rates.append(mean_rate)
+        for j in range(python_env):
+            env.append(len(names))
+            names.append(f"python3.12-lib{j}")
+            deps.append(sorted([env[0], *rng.sample(range(paths), min(paths, rng.randint(0, 2)))]))
+            sizes.append(int(rng.lognormvariate(13, 1.5)) + 1)
+            rates.append(5 * mean_rate)
+        names.append("python3-env")  # named after the interpreter below
+        deps.append(list(env))
+        sizes.append(int(rng.lognormvariate(11, 0.5)) + 1)
+        rates.append(0.0)
+        env.append(len(names) - 1)
     for a in range(app):
         names.append(f"app{a}")
-        deps.append(sorted(rng.sample(range(paths), min(paths, 6)) + (pinned if a == 0 else [])))
+        wrapped = [env[-1]] if env and a == 0 else []
+        deps.append(sorted(rng.sample(range(paths), min(paths, 6)) + (pinned if a == 0 else []) + wrapped))
         sizes.append(int(rng.lognormvariate(14, 1)) + 1)
         rates.append(APP_RATES[a % len(APP_RATES)])
     n = len(names)
@@ -151,13 +175,19 @@ def synthetic_history(
             generation += 1
         hashes: dict[int, str] = {}
         entries: list[StorePath] = []
+
+        def store_path(i: int) -> str:
+            if env and i in (env[0], env[-1]):  # as nixpkgs names them: python3-3.12.4, python3-3.12.4-env
+                return f"/nix/store/{hashes[i]}-python3-3.12.{versions[env[0]]}" + ("-env" if i == env[-1] else "")
+            return f"/nix/store/{hashes[i]}-{names[i]}-1.{versions[i]}"
+
         for i in order:
             seed_text = "|".join([names[i], str(versions[i]), *(hashes[d] for d in deps[i])])
             if generation:  # built by another stdenv: a hash input that is no runtime reference
                 seed_text += f"|stdenv{generation}"
             hashes[i] = _digest(seed_text)
-            path = f"/nix/store/{hashes[i]}-{names[i]}-1.{versions[i]}"
-            refs = tuple(sorted(f"/nix/store/{hashes[d]}-{names[d]}-1.{versions[d]}" for d in deps[i]))
+            path = store_path(i)
+            refs = tuple(sorted(store_path(d) for d in deps[i]))
             entries.append(StorePath(path, sizes[i], refs))
             if dev_outputs and i % 3 == 0:
                 dev = f"/nix/store/{_digest(seed_text + '|dev')}-{names[i]}-1.{versions[i]}-dev"

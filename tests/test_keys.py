@@ -31,6 +31,19 @@ def test_parse_drv_name_matches_nix(name, expected):
         ("/nix/store/00000000000000000000000000000000-image-root", "image-root"),
         ("/nix/store/00000000000000000000000000000000-glibc-2.39-52-bin", "glibc-bin"),
         ("/nix/store/00000000000000000000000000000000-a+b_c.d?e=f-1.0", "a+b_c.d?e=f"),
+        # other words after the version stay too: an environment is not the interpreter it wraps
+        ("/nix/store/00000000000000000000000000000000-python3-3.12.4-env", "python3-env"),
+        ("/nix/store/00000000000000000000000000000000-ghc-9.6.5-with-packages", "ghc-with-packages"),
+        ("/nix/store/00000000000000000000000000000000-bind-9.18.27-host", "bind-host"),
+        ("/nix/store/00000000000000000000000000000000-xgcc-13.2.0-libgcc", "xgcc-libgcc"),
+        ("/nix/store/00000000000000000000000000000000-foo-1.0-lib32", "foo-lib32"),
+        # ... but not pre-release tags or version parts that start with a letter
+        ("/nix/store/00000000000000000000000000000000-foo-1.0-rc1", "foo"),
+        ("/nix/store/00000000000000000000000000000000-foo-1.0-beta", "foo"),
+        ("/nix/store/00000000000000000000000000000000-foo-0-unstable-2024-05-01", "foo"),
+        ("/nix/store/00000000000000000000000000000000-libssl3-3.0.15-1~deb12u1", "libssl3"),
+        ("/nix/store/00000000000000000000000000000000-gcc-12-base-12.2.0-14+deb12u1", "gcc"),
+        ("/nix/store/00000000000000000000000000000000-libevent-2.1-7-2.1.12-stable-8", "libevent"),
     ],
 )
 def test_path_key_drops_hash_and_version_keeps_output(path, key):

@@ -43,6 +43,20 @@ def test_tight_budget_joins_the_cheap_pair():
     assert [layer.keys for layer in h.layers] == [("base",), ("app", "lib")]
 
 
+def test_an_environment_is_planned_apart_from_the_interpreter_it_wraps():
+    # python3.withPackages: python3-3.12.4-env links the interpreter and the packages, so it changes with
+    # every package update; the 40 MB interpreter, which never changes, must not go along with it
+    snaps = []
+    for i in range(30):
+        py = sp("python3-3.12.4", 40_000_000)
+        req = sp(f"python3.12-requests-2.{i // 3}", 200_000, (py.path,), h="abcdefghij"[(i // 3) % 10])
+        env = sp("python3-3.12.4-env", 20_000, (py.path, req.path), h=req.path[11])
+        app = sp(f"app-{i}", 5_000, (env.path,), h="0123456789"[i % 10])
+        snaps.append(snapshot(f"r{i}", f"2024-{1 + i // 4:02d}-{1 + 7 * (i % 4):02d}", py, req, env, app))
+    h = plan(compute_statistics(snaps), 2)
+    assert [layer.keys for layer in h.layers] == [("python3",), ("app", "python3-env", "python3.12-requests")]
+
+
 def test_forecast_is_the_models_expected_bytes():
     st = compute_statistics(_history())
     q_app, q_base, q_lib = own_rates(st, ["app", "base", "lib"])
