@@ -42,6 +42,7 @@ REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "services": ("a new service with its own packages every 26 weeks", {"hub": True, "app": 3, "services": 26}),
     "bumps": ("a nixpkgs bump rebuilds everything every 2 weeks, application on top", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
     "python-env": ("a python3.withPackages environment of 20 packages under the application", {"mean_rate": 0.01, "hub": True, "app": 3, "python_env": 20}),
+    "short-rev": ("the app regime, the application versioned by a git revision", {"mean_rate": 0.01, "hub": True, "app": 3, "short_rev": True}),
 }
 BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-app": ("stable base, application on top", {"mean_rate": 0.01, "hub": True, "app": 3}),

@@ -8,7 +8,8 @@ rebuilt every few weeks (nixpkgs mass rebuilds), an application overlay, ``-dev`
 change with their package, rates that are all alike or split into a volatile few and a stable
 rest, rates that drift over time, packages added to the image as weeks go by, new services with
 packages of their own, an application whose lock file pins many language packages that update
-together, and a Python environment (``python3.withPackages``) under the application.
+together, a Python environment (``python3.withPackages``) under the application, and an
+application versioned by its commit (``version = self.shortRev``).
 
 With the defaults the output is what the speed benchmarks have always used.
 """
@@ -22,6 +23,7 @@ from datetime import date, timedelta
 from gitmine.closure import Snapshot, StorePath, build_closure
 
 ALPHABET = "0123456789abcdfghijklmnpqrsvwxyz"
+HEX = str.maketrans(ALPHABET, "0123456789abcdef" * 2)  # a digest's characters as hex digits
 APP_RATES = (0.9, 0.3, 0.1)  # weekly update rates of the application keys, in turn
 LOCK_BUMP = 0.25  # weekly probability that the application's lock file is bumped
 LOCK_SHARE = 0.4  # share of the locked packages a bump updates, on average
@@ -60,6 +62,7 @@ def synthetic_history(
     bump_every: int = 0,
     services: int = 0,
     python_env: int = 0,
+    short_rev: bool = False,
 ) -> list[Snapshot]:
     """``snapshots`` weeks of a ``paths``-package closure, one snapshot a week.
 
@@ -80,7 +83,9 @@ def synthetic_history(
     interpreter and updating with five times ``mean_rate``) in a ``python3.withPackages`` environment
     that the first application key uses: a large interpreter updated with ``mean_rate``, and the
     environment, a small path of symlinks named as nixpkgs names it (``python3-<version>-env``) that
-    changes whenever the interpreter or any package in it does.
+    changes whenever the interpreter or any package in it does; ``short_rev``: the application keys'
+    versions are the seven hex digits of the commit that last changed them (``app0-3f9c2e1``,
+    ``app0-c41d7a0``), as ``version = src.shortRev`` names them.
     """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
@@ -179,6 +184,8 @@ def synthetic_history(
         def store_path(i: int) -> str:
             if env and i in (env[0], env[-1]):  # as nixpkgs names them: python3-3.12.4, python3-3.12.4-env
                 return f"/nix/store/{hashes[i]}-python3-3.12.{versions[env[0]]}" + ("-env" if i == env[-1] else "")
+            if short_rev and i in apps:
+                return f"/nix/store/{hashes[i]}-{names[i]}-{_digest(f'{i}|{versions[i]}').translate(HEX)[:7]}"
             return f"/nix/store/{hashes[i]}-{names[i]}-1.{versions[i]}"
 
         for i in order:

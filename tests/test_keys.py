@@ -44,6 +44,14 @@ def test_parse_drv_name_matches_nix(name, expected):
         ("/nix/store/00000000000000000000000000000000-libssl3-3.0.15-1~deb12u1", "libssl3"),
         ("/nix/store/00000000000000000000000000000000-gcc-12-base-12.2.0-14+deb12u1", "gcc"),
         ("/nix/store/00000000000000000000000000000000-libevent-2.1-7-2.1.12-stable-8", "libevent"),
+        # a git revision is a version, also where it starts with a letter (parseDrvName keeps it in the name)
+        ("/nix/store/00000000000000000000000000000000-app-c41d7a0", "app"),
+        ("/nix/store/00000000000000000000000000000000-app-3f9c2e1", "app"),
+        ("/nix/store/00000000000000000000000000000000-app-unstable-c41d7a0", "app-unstable"),
+        ("/nix/store/00000000000000000000000000000000-app-" + "c41d7a0" * 5 + "abcde", "app"),
+        # ... but not a word, or a short hex-like part of a name
+        ("/nix/store/00000000000000000000000000000000-hello-deadbeef", "hello-deadbeef"),
+        ("/nix/store/00000000000000000000000000000000-libfoo-abc12", "libfoo-abc12"),
     ],
 )
 def test_path_key_drops_hash_and_version_keeps_output(path, key):
