@@ -43,6 +43,7 @@ REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "bumps": ("a nixpkgs bump rebuilds everything every 2 weeks, application on top", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
     "python-env": ("a python3.withPackages environment of 20 packages under the application", {"mean_rate": 0.01, "hub": True, "app": 3, "python_env": 20}),
     "short-rev": ("the app regime, the application versioned by a git revision", {"mean_rate": 0.01, "hub": True, "app": 3, "short_rev": True}),
+    "build-tools": ("8 build tools, each updated 5% of weeks, rebuilding what they built", {"mean_rate": 0.01, "hub": True, "app": 3, "build_tools": 8}),
 }
 BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-app": ("stable base, application on top", {"mean_rate": 0.01, "hub": True, "app": 3}),
@@ -52,6 +53,7 @@ BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-services": ("a new service with its own packages every 26 weeks", {"hub": True, "app": 3, "services": 26}),
     "big-bumps": ("a nixpkgs bump rebuilds everything every 2 weeks", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
     "big-python-env": ("a python3.withPackages environment of 100 packages", {"mean_rate": 0.01, "hub": True, "app": 3, "python_env": 100}),
+    "big-build-tools": ("8 build tools, each updated 5% of weeks, rebuilding what they built", {"mean_rate": 0.01, "hub": True, "app": 3, "build_tools": 8}),
 }
 
 

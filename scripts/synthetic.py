@@ -27,6 +27,7 @@ HEX = str.maketrans(ALPHABET, "0123456789abcdef" * 2)  # a digest's characters a
 APP_RATES = (0.9, 0.3, 0.1)  # weekly update rates of the application keys, in turn
 LOCK_BUMP = 0.25  # weekly probability that the application's lock file is bumped
 LOCK_SHARE = 0.4  # share of the locked packages a bump updates, on average
+TOOL_RATE = 0.05  # weekly probability that a build tool is updated
 
 
 def _digest(text: str) -> str:
@@ -63,6 +64,7 @@ def synthetic_history(
     services: int = 0,
     python_env: int = 0,
     short_rev: bool = False,
+    build_tools: int = 0,
 ) -> list[Snapshot]:
     """``snapshots`` weeks of a ``paths``-package closure, one snapshot a week.
 
@@ -85,7 +87,10 @@ def synthetic_history(
     environment, a small path of symlinks named as nixpkgs names it (``python3-<version>-env``) that
     changes whenever the interpreter or any package in it does; ``short_rev``: the application keys'
     versions are the seven hex digits of the commit that last changed them (``app0-3f9c2e1``,
-    ``app0-c41d7a0``), as ``version = src.shortRev`` names them.
+    ``app0-c41d7a0``), as ``version = src.shortRev`` names them; ``build_tools``: each package is built
+    with one of that many build tools (a compiler, cmake, meson), and each week a tool is updated with
+    probability ``TOOL_RATE``, which changes the hash of every package built with it (and of what uses
+    them) while no version and no runtime reference changes.
     """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
@@ -129,6 +134,8 @@ def synthetic_history(
         rates.append(APP_RATES[a % len(APP_RATES)])
     n = len(names)
     apps = set(range(n - app, n))
+    tool = [rng.randrange(build_tools) for _ in range(paths)] if build_tools else []
+    tool_versions = [0] * build_tools
     order = list(range(n))  # hashing order: every package after its dependencies
     versions = [0] * n
     generation = 0  # nixpkgs bumps so far
@@ -170,6 +177,9 @@ def synthetic_history(
         for i in range(n):
             if step and rng.random() < (rates[i] if i in apps else chance(rates[i])):
                 versions[i] += 1
+        for k in range(build_tools):
+            if step and rng.random() < chance(TOOL_RATE):
+                tool_versions[k] += 1
         if pinned and step and rng.random() < chance(LOCK_BUMP):
             for j in pinned:
                 if rng.random() < LOCK_SHARE:
@@ -192,6 +202,8 @@ def synthetic_history(
             seed_text = "|".join([names[i], str(versions[i]), *(hashes[d] for d in deps[i])])
             if generation:  # built by another stdenv: a hash input that is no runtime reference
                 seed_text += f"|stdenv{generation}"
+            if i < len(tool):  # so is the build tool
+                seed_text += f"|tool{tool[i]}.{tool_versions[tool[i]]}"
             hashes[i] = _digest(seed_text)
             path = store_path(i)
             refs = tuple(sorted(store_path(d) for d in deps[i]))
