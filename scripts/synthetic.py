@@ -8,8 +8,9 @@ rebuilt every few weeks (nixpkgs mass rebuilds), an application overlay, ``-dev`
 change with their package, rates that are all alike or split into a volatile few and a stable
 rest, rates that drift over time, packages added to the image as weeks go by, new services with
 packages of their own, an application whose lock file pins many language packages that update
-together, a Python environment (``python3.withPackages``) under the application, and an
-application versioned by its commit (``version = self.shortRev``).
+together, a Python environment (``python3.withPackages``) under the application, an application
+versioned by its source's commit (``version = src.shortRev``), and build tools whose updates change
+the hash of everything they built.
 
 With the defaults the output is what the speed benchmarks have always used.
 """
