@@ -14,6 +14,7 @@ from .keys import store_name
 from .planner import forecast, forecast_layout
 from .replay import hinted, score_releases, switch_cost
 from .stats import Statistics
+from .units import mb
 
 
 def _volatile(stats: Statistics, n: int = 5) -> list[dict[str, Any]]:
@@ -148,11 +149,14 @@ def summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
 
 
 FEW_RELEASES = 5  # fewer releases that change the image than this, and the hints rest mostly on the prior
+SHARED_KEY_BYTES = 1_000_000  # a path this large, pulled again with its key for nothing, is worth a warning
+SHOWN_SHARED_KEYS = 3
 
 
-def _warnings(latest: Snapshot, stats: Statistics) -> list[str]:
+def _warnings(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
     """What makes the analysis say little: few releases that changed the image, or an image whose
-    closure is one store path."""
+    closure is one store path; and keys that name several store paths which do not change together."""
+    latest = snapshots[-1]
     out = []
     if not stats.transitions:
         out.append(
@@ -173,6 +177,37 @@ def _warnings(latest: Snapshot, stats: Statistics) -> list[str]:
                 "dockerTools.buildLayeredImage tarball hides its contents from Nix; analyse what goes into the "
                 "image instead (--attr of its package, or of a buildEnv of its contents), or a nix2container image"
             )
+    return out + _shared_keys(snapshots, stats)
+
+
+def _shared_keys(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
+    """Keys of the latest closure that name several store paths, one of which (1 MB or more) stayed as
+    it was while its key changed. A key's paths share a layer, so that path was pulled again each time
+    for nothing. Two ``source`` trees (a flake's own and a fetched one) or two versions of a library do
+    this; a name of its own for one of them lets them part."""
+    latest = snapshots[-1].closure()
+    out = []
+    for key, paths in latest.keys.items():
+        if len(paths) < 2 or key not in stats.keys:
+            continue
+        vector = stats.keys[key].vector  # bit t: the key changed from snapshot t to t + 1
+        for path in sorted(paths, key=lambda p: (-latest.paths[p].size, p)):
+            size = latest.paths[path].size
+            if size < SHARED_KEY_BYTES:
+                break
+            since = len(snapshots) - 1  # the path has been in every snapshot from here on
+            while since and any(path in c.paths for c in snapshots[since - 1].closures.values()):
+                since -= 1
+            missed = (vector >> since).bit_count()
+            if missed:
+                out.append(
+                    f"`{key}` names {len(paths)} store paths, which share a layer: {store_name(path)} ({mb(size)}) "
+                    f"was pulled again at {missed} of the key's changes without changing; give one of them a name "
+                    "of its own (`name = \"…\"` on its fetcher or derivation) to let them part"
+                )
+                break
+    if len(out) > SHOWN_SHARED_KEYS:
+        out[SHOWN_SHARED_KEYS:] = [f"… and {len(out) - SHOWN_SHARED_KEYS} more keys like these"]
     return out
 
 
@@ -182,7 +217,7 @@ def _learned(
     """What was learned, whatever the source of the snapshots."""
     latest = snapshots[-1].closure()
     return {
-        "warnings": _warnings(snapshots[-1], stats),
+        "warnings": _warnings(snapshots, stats),
         "keys": len(stats.keys),
         "most_volatile": _volatile(stats),
         "cochange_clusters": _clusters(stats),

@@ -18,7 +18,7 @@ from gitmine.planner import plan
 from gitmine.recorded import load_history
 from gitmine.replay import score_releases
 from gitmine.stats import compute_statistics
-from tests.conftest import SMALL_HISTORIES
+from tests.conftest import SMALL_HISTORIES, store
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +286,32 @@ def test_analyze_a_window_in_which_the_image_never_changed(tmp_path):
     proc = run("analyze", "--from-closures", str(one), "--max-layers", "8", "--output", str(tmp_path / "h1.toml"), "--json")
     (warning,) = json.loads(proc.stdout)["warnings"]
     assert warning.startswith("only one snapshot was analysed") and "--since" in warning
+
+
+def _two_sources(path: Path, assets_size: int, assets_change: bool) -> dict:  # type: ignore[type-arg]
+    """Analyse eight releases of an image with the flake's own `source` (new at every release) and a
+    fetched `source` of ``assets_size`` bytes, new at every release too if ``assets_change``."""
+    lines = []
+    for i in range(8):
+        assets = {"path": store("source", "bcdfghjk"[i] if assets_change else "a"), "narSize": assets_size, "references": []}
+        own = {"path": store("source", "lmnpqrsv"[i]), "narSize": 20_000, "references": []}
+        app = {"path": store(f"app-1.{i}", "lmnpqrsv"[i]), "narSize": 1_000, "references": [assets["path"], own["path"]]}
+        lines.append(json.dumps({"rev": f"r{i}", "date": f"2025-01-{1 + 3 * i:02d}", "closure": [assets, own, app]}))
+    history = path / "sources.jsonl"
+    history.write_text("\n".join(lines) + "\n")
+    proc = run("analyze", "--from-closures", str(history), "--max-layers", "4", "--output", str(path / "h.toml"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def test_analyze_warns_of_a_key_whose_paths_do_not_change_together(tmp_path):
+    # one key, so one layer: the 5 MB that never change are pulled again at every release
+    (warning,) = _two_sources(tmp_path, 5_000_000, assets_change=False)["warnings"]
+    assert warning.startswith("`source` names 2 store paths, which share a layer: source (5.00 MB) was pulled again at 7 ")
+    assert "a name of its own" in warning
+    # paths that change together, or one that stays but is small: nothing to say
+    assert _two_sources(tmp_path, 5_000_000, assets_change=True)["warnings"] == []
+    assert _two_sources(tmp_path, 500_000, assets_change=False)["warnings"] == []
 
 
 def test_replay_json_and_plot(tmp_path):
