@@ -181,34 +181,42 @@ def _warnings(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
 
 
 def _shared_keys(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
-    """Keys of the latest closure that name several store paths, one of which (1 MB or more) stayed as
-    it was while its key changed. A key's paths share a layer, so that path was pulled again each time
-    for nothing. Two ``source`` trees (a flake's own and a fetched one) or two versions of a library do
-    this; a name of its own for one of them lets them part."""
-    latest = snapshots[-1].closure()
-    out = []
-    for key, paths in latest.keys.items():
-        if len(paths) < 2 or key not in stats.keys:
-            continue
-        vector = stats.keys[key].vector  # bit t: the key changed from snapshot t to t + 1
-        for path in sorted(paths, key=lambda p: (-latest.paths[p].size, p)):
-            size = latest.paths[path].size
-            if size < SHARED_KEY_BYTES:
-                break
-            since = len(snapshots) - 1  # the path has been in every snapshot from here on
-            while since and any(path in c.paths for c in snapshots[since - 1].closures.values()):
-                since -= 1
-            missed = (vector >> since).bit_count()
-            if missed:
-                out.append(
-                    f"`{key}` names {len(paths)} store paths, which share a layer: {store_name(path)} ({mb(size)}) "
-                    f"was pulled again at {missed} of the key's changes without changing; give one of them a name "
-                    "of its own (`name = \"…\"` on its fetcher or derivation) to let them part"
-                )
-                break
-    if len(out) > SHOWN_SHARED_KEYS:
-        out[SHOWN_SHARED_KEYS:] = [f"… and {len(out) - SHOWN_SHARED_KEYS} more keys like these"]
-    return out
+    """Keys that name several store paths of one image's latest closure, one of which (1 MB or more)
+    stayed as it was while its key changed. A key's paths share a layer, so that path was pulled again
+    each time for nothing. Two ``source`` trees (a flake's own and a fetched one) or two versions of a
+    library do this; a name of its own for one of them lets them part."""
+    latest = snapshots[-1]
+    out: dict[str, str] = {}  # key → the warning, once per key
+    for image, closure in sorted(latest.closures.items()):
+        for key, paths in closure.keys.items():
+            if len(paths) < 2 or key not in stats.keys or key in out:
+                continue
+            vector = stats.keys[key].vector  # bit t: the key changed from snapshot t to t + 1
+            for path in sorted(paths, key=lambda p: (-closure.paths[p].size, p)):
+                size = closure.paths[path].size
+                if size < SHARED_KEY_BYTES:
+                    break
+                since = len(snapshots) - 1  # the path has been in every snapshot from here on
+                while since and _has(snapshots[since - 1], image, path):
+                    since -= 1
+                missed = (vector >> since).bit_count()
+                if missed:
+                    where = f" of `{image}`" if len(latest.closures) > 1 else ""
+                    out[key] = (
+                        f"`{key}` names {len(paths)} store paths{where}, which share a layer: {store_name(path)} "
+                        f"({mb(size)}) was pulled again at {missed} of the key's changes without changing; give one "
+                        "of them a name of its own (`name = \"…\"` on its fetcher or derivation) to let them part"
+                    )
+                    break
+    warnings = list(out.values())
+    if len(warnings) > SHOWN_SHARED_KEYS:
+        warnings[SHOWN_SHARED_KEYS:] = [f"… and {len(warnings) - SHOWN_SHARED_KEYS} more keys like these"]
+    return warnings
+
+
+def _has(snapshot: Snapshot, image: str, path: str) -> bool:
+    closure = snapshot.closures.get(image)
+    return closure is not None and path in closure.paths
 
 
 def _learned(
