@@ -177,10 +177,10 @@ def _warnings(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
                 "dockerTools.buildLayeredImage tarball hides its contents from Nix; analyse what goes into the "
                 "image instead (--attr of its package, or of a buildEnv of its contents), or a nix2container image"
             )
-    return out + _shared_keys(snapshots, stats)
+    return out + _shared_keys(snapshots)
 
 
-def _shared_keys(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
+def _shared_keys(snapshots: list[Snapshot]) -> list[str]:
     """Keys that name several store paths of one image's latest closure, one of which (1 MB or more)
     stayed as it was while its key changed. A key's paths share a layer, so that path was pulled again
     each time for nothing. Two ``source`` trees (a flake's own and a fetched one) or two versions of a
@@ -189,17 +189,17 @@ def _shared_keys(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
     out: dict[str, str] = {}  # key → the warning, once per key
     for image, closure in sorted(latest.closures.items()):
         for key, paths in closure.keys.items():
-            if len(paths) < 2 or key not in stats.keys or key in out:
+            if len(paths) < 2 or key in out:
                 continue
-            vector = stats.keys[key].vector  # bit t: the key changed from snapshot t to t + 1
             for path in sorted(paths, key=lambda p: (-closure.paths[p].size, p)):
                 size = closure.paths[path].size
                 if size < SHARED_KEY_BYTES:
                     break
                 since = len(snapshots) - 1  # the path has been in every snapshot from here on
-                while since and _has(snapshots[since - 1], image, path):
+                while since and path in _key_paths(snapshots[since - 1], image, key):
                     since -= 1
-                missed = (vector >> since).bit_count()
+                kept = [_key_paths(s, image, key) for s in snapshots[since:]]
+                missed = sum(a != b for a, b in zip(kept, kept[1:]))  # the key's layer changed, the path did not
                 if missed:
                     where = f" of `{image}`" if len(latest.closures) > 1 else ""
                     out[key] = (
@@ -214,9 +214,9 @@ def _shared_keys(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
     return warnings
 
 
-def _has(snapshot: Snapshot, image: str, path: str) -> bool:
+def _key_paths(snapshot: Snapshot, image: str, key: str) -> tuple[str, ...]:
     closure = snapshot.closures.get(image)
-    return closure is not None and path in closure.paths
+    return closure.keys.get(key, ()) if closure is not None else ()
 
 
 def _learned(
