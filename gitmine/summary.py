@@ -191,27 +191,32 @@ def _shared_keys(snapshots: list[Snapshot]) -> list[str]:
         for key, paths in closure.keys.items():
             if len(paths) < 2 or key in out:
                 continue
-            for path in sorted(paths, key=lambda p: (-closure.paths[p].size, p)):
-                size = closure.paths[path].size
-                if size < SHARED_KEY_BYTES:
-                    break
-                since = len(snapshots) - 1  # the path has been in every snapshot from here on
-                while since and path in _key_paths(snapshots[since - 1], image, key):
-                    since -= 1
-                kept = [_key_paths(s, image, key) for s in snapshots[since:]]
-                missed = sum(a != b for a, b in zip(kept, kept[1:]))  # the key's layer changed, the path did not
+            largest_first = sorted(paths, key=lambda p: (-closure.paths[p].size, p))
+            for path in (p for p in largest_first if closure.paths[p].size >= SHARED_KEY_BYTES):
+                missed = _changes_without(snapshots, image, key, path)
                 if missed:
                     where = f" of `{image}`" if len(latest.closures) > 1 else ""
                     out[key] = (
                         f"`{key}` names {len(paths)} store paths{where}, which share a layer: {store_name(path)} "
-                        f"({mb(size)}) was pulled again at {missed} of the key's changes without changing; give one "
-                        "of them a name of its own (`name = \"…\"` on its fetcher or derivation) to let them part"
+                        f"({mb(closure.paths[path].size)}) was pulled again at {missed} of the key's changes without "
+                        "changing; give one of them a name of its own (`name = \"…\"` on its fetcher or derivation) to "
+                        "let them part"
                     )
                     break
     warnings = list(out.values())
     if len(warnings) > SHOWN_SHARED_KEYS:
         warnings[SHOWN_SHARED_KEYS:] = [f"… and {len(warnings) - SHOWN_SHARED_KEYS} more keys like these"]
     return warnings
+
+
+def _changes_without(snapshots: list[Snapshot], image: str, key: str, path: str) -> int:
+    """How often the paths of ``key`` in ``image`` changed while ``path``, one of them in the latest
+    snapshot, stayed: over the snapshots since it last came into the image."""
+    since = len(snapshots) - 1
+    while since and path in _key_paths(snapshots[since - 1], image, key):
+        since -= 1
+    kept = [_key_paths(s, image, key) for s in snapshots[since:]]
+    return sum(a != b for a, b in zip(kept, kept[1:]))
 
 
 def _key_paths(snapshot: Snapshot, image: str, key: str) -> tuple[str, ...]:
