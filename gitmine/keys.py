@@ -4,8 +4,8 @@
 output suffix is kept, so a package's ``-dev`` and ``-lib`` outputs stay apart). So is any other word
 after the version: ``python3-3.12.4-env`` (``python3.withPackages``) → ``python3-env``,
 ``ghc-9.6.5-with-packages`` → ``ghc-with-packages``, so that an environment, which changes with every
-package in it, does not share a key, and so a layer, with the interpreter it wraps. A git revision is a
-version too, whatever its first digit: ``app-c41d7a0`` → ``app``.
+package in it, does not share a key, and so a layer, with the interpreter it wraps. A git revision and a
+release tag are versions too, though they start with a letter: ``app-c41d7a0`` and ``app-v1.2.3`` → ``app``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from functools import lru_cache
 SUFFIX_WORD = re.compile(r"[A-Za-z_]+")
 PRERELEASE = frozenset({"alpha", "beta", "pre", "rc", "git", "unstable", "nightly", "snapshot", "stable", "final"})
 DIGIT_OUTPUTS = frozenset({"lib32", "bin2"})
-# A git revision as a version (``version = src.shortRev``): 7 to 40 hex digits, at least one a digit. One that
-# starts with a letter (``app-c41d7a0``) is no version to ``parseDrvName``, and would make a new key of every release.
+# Versions that ``parseDrvName`` misses, since they start with a letter: a git revision (``version =
+# src.shortRev``: 7 to 40 hex digits, at least one a digit, ``app-c41d7a0``) and a release tag (``app-v1.2.3``).
+# Kept in the name, they would make a new key of every release.
 REVISION = re.compile(r"(?=[a-f]*[0-9])[0-9a-f]{7,40}")
+TAG = re.compile(r"[vV][0-9][0-9A-Za-z.+~_]*")
 
 
 def store_name(path: str) -> str:
@@ -49,9 +51,11 @@ def name_key(name: str) -> str:
     """The key of a store path name (``<name>-<version>[-<suffix>]``, no hash). Names repeat across
     snapshots where hashes do not, so this is what is cached."""
     name, version = parse_drv_name(name)
-    head, dash, last = name.rpartition("-")
-    if not version and dash and REVISION.fullmatch(last):
-        name = head
+    if not version:  # a version that starts with a letter: what follows it is version or suffix as usual
+        parts = name.split("-")
+        at = next((i for i in range(1, len(parts)) if REVISION.fullmatch(parts[i]) or TAG.fullmatch(parts[i])), 0)
+        if at:
+            name, version = "-".join(parts[:at]), "-".join(parts[at:])
     words: list[str] = []  # the suffix after the version, last word first
     for part in reversed(version.split("-")[1:]):  # the first part starts the version itself
         if part not in DIGIT_OUTPUTS and not (SUFFIX_WORD.fullmatch(part) and part.lower() not in PRERELEASE):

@@ -42,7 +42,8 @@ REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "services": ("a new service with its own packages every 26 weeks", {"hub": True, "app": 3, "services": 26}),
     "bumps": ("a nixpkgs bump rebuilds everything every 2 weeks, application on top", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
     "python-env": ("a python3.withPackages environment of 20 packages under the application", {"mean_rate": 0.01, "hub": True, "app": 3, "python_env": 20}),
-    "short-rev": ("the app regime, the application versioned by a git revision", {"mean_rate": 0.01, "hub": True, "app": 3, "short_rev": True}),
+    "short-rev": ("the app regime, the application versioned by a git revision", {"mean_rate": 0.01, "hub": True, "app": 3, "app_versions": "revisions"}),
+    "tags": ("the app regime, the application versioned by release tags (v1.4)", {"mean_rate": 0.01, "hub": True, "app": 3, "app_versions": "tags"}),
     "build-tools": ("8 build tools, each updated 5% of weeks, rebuilding what they built", {"mean_rate": 0.01, "hub": True, "app": 3, "build_tools": 8}),
 }
 BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {

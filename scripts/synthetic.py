@@ -9,8 +9,8 @@ change with their package, rates that are all alike or split into a volatile few
 rest, rates that drift over time, packages added to the image as weeks go by, new services with
 packages of their own, an application whose lock file pins many language packages that update
 together, a Python environment (``python3.withPackages``) under the application, an application
-versioned by its source's commit (``version = src.shortRev``), and build tools whose updates change
-the hash of everything they built.
+versioned by its source's commit (``version = src.shortRev``) or by release tags (``v1.4``), and build
+tools whose updates change the hash of everything they built.
 
 With the defaults the output is what the speed benchmarks have always used.
 """
@@ -64,7 +64,7 @@ def synthetic_history(
     bump_every: int = 0,
     services: int = 0,
     python_env: int = 0,
-    short_rev: bool = False,
+    app_versions: str = "numbers",
     build_tools: int = 0,
 ) -> list[Snapshot]:
     """``snapshots`` weeks of a ``paths``-package closure, one snapshot a week.
@@ -86,9 +86,10 @@ def synthetic_history(
     interpreter and updating with five times ``mean_rate``) in a ``python3.withPackages`` environment
     that the first application key uses: a large interpreter updated with ``mean_rate``, and the
     environment, a small path of symlinks named as nixpkgs names it (``python3-<version>-env``) that
-    changes whenever the interpreter or any package in it does; ``short_rev``: the application keys'
-    versions are the seven hex digits of the commit that last changed them (``app0-3f9c2e1``,
-    ``app0-c41d7a0``), as ``version = src.shortRev`` names them; ``build_tools``: each package is built
+    changes whenever the interpreter or any package in it does; ``app_versions``: how the application
+    keys' versions are written: ``"numbers"`` (``app0-1.4``), ``"revisions"`` (the seven hex digits of
+    the commit that last changed them, ``app0-3f9c2e1``, ``app0-c41d7a0``, as ``version = src.shortRev``
+    names them) or ``"tags"`` (``app0-v1.4``, a release tag as the version); ``build_tools``: each package is built
     with one of that many build tools (a compiler, cmake, meson), and each week a tool is updated with
     probability ``TOOL_RATE``, which changes the hash of every package built with it (and of what uses
     them) while no version and no runtime reference changes.
@@ -195,8 +196,10 @@ def synthetic_history(
         def store_path(i: int) -> str:
             if env and i in (env[0], env[-1]):  # as nixpkgs names them: python3-3.12.4, python3-3.12.4-env
                 return f"/nix/store/{hashes[i]}-python3-3.12.{versions[env[0]]}" + ("-env" if i == env[-1] else "")
-            if short_rev and i in apps:
+            if app_versions == "revisions" and i in apps:
                 return f"/nix/store/{hashes[i]}-{names[i]}-{_digest(f'{i}|{versions[i]}').translate(HEX)[:7]}"
+            if app_versions == "tags" and i in apps:
+                return f"/nix/store/{hashes[i]}-{names[i]}-v1.{versions[i]}"
             return f"/nix/store/{hashes[i]}-{names[i]}-1.{versions[i]}"
 
         for i in order:

@@ -49,7 +49,13 @@ def test_parse_drv_name_matches_nix(name, expected):
         ("/nix/store/00000000000000000000000000000000-app-3f9c2e1", "app"),
         ("/nix/store/00000000000000000000000000000000-app-unstable-c41d7a0", "app-unstable"),
         ("/nix/store/00000000000000000000000000000000-app-" + "c41d7a0" * 5 + "abcde", "app"),
-        # ... but not a word, or a short hex-like part of a name
+        # so is a release tag, and what follows it is version or suffix as after any version
+        ("/nix/store/00000000000000000000000000000000-app-v1.2.3", "app"),
+        ("/nix/store/00000000000000000000000000000000-app-v1.2.3-rc1", "app"),
+        ("/nix/store/00000000000000000000000000000000-app-v2.0-bin", "app-bin"),
+        ("/nix/store/00000000000000000000000000000000-app-c41d7a0-env", "app-env"),
+        # ... but not a word, or a short hex-like part of a name, or a tag-like part before a version
+        ("/nix/store/00000000000000000000000000000000-aws-sdk-v2-1.0", "aws-sdk-v2"),
         ("/nix/store/00000000000000000000000000000000-hello-deadbeef", "hello-deadbeef"),
         ("/nix/store/00000000000000000000000000000000-libfoo-abc12", "libfoo-abc12"),
     ],
