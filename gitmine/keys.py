@@ -1,4 +1,5 @@
-"""Store path → key: the hash-free name with the version removed, as ``builtins.parseDrvName`` does.
+"""Store path → key: the hash-free name with the version removed, as ``builtins.parseDrvName`` splits
+them, with the additions below.
 
 ``/nix/store/<hash>-python3-3.12.4`` → ``python3``; ``openssl-3.0.13-dev`` → ``openssl-dev`` (the
 output suffix is kept, so a package's ``-dev`` and ``-lib`` outputs stay apart). So is any other word
