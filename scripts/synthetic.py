@@ -89,10 +89,10 @@ def synthetic_history(
     changes whenever the interpreter or any package in it does; ``app_versions``: how the application
     keys' versions are written: ``"numbers"`` (``app0-1.4``), ``"revisions"`` (the seven hex digits of
     the commit that last changed them, ``app0-3f9c2e1``, ``app0-c41d7a0``, as ``version = src.shortRev``
-    names them) or ``"tags"`` (``app0-v1.4``, a release tag as the version); ``build_tools``: each package is built
-    with one of that many build tools (a compiler, cmake, meson), and each week a tool is updated with
-    probability ``TOOL_RATE``, which changes the hash of every package built with it (and of what uses
-    them) while no version and no runtime reference changes.
+    names them) or ``"tags"`` (``app0-v1.4``, a release tag as the version); ``build_tools``: each
+    package is built with one of that many build tools (a compiler, cmake, meson), and each week a tool
+    is updated with probability ``TOOL_RATE``, which changes the hash of every package built with it
+    (and of what uses them) while no version and no runtime reference changes.
     """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
@@ -123,7 +123,7 @@ def synthetic_history(
             deps.append(sorted([env[0], *rng.sample(range(paths), min(paths, rng.randint(0, 2)))]))
             sizes.append(int(rng.lognormvariate(13, 1.5)) + 1)
             rates.append(5 * mean_rate)
-        names.append("python3-env")  # named after the interpreter below
+        names.append("python3-env")  # its store path is named after the interpreter (name_version)
         deps.append(list(env))
         sizes.append(int(rng.lognormvariate(11, 0.5)) + 1)
         rates.append(0.0)
@@ -143,6 +143,15 @@ def synthetic_history(
     generation = 0  # nixpkgs bumps so far
     out = []
     start = date(2024, 1, 7)
+
+    def name_version(i: int) -> str:  # the store path name of package i as it is now
+        if env and i in (env[0], env[-1]):  # as nixpkgs names them: python3-3.12.4, python3-3.12.4-env
+            return f"python3-3.12.{versions[env[0]]}" + ("-env" if i == env[-1] else "")
+        if app_versions == "revisions" and i in apps:
+            return f"{names[i]}-{_digest(f'{i}|{versions[i]}').translate(HEX)[:7]}"
+        if app_versions == "tags" and i in apps:
+            return f"{names[i]}-v1.{versions[i]}"
+        return f"{names[i]}-1.{versions[i]}"
 
     def chance(weekly: float) -> float:  # the same chance per week, spread over its snapshots
         return weekly if per_week == 1 else 1.0 - (1.0 - weekly) ** (1.0 / per_week)
@@ -191,17 +200,8 @@ def synthetic_history(
         if bump_every and step and step % (bump_every * per_week) == 0:
             generation += 1
         hashes: dict[int, str] = {}
+        store_paths: dict[int, str] = {}
         entries: list[StorePath] = []
-
-        def store_path(i: int) -> str:
-            if env and i in (env[0], env[-1]):  # as nixpkgs names them: python3-3.12.4, python3-3.12.4-env
-                return f"/nix/store/{hashes[i]}-python3-3.12.{versions[env[0]]}" + ("-env" if i == env[-1] else "")
-            if app_versions == "revisions" and i in apps:
-                return f"/nix/store/{hashes[i]}-{names[i]}-{_digest(f'{i}|{versions[i]}').translate(HEX)[:7]}"
-            if app_versions == "tags" and i in apps:
-                return f"/nix/store/{hashes[i]}-{names[i]}-v1.{versions[i]}"
-            return f"/nix/store/{hashes[i]}-{names[i]}-1.{versions[i]}"
-
         for i in order:
             seed_text = "|".join([names[i], str(versions[i]), *(hashes[d] for d in deps[i])])
             if generation:  # built by another stdenv: a hash input that is no runtime reference
@@ -209,8 +209,8 @@ def synthetic_history(
             if i < len(tool):  # so is the build tool
                 seed_text += f"|tool{tool[i]}.{tool_versions[tool[i]]}"
             hashes[i] = _digest(seed_text)
-            path = store_path(i)
-            refs = tuple(sorted(store_path(d) for d in deps[i]))
+            path = store_paths[i] = f"/nix/store/{hashes[i]}-{name_version(i)}"
+            refs = tuple(sorted(store_paths[d] for d in deps[i]))
             entries.append(StorePath(path, sizes[i], refs))
             if dev_outputs and i % 3 == 0:
                 dev = f"/nix/store/{_digest(seed_text + '|dev')}-{names[i]}-1.{versions[i]}-dev"
