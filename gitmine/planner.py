@@ -52,6 +52,7 @@ PLANNER_NAME = "expected-bytes-v1"
 UNPACK_WEIGHT = 1.0  # expected unpacked bytes count this much against expected pulled bytes
 REFINE_ROUNDS = 4  # at most this many rounds of key moves and re-stacking
 REFINE_REACH = 8  # a key may move this many positions up or down
+CERTAIN = 1.0 - 1e-9  # the highest own-update probability the risk model takes
 
 
 @dataclass
@@ -94,14 +95,17 @@ def own_rates(stats: Statistics, keys: list[str], prior_strength: float = PRIOR_
     :mod:`gitmine.stats`). A key's own updates are counted over its exposure (such releases it was
     there for); the frequency is shrunk towards the pooled frequency of all keys, a beta prior worth
     ``prior_strength`` releases, so a key never updated in the window keeps the risk typical of this
-    history: high on a rolling distribution, low on a stable one. Where the image changed less than
-    once a week, the prior is worth ``prior_strength`` weeks of such releases instead, so that a
-    quiet stable window does not hedge harder than a busy one. ``prior_strength`` near 0 trusts the
+    history: high on a rolling distribution, low on a stable one. The pooled frequency counts one more
+    changing release with one own update among all keys: a window in which the image never changed
+    gives every key ``1 / len(keys)``, small enough that a layer's risk still grows with its closure.
+    Where the image changed less than once a week, the prior is worth ``prior_strength`` weeks of such
+    releases instead, so that a quiet stable window does not hedge harder than a busy one. ``prior_strength`` near 0 trusts the
     window alone (no hedge for keys it never saw change).
     """
     owns = [stats.keys[k].own_changes for k in keys]
     exposures = [stats.keys[k].exposure for k in keys]
-    pooled = (sum(owns) + 1.0) / (sum(exposures) + 2.0)  # Laplace-smoothed base rate of own updates
+    # base rate of own updates, as if one more changing release had brought one own update among all keys
+    pooled = (sum(owns) + 1.0) / (sum(exposures) + len(keys))
     weight = prior_strength * min(1.0, stats.changed_releases / stats.weeks) if stats.weeks else prior_strength
     # a window in which the image never changed has no evidence at all: every key gets the base rate
     return [(own + weight * pooled) / (n + weight) if n + weight else pooled for own, n in zip(owns, exposures)]
@@ -315,7 +319,8 @@ class Forecast:
 
 
 def _model(stats: Statistics, keys: list[str], prior_strength: float) -> tuple[_RiskModel, list[int]]:
-    lambdas = [_quantize(-math.log1p(-q)) for q in own_rates(stats, keys, prior_strength)]
+    # a rate of 1 (the only key of an image, updated at every release) is an infinite hazard: cap it
+    lambdas = [_quantize(-math.log1p(-min(q, CERTAIN))) for q in own_rates(stats, keys, prior_strength)]
     return _RiskModel(lambdas), _closure_masks(keys, dict(stats.deps))
 
 

@@ -4,6 +4,7 @@
     python scripts/bench_general.py --small    # the 60-package regimes only
     python scripts/bench_general.py bumps big-bumps   # only the regimes named
     python scripts/bench_general.py --seeds 11,12,13  # other seeds than the three the planner was measured on
+    python scripts/bench_general.py --train 4  # folds that learn from 4 weeks (a young repository)
 
 The corpus holds six histories; users' images are not those. Each regime here is a kind of history
 the corpus has little of (``synthetic.py`` documents the options), 104 weekly snapshots, scored by
@@ -59,10 +60,14 @@ BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def main() -> None:
-    args, seeds = sys.argv[1:], SEEDS
+    args, seeds, train = sys.argv[1:], SEEDS, 26
     if "--seeds" in args:
         at = args.index("--seeds")
         seeds = tuple(int(s) for s in args[at + 1].split(","))
+        del args[at : at + 2]
+    if "--train" in args:
+        at = args.index("--train")
+        train = int(args[at + 1])
         del args[at : at + 2]
     rows = [(name, SMALL, (8, 16), *spec) for name, spec in REGIMES.items()]
     if "--small" not in args:
@@ -79,7 +84,7 @@ def main() -> None:
             sums = [0.0, 0.0, 0.0, 0.0]
             worst = 0.0
             for snaps in histories:
-                (al, gm), _ = replay(snaps, max_layers=n, strategies=("autolayer", "gitmine"))
+                (al, gm), _ = replay(snaps, max_layers=n, train_weeks=train, strategies=("autolayer", "gitmine"))
                 lb = al.lower_bound
                 for j, v in enumerate((al.pull, al.unpack, gm.pull, gm.unpack)):
                     sums[j] += v / lb / len(seeds)

@@ -3,6 +3,7 @@
     python scripts/bench_replay.py            # all six histories (about half a minute)
     python scripts/bench_replay.py --small    # the four small ones
     python scripts/bench_replay.py --daily    # the same histories with a commit a day (see corpus.daily)
+    python scripts/bench_replay.py --train 4  # folds that learn from 4 weeks (a young repository)
 
 Prints a Markdown table (pull and unpack bytes as ratios to the lower bound) for the README.
 With ``--daily`` six commits a week leave the image unchanged: they cost nothing to any layering, so
@@ -14,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 
-from corpus import budgets, corpus_files, daily
+from corpus import budgets, corpus_files, daily, train_weeks
 from gitmine.recorded import load_history
 from gitmine.replay import DEFAULT_STRATEGIES, replay
 
@@ -30,7 +31,7 @@ def main() -> None:
         if "--daily" in sys.argv:
             snaps = daily(snaps)
         for n in budgets(f):
-            results, _ = replay(snaps, max_layers=n)
+            results, _ = replay(snaps, max_layers=n, train_weeks=train_weeks())
             lb = results[0].lower_bound
             by = {r.name: r for r in results}
             cells = " | ".join(f"{r.pull / lb:.2f} / {r.unpack / lb:.2f}" for r in results)

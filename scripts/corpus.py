@@ -20,6 +20,13 @@ def corpus_files() -> list[Path]:
     return files
 
 
+def train_weeks() -> int:
+    """``--train N`` on the command line: weeks each fold learns from (26, replay's default, without it)."""
+    if "--train" in sys.argv:
+        return int(sys.argv[sys.argv.index("--train") + 1])
+    return 26
+
+
 def budgets(path: Path) -> tuple[int, ...]:
     return BUDGETS[path.name[:4]]
 

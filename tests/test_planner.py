@@ -141,6 +141,36 @@ def test_a_window_in_which_the_image_never_changed_still_plans(n):
         assert all(layer.change_rate == 0 for layer in hints.layers) and forecast(st, hints).pull == 0
 
 
+def test_without_evidence_big_keys_keep_layers_of_their_own():
+    # a window in which nothing changed (a young repository, --since 4w on a stable base): every key gets
+    # the base rate of one own update per release among all keys, small enough that a layer's risk grows
+    # with what is in its closure. A base rate of one half made every deep layer near-certain to change,
+    # so merges looked free and two big keys went into one catch-all with thirty others
+    libs = [sp("glibc-2.39", 1_000)]
+    for i in range(1, 30):
+        libs.append(sp(f"lib{i}-1.0", 1_000, (libs[-1].path,)))
+    llvm = sp("llvm-17.0", 50_000_000, (libs[-1].path,))
+    icu = sp("icu-74.1", 40_000_000, (libs[-1].path,))
+    app = sp("app-1", 1_000, (llvm.path, icu.path))
+    snaps = [snapshot(f"r{i}", f"2024-01-{1 + 7 * i:02d}", *libs, llvm, icu, app) for i in range(4)]
+    st = compute_statistics(snaps)
+    assert set(own_rates(st, sorted(st.present))) == {1 / 33}
+    layers = [layer.keys for layer in plan(st, 3).layers]
+    assert layers[1:] == [("icu",), ("app",)]
+    assert "llvm" in layers[0] and len(layers[0]) == 31
+
+
+def test_an_image_of_one_key_updated_at_every_release_plans():
+    # the base rate counts one pseudo-release among all keys: with one key, always updated, it is 1
+    snaps = [snapshot(f"r{i}", f"2024-01-{1 + 7 * i:02d}", sp(f"app-1.{i}", 1_000, h=str(i))) for i in range(4)]
+    st = compute_statistics(snaps)
+    assert own_rates(st, ["app"]) == [1.0]
+    hints = plan(st, 4)
+    assert [layer.keys for layer in hints.layers] == [("app",)]
+    assert hints.layers[0].change_rate == pytest.approx(1.0)
+    assert forecast(st, hints).pull == pytest.approx(1_000)
+
+
 def _with_previous(prev_layers, budget=3):  # type: ignore[no-untyped-def]
     st = compute_statistics(_history_with_tiny())
     fresh = plan(st, budget)
