@@ -6,7 +6,8 @@ output suffix is kept, so a package's ``-dev`` and ``-lib`` outputs stay apart).
 after the version: ``python3-3.12.4-env`` (``python3.withPackages``) → ``python3-env``,
 ``ghc-9.6.5-with-packages`` → ``ghc-with-packages``, so that an environment, which changes with every
 package in it, does not share a key, and so a layer, with the interpreter it wraps. A git revision and a
-release tag are versions too, though they start with a letter: ``app-c41d7a0`` and ``app-v1.2.3`` → ``app``.
+release tag are versions too, though they start with a letter: ``app-c41d7a0`` and ``app-v1.2.3`` → ``app``,
+and ``foo-unstable-2024-05-01`` is ``foo``, as ``foo-0-unstable-2024-05-01`` is.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from functools import lru_cache
 # pre-release tags; output names with digits are listed.
 SUFFIX_WORD = re.compile(r"[A-Za-z_]+")
 PRERELEASE = frozenset({"alpha", "beta", "pre", "rc", "git", "unstable", "nightly", "snapshot", "stable", "final"})
-DIGIT_OUTPUTS = frozenset({"lib32", "bin2"})
+DIGIT_OUTPUTS = frozenset({"lib32", "bin2", "libv8"})  # libv8: nodejs's static V8 output
+# nixpkgs writes an unreleased package's version ``unstable-2024-05-01`` (older) or ``0-unstable-2024-05-01``
+# (its convention since 2023): parseDrvName leaves the first in the name. Either is the package's key.
+UNSTABLE = "-unstable"
 # Versions that ``parseDrvName`` misses, since they start with a letter: a git revision (``version =
 # src.shortRev``: 7 to 40 hex digits, at least one a digit, ``app-c41d7a0``) and a release tag (``app-v1.2.3``).
 # Kept in the name, they would make a new key of every release.
@@ -57,6 +61,8 @@ def name_key(name: str) -> str:
         at = next((i for i in range(1, len(parts)) if REVISION.fullmatch(parts[i]) or TAG.fullmatch(parts[i])), 0)
         if at:
             name, version = "-".join(parts[:at]), "-".join(parts[at:])
+    if version and name.lower().endswith(UNSTABLE) and len(name) > len(UNSTABLE):
+        name = name[: -len(UNSTABLE)]
     words: list[str] = []  # the suffix after the version, last word first
     for part in reversed(version.split("-")[1:]):  # the first part starts the version itself
         if part not in DIGIT_OUTPUTS and not (SUFFIX_WORD.fullmatch(part) and part.lower() not in PRERELEASE):

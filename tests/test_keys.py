@@ -47,7 +47,12 @@ def test_parse_drv_name_matches_nix(name, expected):
         # a git revision is a version, also where it starts with a letter (parseDrvName keeps it in the name)
         ("/nix/store/00000000000000000000000000000000-app-c41d7a0", "app"),
         ("/nix/store/00000000000000000000000000000000-app-3f9c2e1", "app"),
-        ("/nix/store/00000000000000000000000000000000-app-unstable-c41d7a0", "app-unstable"),
+        ("/nix/store/00000000000000000000000000000000-app-unstable-c41d7a0", "app"),
+        # nixpkgs' older unstable versions (unstable-<date>) leave the word in parseDrvName's name: not in the key
+        ("/nix/store/00000000000000000000000000000000-foo-unstable-2024-05-01", "foo"),
+        ("/nix/store/00000000000000000000000000000000-unstable-2024-05-01", "unstable"),
+        ("/nix/store/00000000000000000000000000000000-foo-unstable", "foo-unstable"),
+        ("/nix/store/00000000000000000000000000000000-nodejs-20.12.2-libv8", "nodejs-libv8"),
         ("/nix/store/00000000000000000000000000000000-app-" + "c41d7a0" * 5 + "abcde", "app"),
         # so is a release tag, and what follows it is version or suffix as after any version
         ("/nix/store/00000000000000000000000000000000-app-v1.2.3", "app"),
