@@ -99,8 +99,8 @@ def own_rates(stats: Statistics, keys: list[str], prior_strength: float = PRIOR_
     changing release with one own update among all keys: a window in which the image never changed
     gives every key ``1 / len(keys)``, small enough that a layer's risk still grows with its closure.
     Where the image changed less than once a week, the prior is worth ``prior_strength`` weeks of such
-    releases instead, so that a quiet stable window does not hedge harder than a busy one. ``prior_strength`` near 0 trusts the
-    window alone (no hedge for keys it never saw change).
+    releases instead, so that a quiet stable window does not hedge harder than a busy one.
+    ``prior_strength`` near 0 trusts the window alone (no hedge for keys it never saw change).
     """
     owns = [stats.keys[k].own_changes for k in keys]
     exposures = [stats.keys[k].exposure for k in keys]
