@@ -151,11 +151,14 @@ def summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
 FEW_RELEASES = 5  # fewer releases that change the image than this, and the hints rest mostly on the prior
 SHARED_KEY_BYTES = 1_000_000  # a path this large, pulled again with its key for nothing, is worth a warning
 SHOWN_SHARED_KEYS = 3
+EVERY_RELEASE = 0.8  # a key with own updates in this share of its releases changes with (nearly) every commit
+CASCADE_SHARE = 0.25  # ... and is worth a warning when this share of the image's bytes depends on it
 
 
 def _warnings(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
     """What makes the analysis say little: few releases that changed the image, or an image whose
-    closure is one store path; and keys that name several store paths which do not change together."""
+    closure is one store path; keys that change at every release under much of the image; and keys that
+    name several store paths which do not change together."""
     latest = snapshots[-1]
     out = []
     if not stats.transitions:
@@ -177,7 +180,45 @@ def _warnings(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
                 "dockerTools.buildLayeredImage tarball hides its contents from Nix; analyse what goes into the "
                 "image instead (--attr of its package, or of a buildEnv of its contents), or a nix2container image"
             )
-    return out + _shared_keys(snapshots)
+    return out + _cascades(stats) + _shared_keys(snapshots)
+
+
+def _cascades(stats: Statistics) -> list[str]:
+    """Keys that change on their own at (nearly) every release while much of the image depends on them.
+
+    In Nix every path that references a changed one changes too, so such a key gives all of them new
+    hashes at every release, and no layering spares re-pulling them. A distribution package does not
+    update that often; what does is what is made from the commit itself (its revision, a build date,
+    ``src = ./.``), and it belongs on top of the image rather than under its packages."""
+    if stats.changed_releases < FEW_RELEASES:
+        return []
+    referrers: dict[str, set[str]] = {}
+    for k in stats.present:
+        for d in stats.deps[k]:
+            referrers.setdefault(d, set()).add(k)
+    total = sum(stats.keys[k].size for k in stats.present)
+    out = []
+    for k in sorted(stats.present):
+        ks = stats.keys[k]
+        if ks.exposure < FEW_RELEASES or ks.own_changes < EVERY_RELEASE * ks.exposure:
+            continue
+        above: set[str] = set()
+        todo = [k]
+        while todo:
+            for r in referrers.get(todo.pop(), ()):
+                if r not in above and r != k:
+                    above.add(r)
+                    todo.append(r)
+        size = sum(stats.keys[r].size for r in above)
+        if size >= SHARED_KEY_BYTES and size >= CASCADE_SHARE * total:
+            out.append(
+                f"`{k}` changed on its own at {ks.own_changes} of the {ks.exposure} releases that changed the image, "
+                f"and {len(above)} keys with {mb(size)} ({size / total:.0%} of the image) depend on it: each of its "
+                "changes gives them new store paths, pulled again whatever the layers. If it is made from the commit "
+                "itself (a revision, a date, `src = ./.`), keep it out of what they reference (put it on top: the "
+                "image's config or entrypoint)"
+            )
+    return out
 
 
 def _shared_keys(snapshots: list[Snapshot]) -> list[str]:

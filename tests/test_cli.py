@@ -314,6 +314,34 @@ def test_analyze_warns_of_a_key_whose_paths_do_not_change_together(tmp_path):
     assert _two_sources(tmp_path, 500_000, assets_change=False)["warnings"] == []
 
 
+def _build_info(path: Path, under_the_library: bool) -> list[str]:
+    """Warnings of eight releases of an image whose `build-info` (the commit's revision) is new at every
+    release, referenced by a 30 MB library that the application uses, or by the small entrypoint only."""
+    lines = []
+    for i in range(8):
+        info = {"path": store("build-info", "bcdfghjk"[i]), "narSize": 1_000, "references": []}
+        base = {"path": store("base-1.0", "a"), "narSize": 50_000_000, "references": []}
+        h = "bcdfghjk"[i] if under_the_library else "a"
+        lib = {"path": store("libcommon-2.1", h), "narSize": 30_000_000, "references": [base["path"]] + ([info["path"]] if under_the_library else [])}
+        app = {"path": store("app-1.0", h), "narSize": 2_000_000, "references": [lib["path"]]}
+        entry = {"path": store("entrypoint", "bcdfghjk"[i]), "narSize": 1_000, "references": [app["path"], info["path"]]}
+        lines.append(json.dumps({"rev": f"r{i}", "date": f"2025-01-{1 + 3 * i:02d}", "closure": [info, base, lib, app, entry]}))
+    history = path / "build-info.jsonl"
+    history.write_text("\n".join(lines) + "\n")
+    proc = run("analyze", "--from-closures", str(history), "--max-layers", "4", "--output", str(path / "h.toml"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["warnings"]  # type: ignore[no-any-return]
+
+
+def test_analyze_warns_of_a_key_that_changes_at_every_release_under_much_of_the_image(tmp_path):
+    # the revision under the library: 32 MB get new store paths at every release, whatever the layers
+    (warning,) = _build_info(tmp_path, under_the_library=True)
+    assert warning.startswith("`build-info` changed on its own at 7 of the 7 releases that changed the image, and 3 keys ")
+    assert "32 MB (39% of the image)" in warning and "put it on top" in warning
+    # the same revision read by the entrypoint only: nothing to say
+    assert _build_info(tmp_path, under_the_library=False) == []
+
+
 def test_paths_of_one_key_in_two_images_do_not_share_a_layer():
     # openssl 1.1 in one image, openssl 3 (updated every release) in the other: each image's layer of the key
     # holds its own path only, so the one that stays is never pulled for the other's changes
