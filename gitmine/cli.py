@@ -329,6 +329,9 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     for k in (*rows, "output"):
         if k in summary:
             t.add_row(k.replace("_", " "), str(summary[k]))
+        if k == "layers" and "layers_per_image" in summary:
+            each = ", ".join(f"{image} {n}" for image, n in sorted(summary["layers_per_image"].items()))
+            t.add_row("  per image", each)
     prev = summary["previous"]
     if prev["used"]:
         kept = f"{prev['layers_unchanged']} of {prev['layers']} layers unchanged ({prev['path']})"

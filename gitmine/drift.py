@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from .closure import Snapshot
 from .hints import Hints
-from .replay import hinted, score_releases, switch_cost
+from .replay import hinted, lay_images, score_image_releases, switch_cost
 from .units import mb
 
 CHANGED_LAYER = 0.05  # a layer's expected pull "changed" when it moved by more than 5%
@@ -58,7 +58,7 @@ class Drift:
 def _mean_pull(snapshots: Sequence[Snapshot], hints: Hints) -> float:
     if len(snapshots) < 2:
         return 0.0
-    pulls = [pull for pull, *_ in score_releases([s.closure() for s in snapshots], hinted(hints))]
+    pulls = [pull for pull, *_ in score_image_releases([s.closures for s in snapshots], hinted(hints))]
     return sum(pulls) / len(pulls)
 
 
@@ -73,8 +73,8 @@ def drift(committed: Hints, updated: Hints, snapshots: Sequence[Snapshot]) -> Dr
             layers.append((i + 1, a, b))
     switch_pull = switch_unpack = 0
     if snapshots:
-        latest = snapshots[-1].closure()
-        switch_pull, switch_unpack = switch_cost(hinted(committed)(latest), hinted(updated)(latest), latest)
+        latest = snapshots[-1]
+        switch_pull, switch_unpack = switch_cost(lay_images(latest, hinted(committed)), lay_images(latest, hinted(updated)), latest)
     return Drift(
         moved=moved,
         new_keys=tuple(sorted(new.keys() - old.keys())),

@@ -62,14 +62,29 @@ class _Group:
     size: int
     risk: float
     version: int = 0
+    images: int = 0  # bit j: the layer holds keys of image j
 
 
-def _group(members: list[int], masks: list[int], size: int, model: _RiskModel) -> _Group:
-    """A layer of ``members``: the union of their closures and its risk."""
-    mask = 0
+def _bits(mask: int) -> list[int]:
+    return [j for j in range(mask.bit_length()) if mask >> j & 1]
+
+
+def _image_counts(groups: list[_Group]) -> list[int]:
+    """How many of ``groups`` hold keys of each image: the layers each image gets."""
+    counts = [0] * max((g.images.bit_length() for g in groups), default=0)
+    for g in groups:
+        for j in _bits(g.images):
+            counts[j] += 1
+    return counts
+
+
+def _group(members: list[int], masks: list[int], size: int, model: _RiskModel, key_images: list[int] | None = None) -> _Group:
+    """A layer of ``members``: the union of their closures and its risk (and the images it serves)."""
+    mask = images = 0
     for i in members:
         mask |= masks[i]
-    return _Group(members, mask, size, model.risk(mask))
+        images |= key_images[i] if key_images else 0
+    return _Group(members, mask, size, model.risk(mask), images=images)
 
 
 class _RiskModel:
@@ -186,7 +201,14 @@ def order_layers(groups: list[_Group], model: _RiskModel) -> list[_Group]:
 
 
 def refine(
-    order: list[_Group], masks: list[int], sizes: list[int], model: _RiskModel, horizon: float | None = None
+    order: list[_Group],
+    masks: list[int],
+    sizes: list[int],
+    model: _RiskModel,
+    horizon: float | None = None,
+    *,
+    key_images: list[int] | None = None,
+    budget: int | None = None,
 ) -> list[_Group]:
     """Move single keys between layers while that lowers expected pulled + unpacked bytes.
 
@@ -198,22 +220,35 @@ def refine(
     With ``horizon`` the layers are in use: a move must save more over ``horizon`` releases than
     it costs once (the layers it changes are pulled again, and everything from the lowest changed
     position is unpacked again), and the stacking is left as it is.
+
+    With several images (``key_images``: each key's image bits, the groups' ``images`` set), a move
+    that would give an image more than ``budget`` layers is not made.
     """
     touched: set[int] = set()  # ids of the groups a move has changed
     low = len(order)  # lowest changed position
+    counts = _image_counts(order) if key_images is not None and budget is not None else []
+
+    def fits(key: int, rest_images: int, dst: _Group) -> bool:
+        """Whether moving ``key`` (its layer keeping ``rest_images``) to ``dst`` keeps every image
+        within the budget: only an image new to ``dst`` that stays in the source layer adds a layer."""
+        if not counts or key_images is None or budget is None:
+            return True
+        grow = key_images[key] & ~dst.images & rest_images
+        return all(counts[j] < budget for j in _bits(grow))
 
     def switch(a: int, b: int, a_size: int, b_size: int) -> float:
         cost = (0 if id(order[a]) in touched else a_size) + (0 if id(order[b]) in touched else b_size)
         lo = min(a, b)
         return cost + UNPACK_WEIGHT * sum(order[j].size for j in range(lo, low))
 
-    def without_each(members: list[int]) -> list[int]:
-        """The union of the members' closures leaving out each member in turn (prefix | suffix ORs)."""
+    def without_each(members: list[int], of: list[int] = masks) -> list[int]:
+        """The union of the members' closures (or of other bit masks ``of``) leaving out each member
+        in turn (prefix | suffix ORs)."""
         pre, suf = [0] * (len(members) + 1), [0] * (len(members) + 1)
         for i, m in enumerate(members):
-            pre[i + 1] = pre[i] | masks[m]
+            pre[i + 1] = pre[i] | of[m]
         for i in range(len(members) - 1, -1, -1):
-            suf[i] = suf[i + 1] | masks[members[i]]
+            suf[i] = suf[i + 1] | of[members[i]]
         return [pre[i] | suf[i + 1] for i in range(len(members))]
 
     def prefixes() -> tuple[list[int], list[float]]:
@@ -248,16 +283,20 @@ def refine(
         for a in range(n):
             src = order[a]
             rests: list[int] | None = None  # union of the layer's closures without each member
+            rest_images: list[int] = []  # and of their images
             idx = 0
             while len(src.members) > 1 and idx < len(src.members):
                 key = src.members[idx]
                 if rests is None:
                     rests = without_each(src.members)
+                    if counts and key_images is not None:
+                        rest_images = without_each(src.members, key_images)
                 a_mask, a_size = rests[idx], src.size - sizes[key]
+                a_images = rest_images[idx] if rest_images else src.images
                 a_risk = src.risk if a_mask == src.mask else model.risk(a_mask)
                 best, best_gain = None, 1e-6
                 for b in range(max(0, a - REFINE_REACH), min(n, a + REFINE_REACH + 1)):
-                    if b == a:
+                    if b == a or not fits(key, a_images, order[b]):
                         continue
                     dst = order[b]
                     b_size = dst.size + sizes[key]
@@ -289,6 +328,12 @@ def refine(
                     low = min(low, a, best)
                 src.members = src.members[:idx] + src.members[idx + 1 :]  # the next member moves up to idx
                 src.mask, src.size, src.risk = a_mask, a_size, a_risk
+                if counts and key_images is not None:
+                    for j in _bits(key_images[key] & ~dst.images):
+                        counts[j] += 1
+                    for j in _bits(key_images[key] & ~a_images):
+                        counts[j] -= 1
+                    src.images, dst.images = a_images, dst.images | key_images[key]
                 rests = None
                 dst.members = sorted(dst.members + [key])
                 dst.mask |= masks[key]
@@ -318,6 +363,20 @@ class Forecast:
         return {"pull": round(self.pull), "unpack": round(self.unpack), "lower_bound": round(self.lower_bound)}
 
 
+def _key_images(stats: Statistics, keys: list[str]) -> list[int]:
+    """Each key's images as bits (image ``j``: the ``j``-th image by name); with no images recorded,
+    every key is in one image."""
+    names = sorted({i for k in keys for i in stats.images.get(k, ())})
+    bit = {name: 1 << j for j, name in enumerate(names)}
+    return [sum(bit[i] for i in stats.images.get(k, ())) or 1 for k in keys]
+
+
+def all_layers(hints: Hints) -> int:
+    """A budget that lays one closure of all images out with every layer of ``hints``: the file's
+    ``max-layers`` is per image, and with several images it can hold more layers than that."""
+    return max(hints.max_layers, len(hints.layers))
+
+
 def _model(stats: Statistics, keys: list[str], prior_strength: float) -> tuple[_RiskModel, list[int]]:
     # a rate of 1 (the only key of an image, updated at every release) is an infinite hazard: cap it
     lambdas = [_quantize(-math.log1p(-min(q, CERTAIN))) for q in own_rates(stats, keys, prior_strength)]
@@ -332,7 +391,7 @@ def forecast(stats: Statistics, hints: Hints, prior_strength: float = PRIOR_STRE
     """
     keys = sorted(stats.present)
     referrers = referrers_of({k: stats.deps[k] for k in keys})
-    slots = place({k: stats.keys[k].size for k in keys}, hints, referrers=referrers)
+    slots = place({k: stats.keys[k].size for k in keys}, hints, all_layers(hints), referrers)
     layer_of = {k: i for i, slot in enumerate(slots) for k in slot.keys}
     return _forecast(stats, layer_of, len(slots), prior_strength)
 
@@ -379,7 +438,8 @@ def plan(
     prior_strength: float = PRIOR_STRENGTH,
     previous: Hints | None = None,
 ) -> Hints:
-    """Hints for at most ``max_layers`` layers, bottom first.
+    """Hints for at most ``max_layers`` layers per image, bottom first (with several images the file
+    can hold more: each image gets the layers that hold its keys).
 
     With ``previous`` (the hint file in use), the layers it gives the latest snapshot are kept, or
     improved by key moves, unless a new plan saves more expected bytes over the analysed number of
@@ -393,14 +453,15 @@ def plan(
     T = stats.transitions
     model, masks = _model(stats, keys, prior_strength)
     sizes = [stats.keys[k].size for k in keys]
-    final = _fresh(keys, sizes, masks, model, max_layers)
+    key_images = _key_images(stats, keys)
+    final = _fresh(keys, sizes, masks, model, max_layers, key_images)
     if previous is not None:
         referrers = referrers_of({k: stats.deps[k] for k in keys})
         key_sizes = dict(zip(keys, sizes))
-        in_use = place(key_sizes, previous, previous.max_layers, referrers)
+        in_use = place(key_sizes, previous, all_layers(previous), referrers)
         kept = in_use if previous.max_layers == max_layers else place(key_sizes, previous, max_layers, referrers)
         horizon = max(stats.changed_releases, 1)
-        final = _stay_or_switch(final, in_use, kept, keys, sizes, masks, model, horizon)
+        final = _stay_or_switch(final, in_use, kept, keys, sizes, masks, model, horizon, key_images, max_layers)
     share = _changing_share(stats)
     layers = []
     for g in final:
@@ -452,6 +513,8 @@ def _stay_or_switch(
     masks: list[int],
     model: _RiskModel,
     horizon: int,
+    key_images: list[int],
+    budget: int,
 ) -> list[_Group]:
     """The layers to use next: the hints in use (``kept``: as ``gitmine layout`` lays the latest
     snapshot out with them at the new budget), those improved by the key moves that pay for
@@ -465,24 +528,37 @@ def _stay_or_switch(
     index = {k: i for i, k in enumerate(keys)}
 
     def groups(slots: list[Slot]) -> list[_Group]:
-        return [_group(sorted(index[k] for k in slot.keys), masks, slot.size, model) for slot in slots]
+        return [_group(sorted(index[k] for k in slot.keys), masks, slot.size, model, key_images) for slot in slots]
 
     deployed = groups(in_use)
     start = groups(kept)
     candidates = [start]
     if len(start) > 1:
-        candidates.append(refine(groups(kept), masks, sizes, model, horizon))
+        candidates.append(refine(groups(kept), masks, sizes, model, horizon, key_images=key_images, budget=budget))
     candidates.append(fresh)
     costs = [horizon * _objective(c, model) + _switch_cost(c, deployed) for c in candidates]
     return candidates[costs.index(min(costs))]
 
 
-def _fresh(keys: list[str], sizes: list[int], masks: list[int], model: _RiskModel, budget: int) -> list[_Group]:
-    """Layers from scratch: agglomerative merging on expected re-pulled bytes, stacking, key moves."""
+def _fresh(
+    keys: list[str], sizes: list[int], masks: list[int], model: _RiskModel, budget: int, key_images: list[int]
+) -> list[_Group]:
+    """Layers from scratch: agglomerative merging on expected re-pulled bytes, stacking, key moves.
+
+    The budget is per image (``key_images``: each key's image bits): merging stops when no image
+    has more than ``budget`` layers holding its keys, and only merges of two layers that share an
+    image still over the budget are made. With one image that is the number of layers; with several,
+    a layer of one image's own keys takes none of the others' budgets, so the plan can have more
+    layers than the budget while each image gets all of it."""
     groups: list[_Group] = []
     for i in range(len(keys)):
-        groups.append(_Group([i], masks[i], sizes[i], model.risk(masks[i])))
+        groups.append(_Group([i], masks[i], sizes[i], model.risk(masks[i]), images=key_images[i]))
     alive = set(range(len(groups)))
+    counts = _image_counts(groups)
+
+    def over() -> int:
+        """The images with more layers than the budget, as bits."""
+        return sum(1 << j for j, c in enumerate(counts) if c > budget)
 
     # (extra expected bytes of merging the pair, or a lower bound of it, the pair, their versions, exact)
     heap: list[tuple[float, int, int, int, int, bool]] = []
@@ -510,24 +586,30 @@ def _fresh(keys: list[str], sizes: list[int], masks: list[int], model: _RiskMode
         pos = bisect.bisect_left(by_risk, (groups[i].risk, i))
         return [j for _, j in by_risk[max(0, pos - WINDOW) : pos + WINDOW + 1] if j != i]
 
-    def seed_pairs() -> None:
-        if len(alive) <= FULL_PAIRS_LIMIT:
-            order = sorted(alive)
-            for x, ia in enumerate(order):
-                for ib in order[x + 1 :]:
-                    push(ia, ib)
-        else:
-            for x, (_, ia) in enumerate(by_risk):
-                for _, ib in by_risk[x + 1 : x + 1 + WINDOW]:
-                    push(ia, ib)
+    def seed_pairs(images: int) -> None:
+        """Queue the pairs of layers of each image in ``images`` (all of them, or neighbours by risk)."""
+        for j in _bits(images):
+            served = [i for i in alive if groups[i].images >> j & 1]
+            if len(served) <= FULL_PAIRS_LIMIT:
+                order = sorted(served)
+                for x, ia in enumerate(order):
+                    for ib in order[x + 1 :]:
+                        push(ia, ib)
+            else:
+                ranked = [i for _, i in by_risk if groups[i].images >> j & 1]
+                for x, ia in enumerate(ranked):
+                    for ib in ranked[x + 1 : x + 1 + WINDOW]:
+                        push(ia, ib)
 
-    while len(alive) > budget:
+    while over_budget := over():
         if not heap:
-            seed_pairs()
+            seed_pairs(over_budget)
         d, ia, ib, va, vb, exact = heapq.heappop(heap)
         if ia not in alive or ib not in alive or groups[ia].version != va or groups[ib].version != vb:
             continue
         a, b = groups[ia], groups[ib]
+        if not a.images & b.images & over_budget:  # brings no image closer to its budget
+            continue
         if not exact:  # the cheapest bound: merge the pair if its exact cost still comes first
             d = cost(a, b)
             if heap and (d, ia, ib) > heap[0][:3]:
@@ -535,8 +617,11 @@ def _fresh(keys: list[str], sizes: list[int], masks: list[int], model: _RiskMode
                 continue
         by_risk.remove((a.risk, ia))
         by_risk.remove((b.risk, ib))
+        for j in _bits(a.images & b.images):
+            counts[j] -= 1
         a.members = sorted(a.members + b.members)
         a.mask |= b.mask
+        a.images |= b.images
         a.size += b.size
         a.risk = model.risk(a.mask)
         a.version += 1
@@ -547,5 +632,5 @@ def _fresh(keys: list[str], sizes: list[int], masks: list[int], model: _RiskMode
 
     final = order_layers([groups[i] for i in sorted(alive)], model)
     if len(final) > 1:
-        final = refine(final, masks, sizes, model)
+        final = refine(final, masks, sizes, model, key_images=key_images, budget=budget)
     return final

@@ -38,7 +38,7 @@ def load_history(path: Path, *, since: str | None = None, until: str | None = No
 
 def _load_jsonl(path: Path) -> list[Snapshot]:
     snaps: list[Snapshot] = []
-    previous: tuple[Any, Closure] | None = None  # a line's closure as read, and as built
+    previous: dict[str, tuple[Any, Closure]] = {}  # image → its closure on the line before, as read and as built
     memo: dict[str, StorePath] = {}  # entries read so far: the next line mostly repeats them
     try:
         with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8") as fh:
@@ -50,15 +50,24 @@ def _load_jsonl(path: Path) -> list[Snapshot]:
                     obj = json.loads(line)
                 except json.JSONDecodeError as err:
                     raise InputError(f"{src}: malformed JSON ({err.msg}); one snapshot per line") from None
-                if not isinstance(obj, dict) or "closure" not in obj:
-                    raise InputError(f"{src}: expected {{\"rev\", \"date\", \"closure\"}} per line")
+                if not isinstance(obj, dict) or not ("closure" in obj or isinstance(obj.get("closures"), dict)):
+                    raise InputError(
+                        f"{src}: expected {{\"rev\", \"date\", \"closure\"}} per line "
+                        "(or \"closures\": an object of one closure per image)"
+                    )
                 when = str(obj.get("date", ""))
                 if not _date_prefix(when):
                     raise InputError(f"{src}: snapshot has no ISO \"date\" (YYYY-MM-DD)")
                 rev = str(obj.get("rev", f"line-{lineno}"))
-                if previous is None or obj["closure"] != previous[0]:  # commits that leave the image alone share it
-                    previous = (obj["closure"], closure_from_json(obj["closure"], src, memo))
-                snaps.append(Snapshot(rev, when, {RECORDED_IMAGE: previous[1]}))
+                images = obj["closures"] if "closures" in obj else {RECORDED_IMAGE: obj["closure"]}
+                if not images:
+                    raise InputError(f"{src}: \"closures\" names no image")
+                closures = {}
+                for image, raw in sorted(images.items()):
+                    if image not in previous or raw != previous[image][0]:  # commits that leave it alone share it
+                        previous[image] = (raw, closure_from_json(raw, f"{src} ({image})" if "closures" in obj else src, memo))
+                    closures[image] = previous[image][1]
+                snaps.append(Snapshot(rev, when, closures))
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read history ({err})") from None
     if not snaps:
@@ -91,9 +100,16 @@ def _date_prefix(name: str) -> str:
 
 
 def write_history(path: Path, snapshots: list[Snapshot]) -> None:
-    """Record snapshots as JSONL (one line per snapshot: the merged closure of all images), gzipped
-    when ``path`` ends in ``.gz`` (with no timestamp in the header, so the same history gives the
-    same bytes)."""
-    lines = [json.dumps({"rev": s.rev, "date": s.date, "closure": s.closure().to_json()}, sort_keys=True) for s in snapshots]
+    """Record snapshots as JSONL (one line per snapshot: ``closure``, or with several images
+    ``closures``, one per image), gzipped when ``path`` ends in ``.gz`` (with no timestamp in the
+    header, so the same history gives the same bytes)."""
+
+    def line(s: Snapshot) -> str:
+        if len(s.closures) > 1:
+            closures = {image: c.to_json() for image, c in sorted(s.closures.items())}
+            return json.dumps({"rev": s.rev, "date": s.date, "closures": closures}, sort_keys=True)
+        return json.dumps({"rev": s.rev, "date": s.date, "closure": s.closure().to_json()}, sort_keys=True)
+
+    lines = [line(s) for s in snapshots]
     data = ("\n".join(lines) + "\n").encode("utf-8")
     write_bytes_atomic(path, gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)

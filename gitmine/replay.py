@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Callable, Iterator, Sequence
+from typing import AbstractSet, Callable, Collection, Iterator, Mapping, Sequence
 
 from .baselines import BASELINES
 from .closure import Closure, Snapshot
@@ -114,34 +114,60 @@ def totals(histories: Sequence[Sequence[Run]]) -> list[Run]:
     return out
 
 
-def score_transition(prev: list[list[str]], cur: list[list[str]], sizes: dict[str, int], prev_paths: set[str]) -> tuple[int, int, int]:
-    """(pull, unpack, lower bound) bytes for going from layering ``prev`` to ``cur``."""
+Images = Mapping[str, list[list[str]]]  # image → its layers, bottom first
 
-    def size(layer: list[str]) -> int:
+
+def _chains(images: Images) -> dict[tuple[frozenset[str], ...], list[str]]:
+    """Every layer of ``images`` by its chain (the path sets of the layers from the bottom up to it),
+    which is what a local store keys an unpacked layer by (ChainID): images with the same bottom
+    layers share those."""
+    out: dict[tuple[frozenset[str], ...], list[str]] = {}
+    for layers in images.values():
+        chain: tuple[frozenset[str], ...] = ()
+        for layer in layers:
+            chain += (frozenset(layer),)
+            out[chain] = layer
+    return out
+
+
+def score_images(prev: Images, cur: Images, sizes: Mapping[str, int], prev_paths: AbstractSet[str]) -> tuple[int, int, int]:
+    """(pull, unpack, lower bound) bytes for a host running every image of a release, going from
+    layerings ``prev`` to ``cur``: each distinct layer (path set) of ``cur`` that no image of
+    ``prev`` had is pulled once, each distinct chain that ``prev`` did not have is unpacked once, and
+    the lower bound is the bytes of the store paths new in ``cur``. With one image: the layers whose
+    path set was not a layer before, and every layer from the lowest that differs upward."""
+
+    def size(layer: Collection[str]) -> int:
         return sum(sizes[p] for p in layer)
 
-    prev_sets = [frozenset(layer) for layer in prev]
-    known = set(prev_sets)
-    cur_sets = [frozenset(layer) for layer in cur]
-    pull = sum(size(layer) for layer, s in zip(cur, cur_sets) if s not in known)
-    lowest = len(cur)
-    for i, s in enumerate(cur_sets):
-        if i >= len(prev_sets) or prev_sets[i] != s:
-            lowest = i
-            break
-    unpack = sum(size(layer) for layer in cur[lowest:])
-    lower = sum(sizes[p] for layer in cur for p in layer if p not in prev_paths)
-    return pull, unpack, lower
+    known = {frozenset(layer) for layers in prev.values() for layer in layers}
+    blobs = {frozenset(layer) for layers in cur.values() for layer in layers}
+    pull = sum(size(blob) for blob in blobs - known)
+    before = _chains(prev)
+    unpack = sum(size(layer) for chain, layer in _chains(cur).items() if chain not in before)
+    new_paths = {p for layers in cur.values() for layer in layers for p in layer if p not in prev_paths}
+    return pull, unpack, size(new_paths)
 
 
-def switch_cost(before: list[list[str]], after: list[list[str]], closure: Closure) -> tuple[int, int]:
-    """(pull, unpack) bytes paid once when ``closure``, laid out as ``before``, is laid out as ``after``."""
-    sizes = {p: sp.size for p, sp in closure.paths.items()}
-    pull, unpack, _ = score_transition(before, after, sizes, set(closure.paths))
+def score_transition(prev: list[list[str]], cur: list[list[str]], sizes: Mapping[str, int], prev_paths: AbstractSet[str]) -> tuple[int, int, int]:
+    """(pull, unpack, lower bound) bytes for going from layering ``prev`` to ``cur`` of one image."""
+    return score_images({"": prev}, {"": cur}, sizes, prev_paths)
+
+
+def switch_cost(before: Images, after: Images, snapshot: Snapshot) -> tuple[int, int]:
+    """(pull, unpack) bytes paid once when the images of ``snapshot``, laid out as ``before``
+    (image → layers), are laid out as ``after``."""
+    sizes = {p: sp.size for c in snapshot.closures.values() for p, sp in c.paths.items()}
+    pull, unpack, _ = score_images(before, after, sizes, sizes.keys())
     return pull, unpack
 
 
 LayoutFn = Callable[[Closure], list[list[str]]]
+
+
+def lay_images(snapshot: Snapshot, lay: LayoutFn) -> dict[str, list[list[str]]]:
+    """Each image of ``snapshot`` laid out by ``lay`` on its own, as its builder does."""
+    return {image: lay(closure) for image, closure in snapshot.closures.items()}
 
 
 def hinted(hints: Hints, max_layers: int | None = None) -> LayoutFn:
@@ -157,14 +183,23 @@ def score_releases(closures: Sequence[Closure], lay: LayoutFn) -> Iterator[tuple
     """(pull, unpack, lower bound, layers) of each release after the first, laid out by ``lay``.
     A release with its predecessor's closure (the same object: a commit that left the image alone)
     costs nothing and is not laid out again."""
-    prev = lay(closures[0])
-    for before, closure in zip(closures, closures[1:]):
-        if closure is before:
-            yield 0, 0, 0, len(prev)
+    return score_image_releases([{"": c} for c in closures], lay)
+
+
+def score_image_releases(releases: Sequence[Mapping[str, Closure]], lay: LayoutFn) -> Iterator[tuple[int, int, int, int]]:
+    """:func:`score_releases` for releases of several images (image → closure), each image laid out
+    by ``lay`` on its own, as its builder does, and scored for a host running them all
+    (:func:`score_images`); ``layers`` is the most any image has. A release whose every image has
+    its predecessor's closure costs nothing."""
+    prev = {image: lay(c) for image, c in releases[0].items()}
+    for before, release in zip(releases, releases[1:]):
+        if release.keys() == before.keys() and all(release[i] is before[i] for i in release):
+            yield 0, 0, 0, max(map(len, prev.values()), default=0)
             continue
-        cur = lay(closure)
-        sizes = {p: sp.size for p, sp in closure.paths.items()}
-        yield (*score_transition(prev, cur, sizes, set(before.paths)), len(cur))
+        cur = {image: prev[image] if image in before and c is before[image] else lay(c) for image, c in release.items()}
+        sizes = {p: sp.size for c in release.values() for p, sp in c.paths.items()}
+        prev_paths = {p for c in before.values() for p in c.paths}
+        yield (*score_images(prev, cur, sizes, prev_paths), max(map(len, cur.values()), default=0))
         prev = cur
 
 
@@ -184,14 +219,15 @@ def replay(
     strategies: Sequence[str] = DEFAULT_STRATEGIES,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[StrategyResult], list[Fold]]:
-    """Score ``strategies`` fold by fold; ``progress(done, total)`` after each fold."""
-    closures = [s.closure() for s in snapshots]
+    """Score ``strategies`` fold by fold; ``progress(done, total)`` after each fold. Each image of a
+    release is laid out on its own and the release is scored for a host running them all."""
+    releases = [s.closures for s in snapshots]
     results = {name: StrategyResult(name) for name in strategies}
     fold_list = folds(snapshots, train_weeks, test_weeks)
     for n, fold in enumerate(fold_list):
         for name in strategies:
             fn = _strategy(name, snapshots[fold.train[0] : fold.train[1]], max_layers)
-            scores = score_releases(closures[fold.test[0] - 1 : fold.test[1]], fn)
+            scores = score_image_releases(releases[fold.test[0] - 1 : fold.test[1]], fn)
             for i, (pull, unpack, lower, layers) in zip(range(*fold.test), scores):
                 results[name].transitions.append(Transition(snapshots[i].rev, snapshots[i].date, pull, unpack, lower, layers))
         if progress:
@@ -218,14 +254,13 @@ def replay_replanning(
         raise ValueError("every must be at least 1")
     if any(not s.date for s in snapshots):
         raise InputError("replay needs dated snapshots: name history files YYYY-MM-DD… or give each line a date")
-    closures = [s.closure() for s in snapshots]
     days = [_day(s.date) for s in snapshots]
     window = timedelta(weeks=train_weeks)
     results = {name: StrategyResult(name) for name in strategies}
     first = next((i for i, d in enumerate(days) if i > 0 and d >= days[0] + window), len(snapshots))
     plans: list[Fold] = []
     hints: dict[str, Hints] = {}
-    prev: dict[str, list[list[str]]] = {}
+    prev: dict[str, dict[str, list[list[str]]]] = {}  # strategy → image → layers
     for i in range(first, len(snapshots)):
         if (i - first) % every == 0:
             lo = min(next(j for j, d in enumerate(days) if d >= days[i] - window), i - 1)
@@ -237,13 +272,15 @@ def replay_replanning(
             plans.append(Fold((lo, i), (i, min(i + every, len(snapshots)))))
         lay = {name: hinted(hints[name], max_layers) if name in hints else _baseline(name, max_layers) for name in strategies}
         if not prev:
-            prev = {name: lay[name](closures[i - 1]) for name in strategies}
-        sizes = {p: sp.size for p, sp in closures[i].paths.items()}
-        before = set(closures[i - 1].paths)
+            prev = {name: {image: lay[name](c) for image, c in snapshots[i - 1].closures.items()} for name in strategies}
+        release = snapshots[i].closures
+        sizes = {p: sp.size for c in release.values() for p, sp in c.paths.items()}
+        before = {p for c in snapshots[i - 1].closures.values() for p in c.paths}
         for name in strategies:
-            cur = lay[name](closures[i])
-            pull, unpack, lower = score_transition(prev[name], cur, sizes, before)
-            results[name].transitions.append(Transition(snapshots[i].rev, snapshots[i].date, pull, unpack, lower, len(cur)))
+            cur = {image: lay[name](c) for image, c in release.items()}
+            pull, unpack, lower = score_images(prev[name], cur, sizes, before)
+            layers = max(map(len, cur.values()), default=0)
+            results[name].transitions.append(Transition(snapshots[i].rev, snapshots[i].date, pull, unpack, lower, layers))
             prev[name] = cur
         if progress:
             progress(i - first + 1, len(snapshots) - first)

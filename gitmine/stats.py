@@ -16,7 +16,7 @@ followed under its latest name, so its history survives the bump.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AbstractSet, Mapping, Sequence
 
 from .closure import Snapshot
@@ -49,6 +49,7 @@ class Statistics:
     present: frozenset[str]  # keys of the latest snapshot
     mass_rebuilds: tuple[int, ...]  # transitions that changed more than MASS_FRACTION of the keys
     changed_per_transition: tuple[int, ...]
+    images: Mapping[str, frozenset[str]] = field(default_factory=dict)  # key of the latest snapshot → images holding it
 
     @property
     def transitions(self) -> int:
@@ -195,4 +196,15 @@ def compute_statistics(snapshots: Sequence[Snapshot]) -> Statistics:
         present=frozenset(path_sets[-1]),
         mass_rebuilds=tuple(mass),
         changed_per_transition=tuple(changed_counts),
+        images=_images_of(snapshots[-1], path_sets[-1]),
     )
+
+
+def _images_of(snapshot: Snapshot, keys: PathSets) -> dict[str, frozenset[str]]:
+    """Key → the images of ``snapshot`` whose closures hold its paths (``keys``: the snapshot's keys
+    after renames were followed, with their paths)."""
+    image_of: dict[str, set[str]] = {}
+    for image, closure in snapshot.closures.items():
+        for p in closure.paths:
+            image_of.setdefault(p, set()).add(image)
+    return {k: frozenset(i for p in ps for i in image_of.get(p, ())) for k, ps in keys.items()}

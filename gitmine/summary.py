@@ -7,12 +7,12 @@ from typing import Any
 
 from .analyze import AnalyzeResult, LearnResult, Previous
 from .baselines import autolayer
-from .closure import Closure, Snapshot
+from .closure import Snapshot
 from .cluster import clusters
 from .hints import Hints
 from .keys import store_name
 from .planner import forecast, forecast_layout
-from .replay import hinted, score_releases, switch_cost
+from .replay import hinted, lay_images, score_image_releases, switch_cost
 from .stats import Statistics
 from .units import mb
 
@@ -58,7 +58,7 @@ def _forecast(stats: Statistics, hints: Hints, snapshots: list[Snapshot], max_la
     for auto-layer too."""
     own = forecast(stats, hints)
     if len(snapshots) > 1:
-        scores = list(score_releases([s.closure() for s in snapshots], lambda c: autolayer(c, max_layers)))
+        scores = list(score_image_releases([s.closures for s in snapshots], lambda c: autolayer(c, max_layers)))
         pull, unpack, lower = (sum(s[j] for s in scores) / len(scores) for j in (0, 1, 2))
         how = "measured over the analysed releases"
     else:
@@ -90,25 +90,40 @@ def _ratios(pull: float, unpack: float, lower: float) -> dict[str, float | None]
     }
 
 
-def _previous(previous: Previous | None, stats: Statistics, hints: Hints, latest: Closure, max_layers: int) -> dict[str, Any]:
-    """How the new hints relate to the hint file in use, on the latest snapshot: layers that stay
-    as they were, what switching re-ships once, and what it is expected to save per release."""
+def _previous(
+    previous: Previous | None, stats: Statistics, latest: Snapshot, after: dict[str, list[list[str]]]
+) -> dict[str, Any]:
+    """How the new hints relate to the hint file in use, on the latest snapshot (``after``: its
+    images laid out with the new hints, each on its own): layers that stay as they were, what
+    switching re-ships once, and what it is expected to save per release."""
     if previous is None or previous.hints is None:
         return {"path": str(previous.path) if previous else None, "used": False, "note": previous.note if previous else "none"}
-    before = hinted(previous.hints)(latest)  # the layers in use: the file at its own budget
-    after = hinted(hints, max_layers)(latest)
-    known = {frozenset(layer) for layer in before}
+    before = lay_images(latest, hinted(previous.hints))  # the layers in use: the file at its own budget
+    known = {frozenset(layer) for layers in before.values() for layer in layers}
+    blobs = {frozenset(layer) for layers in after.values() for layer in layers}
     pull, unpack = switch_cost(before, after, latest)
-    old, new = forecast_layout(stats, before), forecast_layout(stats, after)
+    old, new = forecast_layout(stats, _distinct(before)), forecast_layout(stats, _distinct(after))
     return {
         "path": str(previous.path),
         "used": True,
-        "layers_unchanged": sum(1 for layer in after if frozenset(layer) in known),
-        "layers": len(after),
+        "layers_unchanged": len(blobs & known),
+        "layers": len(blobs),
         "switch_pull": pull,
         "switch_unpack": unpack,
         "saving_per_release": {"pull": round(old.pull - new.pull), "unpack": round(old.unpack - new.unpack)},
     }
+
+
+def _distinct(images: dict[str, list[list[str]]]) -> list[list[str]]:
+    """The distinct layers of several images (a layer they share once), image by image."""
+    seen: set[frozenset[str]] = set()
+    out = []
+    for layers in images.values():
+        for layer in layers:
+            if frozenset(layer) not in seen:
+                seen.add(frozenset(layer))
+                out.append(layer)
+    return out
 
 
 def summary_of(result: AnalyzeResult) -> dict[str, Any]:
@@ -269,14 +284,16 @@ def _learned(
     snapshots: list[Snapshot], stats: Statistics, hints: Hints, previous: Previous | None, max_layers: int
 ) -> dict[str, Any]:
     """What was learned, whatever the source of the snapshots."""
-    latest = snapshots[-1].closure()
+    latest = snapshots[-1]
+    laid = lay_images(latest, hinted(hints, max_layers))
     return {
         "warnings": _warnings(snapshots, stats),
         "keys": len(stats.keys),
         "most_volatile": _volatile(stats),
         "cochange_clusters": _clusters(stats),
         "layers": len(hints.layers),
+        **({"layers_per_image": {image: len(layers) for image, layers in laid.items()}} if len(laid) > 1 else {}),
         "expected_per_release": _forecast(stats, hints, snapshots, max_layers),
-        "previous": _previous(previous, stats, hints, latest, max_layers),
+        "previous": _previous(previous, stats, latest, laid),
         "key_stats": _key_stats(stats),
     }

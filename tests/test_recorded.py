@@ -25,3 +25,20 @@ def test_consecutive_snapshots_of_one_closure_share_it(tmp_path):
     again = [s.closure() for s in load_history(path)]
     assert again[0] is again[1] and again[3] is again[4]
     assert again[1] is not again[2] and again[2] is not again[3]
+
+
+def test_a_history_of_several_images_keeps_them_apart(tmp_path):
+    from gitmine.closure import Snapshot
+    from gitmine.stats import compute_statistics
+
+    a, b = load_history(SMALL_HISTORIES[0])[:2], load_history(SMALL_HISTORIES[1])[:2]
+    snaps = [Snapshot(x.rev, x.date, {"web": x.closure(), "worker": y.closure()}) for x, y in zip(a, b)]
+    path = tmp_path / "two.jsonl"
+    write_history(path, snaps)
+    again = load_history(path)
+    assert [sorted(s.closures) for s in again] == [["web", "worker"], ["web", "worker"]]
+    assert again[1].closures["web"].to_json() == a[1].closure().to_json()
+    assert again[1].closures["worker"].to_json() == b[1].closure().to_json()
+    # which image holds which key is kept: the planner gives each image its own budget
+    images = compute_statistics(again).images
+    assert all(images[k] == {"web"} for k in a[1].closure().keys.keys() - b[1].closure().keys.keys())

@@ -1,6 +1,7 @@
 from gitmine.baselines import BASELINES
 from gitmine.closure import Snapshot
-from gitmine.replay import folds, replay, replay_replanning, score_releases, score_transition
+from gitmine.closure import build_closure
+from gitmine.replay import folds, replay, replay_replanning, score_image_releases, score_images, score_releases, score_transition
 from gitmine.recorded import load_history
 from tests.conftest import CORPUS, SMALL_HISTORIES, snapshot, sp
 
@@ -16,6 +17,38 @@ def test_metric_arithmetic_on_three_releases():
     assert score_transition(r2, r3, sizes, {"a", "b", "c2"}) == (15, 17, 5)
     # the same layers in another order: nothing to pull, everything above position 0 to unpack
     assert score_transition(r3, [["b", "d"], ["a"], ["c2"]], sizes, {"a", "b", "c2", "d"}) == (0, 117, 0)
+
+
+def test_metric_arithmetic_for_a_host_running_two_images():
+    sizes = {"base": 100, "base2": 100, "x1": 10, "x2": 11, "y1": 20}
+    r1 = {"x": [["base"], ["x1"]], "y": [["base"], ["y1"]]}
+    r2 = {"x": [["base"], ["x2"]], "y": [["base"], ["y1"]]}
+    # one image's top layer: pulled and unpacked once; the shared base and the other image stay
+    assert score_images(r1, r2, sizes, {"base", "x1", "y1"}) == (11, 11, 11)
+    # the shared base layer changes: one blob pulled (a registry stores it once), but both chains above it
+    # are new, so each image unpacks its own top layer again
+    r3 = {"x": [["base2"], ["x2"]], "y": [["base2"], ["y1"]]}
+    assert score_images(r2, r3, sizes, {"base", "x2", "y1"}) == (100, 131, 100)
+    # a base layer mixed with each image's own key is a blob per image: the base is pulled twice
+    mixed = {"x": [["base", "x2"]], "y": [["base", "y1"]]}
+    mixed2 = {"x": [["base2", "x2"]], "y": [["base2", "y1"]]}
+    assert score_images(mixed, mixed2, sizes, {"base", "x2", "y1"}) == (231, 231, 100)
+    # one image: what score_transition charges
+    assert score_images({"": [["base"], ["x1"]]}, {"": [["base"], ["x2"]]}, sizes, {"base", "x1"}) == (11, 11, 11)
+
+
+def test_each_image_is_laid_out_on_its_own():
+    # one layer per image: an update of y's key re-ships y's layer, not x's (one layer of both would)
+    base, x, y1, y2 = sp("base-1", 100), sp("x-1", 10), sp("y-1", 20, h="a"), sp("y-2", 20, h="b")
+    releases = [
+        {"x": build_closure([base, x]), "y": build_closure([base, y1])},
+        {"x": build_closure([base, x]), "y": build_closure([base, y2])},
+    ]
+    single = BASELINES["single"]
+    ((pull, unpack, lower, layers),) = score_image_releases(releases, lambda c: single(c, 4))
+    assert (pull, unpack, lower, layers) == (120, 120, 20, 1)
+    merged = [build_closure([base, x, y1]), build_closure([base, x, y2])]
+    assert next(score_releases(merged, lambda c: single(c, 4)))[:2] == (130, 130)
 
 
 def test_folds_roll_by_the_test_length():

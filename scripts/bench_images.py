@@ -1,0 +1,88 @@
+"""Several images from one repository: gitmine against auto-layer for a host running them all.
+
+    python scripts/bench_images.py        # about a minute
+
+A repository often builds several images on one base (a monorepo's services). `gitmine analyze` with
+several ``--attr`` learns one hint file over all of them, and each image is laid out with it on its
+own. Here the images are server images cut from the big corpus histories (as in
+``bench_subimages.py``: the closure of redis, apache2, php-fpm, ... snapshot by snapshot), four or
+six of them per history, replayed with ``gitmine replay``'s folds and scored for a host that runs
+them all (``gitmine.replay.score_images``: a layer, as a path set, is pulled once whichever images
+hold it; a chain of layers is unpacked once). Pull / unpack as ratios to the lower bound (the bytes
+of store paths new to the host), with the mean number of layers an image gets. *One budget*: the
+planner as it was, which knew no images and held the whole file to the budget (measured by planning
+the images as one); *per image*: the planner now, which holds each image to it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench_subimages import sub_history
+from corpus import CORPUS
+from gitmine.baselines import autolayer
+from gitmine.closure import Snapshot
+from gitmine.planner import plan
+from gitmine.recorded import load_history
+from gitmine.replay import LayoutFn, folds, hinted, score_image_releases
+from gitmine.stats import compute_statistics
+
+IMAGE_SETS = (
+    ("redis-server", "apache2", "php-fpm", "postgresql"),
+    ("redis-server", "apache2", "php-fpm", "default-jre-headless", "postgresql", "mariadb-server"),
+)
+
+
+def several_images(snapshots: list[Snapshot], roots: tuple[str, ...]) -> list[Snapshot]:
+    """Snapshots with one image per root (those where every root is present)."""
+    subs = {r: {s.rev: s for s in sub_history(snapshots, r)} for r in roots}
+    out = []
+    for s in snapshots:
+        if all(s.rev in subs[r] for r in roots):
+            out.append(Snapshot(s.rev, s.date, {r: subs[r][s.rev].closure() for r in roots}))
+    return out
+
+
+def score(snaps: list[Snapshot], strategy: str, budget: int) -> tuple[float, float, float]:
+    """(pull, unpack) as ratios to the lower bound, and the mean layers per image."""
+    pull = unpack = lower = 0
+    layers: list[int] = []
+    releases = [s.closures for s in snaps]
+    for fold in folds(snaps, 26, 26):
+        training = snaps[fold.train[0] : fold.train[1]]
+        if strategy == "one budget":  # the images' keys learned as those of one image
+            training = [Snapshot(s.rev, s.date, {"image": s.closure()}) for s in training]
+        if strategy == "autolayer":
+            lay: LayoutFn = lambda c: autolayer(c, budget)  # noqa: E731
+        else:
+            lay = hinted(plan(compute_statistics(training), budget), budget)
+        for p, u, lb, _ in score_image_releases(releases[fold.test[0] - 1 : fold.test[1]], lay):
+            pull, unpack, lower = pull + p, unpack + u, lower + lb
+        layers += [len(lay(c)) for c in releases[fold.test[1] - 1].values()]
+    return pull / lower, unpack / lower, sum(layers) / len(layers)
+
+
+STRATEGIES = ("autolayer", "one budget", "per image")
+
+
+def main() -> None:
+    cells = " | ".join(f"{s} pull / unpack (layers)" for s in STRATEGIES)
+    print(f"| history | images | layers | {cells} |")
+    print("| --- | ---: | ---: |" + " ---: |" * len(STRATEGIES))
+    t0 = time.perf_counter()
+    for f in sorted(CORPUS.glob("big-*.jsonl.gz")):
+        history = load_history(f)
+        for roots in IMAGE_SETS:
+            snaps = several_images(history, roots)
+            for n in (8, 16, 32):
+                cells = []
+                for strategy in STRATEGIES:
+                    pull, unpack, layers = score(snaps, strategy, n)
+                    cells.append(f"{pull:.2f} / {unpack:.2f} ({layers:.1f})")
+                name = f.name.removesuffix(".jsonl.gz")
+                print(f"| {name} | {len(roots)} | {n} | {' | '.join(cells)} |", flush=True)
+    print(f"\n({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
