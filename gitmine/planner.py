@@ -226,7 +226,10 @@ def refine(
     """
     touched: set[int] = set()  # ids of the groups a move has changed
     low = len(order)  # lowest changed position
+    # with one image a move never brings an image to a layer without it: nothing to count
     counts = _image_counts(order) if key_images is not None and budget is not None else []
+    if len(counts) < 2:
+        counts = []
 
     def fits(key: int, rest_images: int, dst: _Group) -> bool:
         """Whether moving ``key`` (its layer keeping ``rest_images``) to ``dst`` keeps every image
@@ -601,7 +604,8 @@ def _fresh(
                     for ib in ranked[x + 1 : x + 1 + WINDOW]:
                         push(ia, ib)
 
-    while over_budget := over():
+    over_budget = over()  # changes only when layers merge
+    while over_budget:
         if not heap:
             seed_pairs(over_budget)
         d, ia, ib, va, vb, exact = heapq.heappop(heap)
@@ -619,6 +623,7 @@ def _fresh(
         by_risk.remove((b.risk, ib))
         for j in _bits(a.images & b.images):
             counts[j] -= 1
+        over_budget = over()
         a.members = sorted(a.members + b.members)
         a.mask |= b.mask
         a.images |= b.images
