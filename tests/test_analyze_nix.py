@@ -461,8 +461,13 @@ def test_two_images_share_one_hint_file_and_their_common_layers(tmp_path):
     repo = generate(tmp_path / "repo", commits=12, days=12)
     out = tmp_path / "h.toml"
     summary = analyze_json(str(repo), "--attr", "image", "--attr", "python3", "--max-layers", "8",
-                           "--cache-dir", str(tmp_path / "c"), "--output", str(out))
+                           "--cache-dir", str(tmp_path / "c"), "--output", str(out), "--record", str(tmp_path / "h.jsonl"))
     assert summary["failed"] == 0 and summary["snapshots"] == 12
+    # the budget is per image, and the recorded history keeps the two images apart
+    assert set(summary["layers_per_image"]) == {"image", "python3"}
+    assert all(n <= 8 for n in summary["layers_per_image"].values())
+    first = json.loads(open(tmp_path / "h.jsonl").readline())
+    assert "closure" not in first and sorted(first["closures"]) == ["image", "python3"]
     hints = hintfile.load(out)
     assert hints.analysis.images == ("image", "python3")
     settings = Settings(repo=repo, images=(ImageSpec("image", "image"), ImageSpec("python3", "python3")), cache_dir=tmp_path / "c")
@@ -470,6 +475,7 @@ def test_two_images_share_one_hint_file_and_their_common_layers(tmp_path):
     app, py = latest["image"], latest["python3"]
     assert set(py.paths) < set(app.paths)
     app_layout, py_layout = layout(app, hints), layout(py, hints)
+    assert [len(app_layout), len(py_layout)] == [summary["layers_per_image"][i] for i in ("image", "python3")]
     for closure, layers in ((app, app_layout), (py, py_layout)):  # each a partition of its closure
         assert sorted(p for layer in layers for p in layer.paths) == sorted(closure.paths)
     whole = [layer for layer in py_layout if set(hints.layers[hints.layer_of[layer.keys[0]]].keys) == set(layer.keys)]
