@@ -550,9 +550,10 @@ def _fresh(
 
     The budget is per image (``key_images``: each key's image bits): merging stops when no image
     has more than ``budget`` layers holding its keys, and only merges of two layers that share an
-    image still over the budget are made. With one image that is the number of layers; with several,
-    a layer of one image's own keys takes none of the others' budgets, so the plan can have more
-    layers than the budget while each image gets all of it."""
+    image still over the budget are made (:func:`_split_by_images` then gives back what such merges
+    took from the other images). With one image that is the number of layers; with several, a layer
+    of one image's own keys takes none of the others' budgets, so the plan can have more layers than
+    the budget while each image gets up to all of it."""
     groups: list[_Group] = []
     for i in range(len(keys)):
         groups.append(_Group([i], masks[i], sizes[i], model.risk(masks[i]), images=key_images[i]))
@@ -635,7 +636,47 @@ def _fresh(
         for j in candidates(ia):
             push(ia, j)
 
-    final = order_layers([groups[i] for i in sorted(alive)], model)
+    layers = [groups[i] for i in sorted(alive)]
+    if len(counts) > 1:
+        layers = _split_by_images(layers, masks, sizes, model, key_images, budget)
+    final = order_layers(layers, model)
     if len(final) > 1:
         final = refine(final, masks, sizes, model, key_images=key_images, budget=budget)
     return final
+
+
+def _split_by_images(
+    layers: list[_Group], masks: list[int], sizes: list[int], model: _RiskModel, key_images: list[int], budget: int
+) -> list[_Group]:
+    """Give images the layers that merging left them: a merge that brings one image under its budget
+    joins layers of the others too. Split a layer into the keys of one set of images and the rest
+    where every image that then has one layer more has one to spare, the split that saves the most
+    expected pulled bytes first (a split never adds any), until none is left. The parts are also
+    blobs that images holding the same keys share."""
+    counts = _image_counts(layers)
+
+    def part(members: list[int]) -> _Group:
+        return _group(members, masks, sum(sizes[m] for m in members), model, key_images)
+
+    while True:
+        best: tuple[float, int, int, _Group, _Group] | None = None  # gain, layer, image set, the two parts
+        for li, g in enumerate(layers):
+            for sig in sorted({key_images[m] for m in g.members}):
+                rest = [m for m in g.members if key_images[m] != sig]
+                if not rest:
+                    break
+                rest_images = 0
+                for m in rest:
+                    rest_images |= key_images[m]
+                if any(counts[j] >= budget for j in _bits(sig & rest_images)):
+                    continue
+                own, others = part([m for m in g.members if key_images[m] == sig]), part(rest)
+                gain = g.size * g.risk - own.size * own.risk - others.size * others.risk
+                if gain > 1e-9 and (best is None or gain > best[0]):
+                    best = (gain, li, sig, own, others)
+        if best is None:
+            return layers
+        _, li, _, own, others = best
+        for j in _bits(own.images & others.images):
+            counts[j] += 1
+        layers[li : li + 1] = [own, others]

@@ -200,6 +200,23 @@ def test_the_budget_is_per_image():
     assert len(plan(compute_statistics(merged), 6).layers) == 6
 
 
+def test_a_layer_is_split_by_images_where_they_have_layers_to_spare():
+    # a base key of both images shares a layer with a volatile key of the first: split, the first image
+    # gets the third layer its budget allows and the second keeps its two; with no layer to spare, not
+    from gitmine.planner import _image_counts, _RiskModel, _group, _split_by_images
+
+    masks, sizes, images = [1, 2, 4, 8], [100, 10, 10, 10], [0b11, 0b01, 0b01, 0b10]  # base, web1, web2, worker
+    model = _RiskModel([0.01, 0.5, 0.5, 0.5])
+
+    def layers() -> list:  # type: ignore[type-arg]
+        return [_group(m, masks, sum(sizes[i] for i in m), model, images) for m in ([0, 1], [2], [3])]
+
+    split = _split_by_images(layers(), masks, sizes, model, images, budget=3)
+    assert sorted(g.members for g in split) == [[0], [1], [2], [3]]  # in any order: the stacking comes next
+    assert _image_counts(split) == [3, 2]
+    assert [g.members for g in _split_by_images(layers(), masks, sizes, model, images, budget=2)] == [[0, 1], [2], [3]]
+
+
 def _with_previous(prev_layers, budget=3):  # type: ignore[no-untyped-def]
     st = compute_statistics(_history_with_tiny())
     fresh = plan(st, budget)
