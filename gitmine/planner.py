@@ -546,7 +546,8 @@ def _stay_or_switch(
 def _fresh(
     keys: list[str], sizes: list[int], masks: list[int], model: _RiskModel, budget: int, key_images: list[int]
 ) -> list[_Group]:
-    """Layers from scratch: agglomerative merging on expected re-pulled bytes, stacking, key moves.
+    """Layers from scratch: agglomerative merging on expected re-pulled bytes (with several images,
+    of each image's blob of a layer), stacking, key moves.
 
     The budget is per image (``key_images``: each key's image bits): merging stops when no image
     has more than ``budget`` layers holding its keys, and only merges of two layers that share an
@@ -567,6 +568,26 @@ def _fresh(
     # (extra expected bytes of merging the pair, or a lower bound of it, the pair, their versions, exact)
     heap: list[tuple[float, int, int, int, int, bool]] = []
 
+    # With several images a layer is a blob per image (the paths of its keys in that image), and images
+    # holding the same keys of it share one: what a host running them all pulls when the layer changes
+    # is each distinct blob. Merges are costed so, exactly (no bound to defer them by).
+    several = len(counts) > 1
+    parts: list[dict[int, tuple[int, int]]] = []  # per group: image → (size, closure mask) of its keys there
+    fleet: list[float] = []  # per group: expected pulled bytes of its distinct blobs
+    if several:
+        for i in range(len(keys)):
+            parts.append({j: (sizes[i], masks[i]) for j in _bits(key_images[i])})
+            fleet.append(sizes[i] * groups[i].risk)
+
+    def blobs_cost(p: dict[int, tuple[int, int]]) -> float:
+        return sum(size * model.risk(mask) for size, mask in set(p.values()))
+
+    def merged_parts(pa: dict[int, tuple[int, int]], pb: dict[int, tuple[int, int]]) -> dict[int, tuple[int, int]]:
+        out = dict(pa)
+        for j, (size, mask) in pb.items():
+            out[j] = (out[j][0] + size, out[j][1] | mask) if j in out else (size, mask)
+        return out
+
     def cost(a: _Group, b: _Group) -> float:
         union = a.mask | b.mask
         # one closure often contains the other (a library and a package that uses it)
@@ -579,6 +600,10 @@ def _fresh(
         if ia > ib:
             ia, ib = ib, ia
         a, b = groups[ia], groups[ib]
+        if several:
+            d = blobs_cost(merged_parts(parts[ia], parts[ib])) - fleet[ia] - fleet[ib]
+            heapq.heappush(heap, (d, ia, ib, a.version, b.version, True))
+            return
         m = max(a.risk, b.risk)
         heapq.heappush(heap, (a.size * (m - a.risk) + b.size * (m - b.risk), ia, ib, a.version, b.version, False))
 
@@ -625,6 +650,9 @@ def _fresh(
         for j in _bits(a.images & b.images):
             counts[j] -= 1
         over_budget = over()
+        if several:
+            parts[ia] = merged_parts(parts[ia], parts[ib])
+            fleet[ia] = blobs_cost(parts[ia])
         a.members = sorted(a.members + b.members)
         a.mask |= b.mask
         a.images |= b.images
