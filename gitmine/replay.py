@@ -117,34 +117,34 @@ def totals(histories: Sequence[Sequence[Run]]) -> list[Run]:
 Images = Mapping[str, list[list[str]]]  # image → its layers, bottom first
 
 
-def _chains(images: Images) -> dict[tuple[frozenset[str], ...], list[str]]:
-    """Every layer of ``images`` by its chain (the path sets of the layers from the bottom up to it),
-    which is what a local store keys an unpacked layer by (ChainID): images with the same bottom
-    layers share those."""
-    out: dict[tuple[frozenset[str], ...], list[str]] = {}
-    for layers in images.values():
-        chain: tuple[frozenset[str], ...] = ()
-        for layer in layers:
-            chain += (frozenset(layer),)
-            out[chain] = layer
-    return out
-
-
 def score_images(prev: Images, cur: Images, sizes: Mapping[str, int], prev_paths: AbstractSet[str]) -> tuple[int, int, int]:
     """(pull, unpack, lower bound) bytes for a host running every image of a release, going from
     layerings ``prev`` to ``cur``: each distinct layer (path set) of ``cur`` that no image of
-    ``prev`` had is pulled once, each distinct chain that ``prev`` did not have is unpacked once, and
+    ``prev`` had is pulled once, each distinct chain (the layers from the bottom up to one, what a
+    local store keys an unpacked layer by: ChainID) that ``prev`` did not have is unpacked once, and
     the lower bound is the bytes of the store paths new in ``cur``. With one image: the layers whose
     path set was not a layer before, and every layer from the lowest that differs upward."""
+    ids: dict[tuple[int, frozenset[str]], int] = {}  # (chain below, layer) → chain, shared by both releases
+
+    def chains(images: Images) -> dict[int, tuple[frozenset[str], list[str]]]:
+        """Every layer of ``images`` by its chain; images with the same bottom layers share those."""
+        out: dict[int, tuple[frozenset[str], list[str]]] = {}
+        for layers in images.values():
+            below = -1
+            for layer in layers:
+                blob = frozenset(layer)
+                below = ids.setdefault((below, blob), len(ids))
+                out[below] = (blob, layer)
+        return out
 
     def size(layer: Collection[str]) -> int:
         return sum(sizes[p] for p in layer)
 
-    known = {frozenset(layer) for layers in prev.values() for layer in layers}
-    blobs = {frozenset(layer) for layers in cur.values() for layer in layers}
-    pull = sum(size(blob) for blob in blobs - known)
-    before = _chains(prev)
-    unpack = sum(size(layer) for chain, layer in _chains(cur).items() if chain not in before)
+    before = chains(prev)
+    known = {blob for blob, _ in before.values()}
+    after = chains(cur)
+    pull = sum(size(blob) for blob in {blob for blob, _ in after.values()} - known)
+    unpack = sum(size(layer) for chain, (_, layer) in after.items() if chain not in before)
     new_paths = {p for layers in cur.values() for layer in layers for p in layer if p not in prev_paths}
     return pull, unpack, size(new_paths)
 
