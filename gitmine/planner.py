@@ -409,6 +409,44 @@ def forecast_layout(stats: Statistics, layers: Sequence[Sequence[str]], prior_st
     return _forecast(stats, layer_of, len(layers), prior_strength)
 
 
+def forecast_images(
+    stats: Statistics,
+    images: Mapping[str, Sequence[Sequence[str]]],
+    sizes: Mapping[str, int],
+    prior_strength: float = PRIOR_STRENGTH,
+) -> Forecast:
+    """:func:`forecast` for a host running several images, each laid out on its own (``images``:
+    image → its layers as store path lists, bottom first; ``sizes``: each path's bytes), as
+    ``gitmine replay`` scores them: a layer (its set of keys) is pulled once whichever images hold
+    it, and each distinct chain of layers from the bottom up is unpacked once."""
+    keys = sorted(stats.present)
+    index = {k: i for i, k in enumerate(keys)}
+    model, masks = _model(stats, keys, prior_strength)
+    pulled: set[frozenset[int]] = set()
+    chains: dict[tuple[int, frozenset[int]], int] = {}  # (chain below, layer) → chain
+    pull = unpack = 0.0
+    for layers in images.values():
+        below, below_mask = -1, 0
+        for layer in layers:
+            members = frozenset(index[k] for k in {path_key(p) for p in layer} if k in index)
+            mask = 0
+            for m in members:
+                mask |= masks[m]
+            below_mask |= mask
+            size = sum(sizes[p] for p in layer)
+            if members not in pulled:
+                pulled.add(members)
+                pull += size * model.risk(mask)
+            chain = chains.get((below, members))
+            if chain is None:
+                chain = chains[(below, members)] = len(chains)
+                unpack += size * model.risk(below_mask)
+            below = chain
+    share = _changing_share(stats)
+    lower = sum(stats.keys[k].size * model.risk(masks[i]) for i, k in enumerate(keys))
+    return Forecast(pull=share * pull, unpack=share * unpack, lower_bound=share * lower)
+
+
 def _changing_share(stats: Statistics) -> float:
     """The share of releases that change the image: the model's rates are per such release."""
     return stats.changed_releases / stats.transitions if stats.transitions else 1.0

@@ -11,7 +11,7 @@ from .closure import Snapshot
 from .cluster import clusters
 from .hints import Hints
 from .keys import store_name
-from .planner import forecast, forecast_layout
+from .planner import forecast_images
 from .replay import hinted, lay_images, score_image_releases, switch_cost
 from .stats import Statistics
 from .units import mb
@@ -44,9 +44,10 @@ def _clusters(stats: Statistics, n: int = 5) -> list[list[str]]:
     return [c for c in clusters(stats) if len(c) > 1][:n]
 
 
-def _forecast(stats: Statistics, hints: Hints, snapshots: list[Snapshot], max_layers: int) -> dict[str, Any]:
-    """Bytes per release expected with the new hints (the planner's model), next to nixpkgs
-    auto-layer's at the same budget, each with its ratio to its lower bound.
+def _forecast(stats: Statistics, laid: dict[str, list[list[str]]], snapshots: list[Snapshot], max_layers: int) -> dict[str, Any]:
+    """Bytes per release expected with the new hints (the planner's model; ``laid``: the latest
+    snapshot's images laid out with them), next to nixpkgs auto-layer's at the same budget, each
+    with its ratio to its lower bound.
 
     Auto-layer learns nothing, so what it cost over the analysed releases is the better estimate of
     what it will cost: on the corpus its measured ratio lands within 0.06 of its held-out one, where
@@ -56,13 +57,15 @@ def _forecast(stats: Statistics, hints: Hints, snapshots: list[Snapshot], max_la
     auto-layer's lower bound (the bytes of new store paths per analysed release) to give bytes that
     compare. With a single snapshot there is nothing to measure, and the model's forecast stands in
     for auto-layer too."""
-    own = forecast(stats, hints)
+    latest = snapshots[-1]
+    sizes = _sizes(latest)
+    own = forecast_images(stats, laid, sizes)
     if len(snapshots) > 1:
         scores = list(score_image_releases([s.closures for s in snapshots], lambda c: autolayer(c, max_layers)))
         pull, unpack, lower = (sum(s[j] for s in scores) / len(scores) for j in (0, 1, 2))
         how = "measured over the analysed releases"
     else:
-        auto = forecast_layout(stats, autolayer(snapshots[-1].closure(), max_layers))
+        auto = forecast_images(stats, lay_images(latest, lambda c: autolayer(c, max_layers)), sizes)
         pull, unpack, lower, how = auto.pull, auto.unpack, auto.lower_bound, "forecast"
     out: dict[str, Any] = {**own.as_dict(), **_ratios(own.pull, own.unpack, own.lower_bound)}
     out["autolayer"] = {
@@ -102,7 +105,7 @@ def _previous(
     known = {frozenset(layer) for layers in before.values() for layer in layers}
     blobs = {frozenset(layer) for layers in after.values() for layer in layers}
     pull, unpack = switch_cost(before, after, latest)
-    old, new = forecast_layout(stats, _distinct(before)), forecast_layout(stats, _distinct(after))
+    old, new = forecast_images(stats, before, _sizes(latest)), forecast_images(stats, after, _sizes(latest))
     return {
         "path": str(previous.path),
         "used": True,
@@ -114,16 +117,8 @@ def _previous(
     }
 
 
-def _distinct(images: dict[str, list[list[str]]]) -> list[list[str]]:
-    """The distinct layers of several images (a layer they share once), image by image."""
-    seen: set[frozenset[str]] = set()
-    out = []
-    for layers in images.values():
-        for layer in layers:
-            if frozenset(layer) not in seen:
-                seen.add(frozenset(layer))
-                out.append(layer)
-    return out
+def _sizes(snapshot: Snapshot) -> dict[str, int]:
+    return {p: sp.size for c in snapshot.closures.values() for p, sp in c.paths.items()}
 
 
 def summary_of(result: AnalyzeResult) -> dict[str, Any]:
@@ -293,7 +288,7 @@ def _learned(
         "cochange_clusters": _clusters(stats),
         "layers": len(hints.layers),
         **({"layers_per_image": {image: len(layers) for image, layers in laid.items()}} if len(laid) > 1 else {}),
-        "expected_per_release": _forecast(stats, hints, snapshots, max_layers),
+        "expected_per_release": _forecast(stats, laid, snapshots, max_layers),
         "previous": _previous(previous, stats, latest, laid),
         "key_stats": _key_stats(stats),
     }

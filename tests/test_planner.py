@@ -200,6 +200,28 @@ def test_the_budget_is_per_image():
     assert len(plan(compute_statistics(merged), 6).layers) == 6
 
 
+def test_forecast_for_a_host_running_several_images():
+    from gitmine.planner import forecast_images
+
+    snaps = _two_images()
+    st = compute_statistics(snaps)
+    latest = snaps[-1]
+    sizes = {p: sp.size for c in latest.closures.values() for p, sp in c.paths.items()}
+    web = layout(latest.closures["web"], plan(st, 6))
+    web_layers = [list(layer.paths) for layer in web]
+    # one image: the model's forecast of that layering; the same image twice: nothing more to pull
+    st_web = compute_statistics([Snapshot(s.rev, s.date, {"web": s.closures["web"]}) for s in snaps])
+    assert forecast_images(st_web, {"web": web_layers}, sizes) == forecast_layout(st_web, web_layers)
+    assert forecast_images(st, {"web": web_layers, "copy": web_layers}, sizes) == forecast_images(st, {"web": web_layers}, sizes)
+    # the base in one layer per image with each image's own keys: its bytes are a blob per image and count
+    # twice, where in one layer of its own both images share them
+    base = [p for p in latest.closures["web"].paths if p in latest.closures["worker"].paths]
+    own = {i: [p for p in c.paths if p not in base] for i, c in latest.closures.items()}
+    mixed = forecast_images(st, {i: [base + own[i]] for i in own}, sizes)
+    apart = forecast_images(st, {i: [base, own[i]] for i in own}, sizes)
+    assert mixed.pull > apart.pull and mixed.lower_bound == apart.lower_bound
+
+
 def test_a_layer_is_split_by_images_where_they_have_layers_to_spare():
     # a base key of both images shares a layer with a volatile key of the first: split, the first image
     # gets the third layer its budget allows and the second keeps its two; with no layer to spare, not
