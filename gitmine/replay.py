@@ -154,10 +154,15 @@ def score_transition(prev: list[list[str]], cur: list[list[str]], sizes: Mapping
     return score_images({"": prev}, {"": cur}, sizes, prev_paths)
 
 
+def path_sizes(images: Mapping[str, Closure]) -> dict[str, int]:
+    """Bytes of each store path of ``images`` (image → closure)."""
+    return {p: sp.size for c in images.values() for p, sp in c.paths.items()}
+
+
 def switch_cost(before: Images, after: Images, snapshot: Snapshot) -> tuple[int, int]:
     """(pull, unpack) bytes paid once when the images of ``snapshot``, laid out as ``before``
     (image → layers), are laid out as ``after``."""
-    sizes = {p: sp.size for c in snapshot.closures.values() for p, sp in c.paths.items()}
+    sizes = path_sizes(snapshot.closures)
     pull, unpack, _ = score_images(before, after, sizes, sizes.keys())
     return pull, unpack
 
@@ -197,7 +202,7 @@ def score_image_releases(releases: Sequence[Mapping[str, Closure]], lay: LayoutF
             yield 0, 0, 0, max(map(len, prev.values()), default=0)
             continue
         cur = {image: prev[image] if image in before and c is before[image] else lay(c) for image, c in release.items()}
-        sizes = {p: sp.size for c in release.values() for p, sp in c.paths.items()}
+        sizes = path_sizes(release)
         prev_paths = {p for c in before.values() for p in c.paths}
         yield (*score_images(prev, cur, sizes, prev_paths), max(map(len, cur.values()), default=0))
         prev = cur
@@ -274,7 +279,7 @@ def replay_replanning(
         if not prev:
             prev = {name: {image: lay[name](c) for image, c in snapshots[i - 1].closures.items()} for name in strategies}
         release = snapshots[i].closures
-        sizes = {p: sp.size for c in release.values() for p, sp in c.paths.items()}
+        sizes = path_sizes(release)
         before = {p for c in snapshots[i - 1].closures.values() for p in c.paths}
         for name in strategies:
             cur = {image: lay[name](c) for image, c in release.items()}

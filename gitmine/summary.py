@@ -11,8 +11,9 @@ from .closure import Snapshot
 from .cluster import clusters
 from .hints import Hints
 from .keys import store_name
+from .layout import referrers_of
 from .planner import forecast_images
-from .replay import hinted, lay_images, score_image_releases, switch_cost
+from .replay import hinted, lay_images, path_sizes, score_image_releases, switch_cost
 from .stats import Statistics
 from .units import mb
 
@@ -58,7 +59,7 @@ def _forecast(stats: Statistics, laid: dict[str, list[list[str]]], snapshots: li
     compare. With a single snapshot there is nothing to measure, and the model's forecast stands in
     for auto-layer too."""
     latest = snapshots[-1]
-    sizes = _sizes(latest)
+    sizes = path_sizes(latest.closures)
     own = forecast_images(stats, laid, sizes)
     if len(snapshots) > 1:
         scores = list(score_image_releases([s.closures for s in snapshots], lambda c: autolayer(c, max_layers)))
@@ -105,7 +106,8 @@ def _previous(
     known = {frozenset(layer) for layers in before.values() for layer in layers}
     blobs = {frozenset(layer) for layers in after.values() for layer in layers}
     pull, unpack = switch_cost(before, after, latest)
-    old, new = forecast_images(stats, before, _sizes(latest)), forecast_images(stats, after, _sizes(latest))
+    sizes = path_sizes(latest.closures)
+    old, new = forecast_images(stats, before, sizes), forecast_images(stats, after, sizes)
     return {
         "path": str(previous.path),
         "used": True,
@@ -115,10 +117,6 @@ def _previous(
         "switch_unpack": unpack,
         "saving_per_release": {"pull": round(old.pull - new.pull), "unpack": round(old.unpack - new.unpack)},
     }
-
-
-def _sizes(snapshot: Snapshot) -> dict[str, int]:
-    return {p: sp.size for c in snapshot.closures.values() for p, sp in c.paths.items()}
 
 
 def summary_of(result: AnalyzeResult) -> dict[str, Any]:
@@ -202,10 +200,7 @@ def _cascades(stats: Statistics) -> list[str]:
     ``src = ./.``), and it belongs on top of the image rather than under its packages."""
     if stats.changed_releases < FEW_RELEASES:
         return []
-    referrers: dict[str, set[str]] = {}
-    for k in stats.present:
-        for d in stats.deps[k]:
-            referrers.setdefault(d, set()).add(k)
+    referrers = referrers_of({k: stats.deps[k] for k in stats.present})
     total = sum(stats.keys[k].size for k in stats.present)
     out = []
     for k in sorted(stats.present):
