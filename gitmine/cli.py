@@ -549,7 +549,9 @@ def replay(
     history: list[Path] = typer.Argument(
         ..., help="Recorded histories (JSONL or directory), or git repositories with --attr; several give a table each and totals."
     ),
-    max_layers: list[int] = typer.Option([100], "--max-layers", help="Layer budget (repeatable)."),
+    max_layers: Optional[list[int]] = typer.Option(
+        None, "--max-layers", help="Layer budget (repeatable; default: a repository's gitmine.toml, else 100)."
+    ),
     train: int = typer.Option(26, "--train", help="Training window, in weeks."),
     test: int = typer.Option(26, "--test", help="Scored window after it, in weeks."),
     replan_every: Optional[int] = typer.Option(
@@ -588,15 +590,27 @@ def replay(
         raise UsageError("--train and --test must be at least 1 week")
     if replan_every is not None and replan_every < 1:
         raise UsageError("--replan-every must be at least 1 release")
-    if any(n < 1 for n in max_layers):
+    if any(n < 1 for n in max_layers or ()):
         raise UsageError("--max-layers must be at least 1")
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise UsageError(f"--plot {plot}: the file must end in .png or .svg")
+    if not any(_is_repository(h) for h in history):
+        given = {
+            "--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None,
+            "--derive/--no-derive": derive is not None, "--submodules/--no-submodules": submodules is not None,
+        }  # fmt: skip
+        what = f"{history[0]} is a recorded history" if len(history) == 1 else "these are recorded histories"
+        _refuse(given, f"works on a git repository; {what}")
     per_history: list[list[Run]] = []
     for h in history:
-        snapshots = _replay_snapshots(h, attr, file, since, cache_dir, build, derive, submodules)
-        per_history.append(_replay_runs(h, snapshots, max_layers, train, test, replan_every, strategies))
-    total = totals(per_history) if len(history) > 1 else []
+        snapshots, budget = _replay_snapshots(h, attr, file, since, cache_dir, build, derive, submodules)
+        per_history.append(_replay_runs(h, snapshots, max_layers or [budget], train, test, replan_every, strategies))
+    total: list[Run] = []
+    if len(history) > 1:
+        if len({tuple(n for n, _, _ in runs) for runs in per_history}) == 1:
+            total = totals(per_history)
+        else:
+            _say("no totals: the repositories' gitmine.toml give different budgets; --max-layers sets one for all")
     if as_json:
         per = [replay_json(str(h), runs, replan_every) for h, runs in zip(history, per_history)]
         _emit_json(per[0] if len(per) == 1 else {"histories": per, "totals": totals_json(total)})
@@ -607,7 +621,7 @@ def replay(
         for n, results, folds in total:
             err.print(replay_table(f"all {len(history)} histories", n, results, folds, replan_every))
     if plot is not None:
-        plot_cumulative([(f"{h.name}, {runs[-1][0]} layers", runs[-1][1]) for h, runs in zip(history, per_history)], plot)
+        plot_cumulative([(f"{h.resolve().name}, {runs[-1][0]} layers", runs[-1][1]) for h, runs in zip(history, per_history)], plot)
 
 
 def _replay_runs(
@@ -625,7 +639,7 @@ def _replay_runs(
     runs: list[Run] = []
     with _bar() as bar:
         for n in max_layers:
-            task = bar.add_task(f"replaying {history.name}, {n} layers", total=None)
+            task = bar.add_task(f"replaying {history.resolve().name}, {n} layers", total=None)
 
             def step(done: int, total: int, task: Any = task) -> None:
                 bar.start()
@@ -661,6 +675,10 @@ def _weeks_spanned(snapshots: list[Snapshot]) -> str:
     return f" over {days / 7:.0f} weeks" if days >= 7 else (f" over {days} days" if days > 1 else "")
 
 
+def _is_repository(history: Path) -> bool:
+    return history.is_dir() and (history / ".git").exists()
+
+
 def _replay_snapshots(
     history: Path,
     attr: list[str] | None,
@@ -670,24 +688,22 @@ def _replay_snapshots(
     build: bool | None,
     derive: bool | None,
     submodules: bool | None,
-) -> list[Snapshot]:
-    """Snapshots of a recorded history, or of a git repository evaluated like `analyze` does."""
+) -> tuple[list[Snapshot], int]:
+    """Snapshots of a recorded history, or of a git repository evaluated like `analyze` does, and the
+    layer budget to replay them with when none is given: the repository's (``gitmine.toml``), else 100."""
+    from .config import DEFAULT_MAX_LAYERS
     from .recorded import load_history
     from .window import ALL
 
-    if history.is_dir() and (history / ".git").exists():
+    if _is_repository(history):
         from .analyze import mine
 
         # folds want all the history
         flags = dict(since=since or ALL, cache_dir=cache_dir, build=build, derive=derive, submodules=submodules)
+        settings = _settings(history, flags, attr, file)
         with _bar("failed") as bar, _activity() as show:
-            return mine(_settings(history, flags, attr, file), _evaluation_progress(bar, show)).snapshots
-    given = {
-        "--attr": attr, "--file": file, "--cache-dir": cache_dir, "--build/--no-build": build is not None,
-        "--derive/--no-derive": derive is not None, "--submodules/--no-submodules": submodules is not None,
-    }  # fmt: skip
-    _refuse(given, f"works on a git repository; {history} is a recorded history")
-    return load_history(history, since=since)
+            return mine(settings, _evaluation_progress(bar, show)).snapshots, settings.max_layers
+    return load_history(history, since=since), DEFAULT_MAX_LAYERS
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 
 from gitmine import hints as hintfile
 from gitmine.fixture import generate
+from tests.conftest import SMALL_HISTORIES
 
 pytestmark = [pytest.mark.nix, pytest.mark.usefixtures("needs_nix")]
 BROKEN = 30
@@ -351,6 +352,13 @@ def test_replay_on_a_git_repository(tmp_path):
     derived = gitmine("replay", str(repo), "--attr", "image", "--since", "1y", "--train", "8", "--test", "4",
                       "--max-layers", "4", "--cache-dir", str(tmp_path / "c2"), "--json", "--derive")  # fmt: skip
     assert json.loads(derived.stdout)["runs"] == data["runs"]
+    # without --max-layers, the repository's own budget (gitmine.toml), as analyze takes it
+    (repo / "gitmine.toml").write_text('max-layers = 3\n[[image]]\nname = "image"\nattr = "image"\n')
+    own = gitmine("replay", ".", "--train", "8", "--test", "4", "--cache-dir", str(tmp_path / "c"), cwd=repo)
+    assert "replaying repo, 3 layers" in own.stderr and "3 layers, " in own.stderr
+    mixed = gitmine("replay", ".", str(SMALL_HISTORIES[0]), "--train", "8", "--test", "4", "--strategy", "autolayer",
+                    "--cache-dir", str(tmp_path / "c"), cwd=repo)  # fmt: skip
+    assert "3 layers, " in mixed.stderr and "100 layers, " in mixed.stderr and "no totals" in mixed.stderr
 
 
 def test_all_parents_includes_merged_branches(tmp_path):
