@@ -658,21 +658,39 @@ def _replay_runs(
                 raise InputError(
                     f"{history}: {len(snapshots)} snapshot{'s' if len(snapshots) != 1 else ''}"
                     f"{_weeks_spanned(snapshots)} do not cover {span}; "
-                    "lower --train/--test or record more history"
+                    f"lower --train/--test{_what_fits(snapshots, replan_every is not None)} or record more history"
                 )
             runs.append((n, results, folds))
     return runs
 
 
-def _weeks_spanned(snapshots: list[Snapshot]) -> str:
-    """`` over 21 weeks``: the span of the snapshots' dates, where they have dates."""
+def _days_spanned(snapshots: list[Snapshot]) -> int | None:
     from datetime import date
 
     try:
-        days = (date.fromisoformat(snapshots[-1].date[:10]) - date.fromisoformat(snapshots[0].date[:10])).days
+        return (date.fromisoformat(snapshots[-1].date[:10]) - date.fromisoformat(snapshots[0].date[:10])).days
     except (IndexError, ValueError):
+        return None
+
+
+def _weeks_spanned(snapshots: list[Snapshot]) -> str:
+    """`` over 21 weeks``: the span of the snapshots' dates, where they have dates."""
+    days = _days_spanned(snapshots)
+    if days is None:
         return ""
     return f" over {days / 7:.0f} weeks" if days >= 7 else (f" over {days} days" if days > 1 else "")
+
+
+def _what_fits(snapshots: list[Snapshot], replanning: bool) -> str:
+    """`` (e.g. --train 14 --test 7)``: a split of the weeks the snapshots span that gives a fold."""
+    days = _days_spanned(snapshots)
+    if days is None or days < 14:
+        return ""
+    weeks = days // 7  # whole weeks: the last snapshot falls after the training weeks
+    if replanning:
+        return f" (e.g. --train {weeks - 1})" if weeks > 1 else ""
+    train = max(1, weeks * 2 // 3)
+    return f" (e.g. --train {train} --test {max(1, weeks - train)})"
 
 
 def _is_repository(history: Path) -> bool:

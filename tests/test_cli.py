@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -413,6 +414,9 @@ def test_replay_of_too_short_a_history_says_what_it_spans():
     assert first.returncode == 2 and "Traceback" not in first.stderr
     message = " ".join(first.stderr.split())
     assert "snapshots over" in message and "weeks do not cover one fold of 26+26 weeks; lower --train/--test" in message
+    suggested = re.search(r"\(e\.g\. (--train \d+ --test \d+)\)", message)
+    assert suggested, message  # a split that fits the weeks there are
+    assert run("replay", str(SMALL_HISTORIES[0]), "--since", "2026-06-01", *suggested.group(1).split()).returncode == 0
 
 
 @pytest.mark.parametrize("extra, flag", [(["--attr", "image"], "--attr"), (["--no-build"], "--build/--no-build")])
