@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .atomic import write_bytes_atomic
 from .closure import Closure, Snapshot, StorePath, closure_from_json, parse_graph
@@ -41,7 +42,7 @@ def _load_jsonl(path: Path) -> list[Snapshot]:
     previous: dict[str, tuple[Any, Closure]] = {}  # image → its closure on the line before, as read and as built
     memo: dict[str, StorePath] = {}  # entries read so far: the next line mostly repeats them
     try:
-        with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8") as fh:
+        with _open_text(path) as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
@@ -68,11 +69,18 @@ def _load_jsonl(path: Path) -> list[Snapshot]:
                         previous[image] = (raw, closure_from_json(raw, f"{src} ({image})" if "closures" in obj else src, memo))
                     closures[image] = previous[image][1]
                 snaps.append(Snapshot(rev, when, closures))
-    except (OSError, EOFError, UnicodeDecodeError) as err:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as err:
         raise InputError(f"{path}: cannot read history ({err})") from None
     if not snaps:
         raise InputError(f"{path}: the history is empty")
     return snaps
+
+
+def _open_text(path: Path) -> IO[str]:
+    """The file as text, gunzipped when it is gzip data (by its first bytes, whatever its name)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rt", encoding="utf-8") if magic == b"\x1f\x8b" else open(path, encoding="utf-8")
 
 
 def _load_directory(path: Path) -> list[Snapshot]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import accumulate
 from typing import AbstractSet, Callable, Collection, Iterator, Mapping, Sequence
 
 from .baselines import BASELINES
@@ -77,7 +78,9 @@ def folds(snapshots: Sequence[Snapshot], train_weeks: int, test_weeks: int) -> l
         return []
     if any(not s.date for s in snapshots):
         raise InputError("replay needs dated snapshots: name history files YYYY-MM-DD… or give each line a date")
-    days = [_day(s.date) for s in snapshots]
+    # snapshots are releases in file (history) order; one dated before the snapshot above it (a
+    # skewed clock, a rebased commit) counts as of that date, so folds stay contiguous and apart
+    days = list(accumulate((_day(s.date) for s in snapshots), max))
     out: list[Fold] = []
     start = days[0]
     train, test = timedelta(weeks=train_weeks), timedelta(weeks=test_weeks)

@@ -1,5 +1,9 @@
 import gzip
+import json
 
+import pytest
+
+from gitmine.errors import InputError
 from gitmine.recorded import load_history, write_history
 from tests.conftest import SMALL_HISTORIES
 
@@ -42,3 +46,24 @@ def test_a_history_of_several_images_keeps_them_apart(tmp_path):
     # which image holds which key is kept: the planner gives each image its own budget
     images = compute_statistics(again).images
     assert all(images[k] == {"web"} for k in a[1].closure().keys.keys() - b[1].closure().keys.keys())
+
+
+def test_gzip_data_is_read_whatever_the_name_and_a_damaged_file_is_one_error(tmp_path):
+    snaps = load_history(SMALL_HISTORIES[0])[:3]
+    named = tmp_path / "h.jsonl"  # gzipped data under a plain name (a download, a renamed file)
+    named.write_bytes(gzip.compress(b"".join(f"{line}\n".encode() for line in _lines(snaps)), mtime=0))
+    assert [s.rev for s in load_history(named)] == [s.rev for s in snaps]
+    data = bytearray(SMALL_HISTORIES[0].read_bytes())
+    damaged = {
+        "truncated": bytes(data[: len(data) // 2]),
+        "corrupt": bytes(data[:1000]) + bytes(len(data) - 1000),  # zeros: zlib rejects the stream
+    }
+    for name, content in damaged.items():
+        path = tmp_path / f"{name}.jsonl.gz"
+        path.write_bytes(content)
+        with pytest.raises(InputError, match=f"{name}.jsonl.gz: cannot read history"):
+            load_history(path)
+
+
+def _lines(snaps):
+    return [json.dumps({"rev": s.rev, "date": s.date, "closure": s.closure().to_json()}) for s in snaps]

@@ -1,3 +1,5 @@
+from datetime import date, timedelta
+
 from gitmine.baselines import BASELINES
 from gitmine.closure import Snapshot
 from gitmine.closure import build_closure
@@ -57,6 +59,16 @@ def test_folds_roll_by_the_test_length():
     assert f[0].train == (0, 4) and f[0].test == (4, 6)
     assert all(b.train[0] > a.train[0] for a, b in zip(f, f[1:]))
     assert all(fold.test[1] <= 12 for fold in f)
+
+
+def test_folds_keep_file_order_when_a_date_goes_back():
+    # weekly releases, the ninth dated in the first week (a skewed clock): it stays a release of its place
+    dates = [(date(2024, 1, 1) + timedelta(weeks=i)).isoformat() for i in range(12)]
+    dates[8] = "2024-01-02"
+    snaps = [snapshot(str(i), d, sp("a-1", 1)) for i, d in enumerate(dates)]
+    f = folds(snaps, train_weeks=4, test_weeks=2)
+    assert [(x.train, x.test) for x in f] == [((0, 4), (4, 6)), ((2, 6), (6, 9)), ((4, 9), (9, 10)), ((6, 10), (10, 12))]
+    assert all(x.train[1] <= x.test[0] for x in f)  # never a test release among the training ones
 
 
 def test_replay_on_a_recorded_history():
