@@ -23,7 +23,7 @@ from rich.status import Status
 from rich.table import Table
 
 from . import __version__
-from .errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Interrupted, UsageError
+from .errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, GitmineError, InputError, Interrupted, NoImage, UsageError
 from .units import mb, mb_delta
 
 if TYPE_CHECKING:
@@ -209,7 +209,16 @@ def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: s
         flags["images"] = tuple(ImageSpec(a, a, file) for a in attr)
     if flags.get("output") is not None:
         flags["output"] = Path(flags["output"]).resolve()
-    return resolve(Settings(repo=repo), flags)
+    try:
+        return resolve(Settings(repo=repo), flags)
+    except NoImage as err:
+        from .nixeval import flake_packages
+
+        names = flake_packages(repo)
+        if not names:
+            raise
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        raise NoImage(f"{err}; this flake's packages: {shown}") from None
 
 
 def _check(settings: Settings, report: Path | None, as_json: bool) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from .errors import UsageError
+from .errors import NoImage, UsageError
 from .nixeval import ImageSpec
 from .window import check_every
 
@@ -209,7 +209,7 @@ def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
             f"image `{twice[0]}` is named twice; give each [[image]] in {CONFIG_NAME} its own `name` (or each --attr once)"
         )
     if not s.images:
-        raise UsageError(
+        raise NoImage(
             f"no image to analyse: pass --attr ATTR (a flake attribute, or with --file an attribute of "
             f"that file), or list [[image]] tables in {CONFIG_NAME}"
         )

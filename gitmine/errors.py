@@ -21,6 +21,10 @@ class UsageError(GitmineError):
     exit_code = EXIT_USAGE
 
 
+class NoImage(UsageError):
+    """Nothing names an image to analyse (no ``--attr``, no ``[[image]]`` in gitmine.toml)."""
+
+
 class InputError(GitmineError):
     """A file given to gitmine (graph, history, hint file) is malformed."""
 

@@ -273,6 +273,24 @@ def reads_search_path(root: Path, image: ImageSpec, *, timeout: float | None) ->
     return False
 
 
+def flake_packages(root: Path, *, timeout: float = 30) -> list[str]:
+    """The names in ``packages.<this system>`` of the flake at ``root``, to suggest as images; none
+    when there is no flake or it cannot be evaluated (nothing is built, no lock file written)."""
+    if not (root / "flake.nix").is_file():
+        return []
+    try:
+        system = gateway.run(["nix", *NIX_FEATURES, "eval", "--impure", "--raw", "--expr", "builtins.currentSystem"], timeout=timeout)
+        out = gateway.run(
+            ["nix", *NIX_FEATURES, "eval", "--json", "--no-write-lock-file", f"{root}#packages.{system.strip()}",
+             "--apply", "builtins.attrNames"],
+            cwd=root, timeout=timeout,
+        )  # fmt: skip
+        names = json.loads(out)
+    except (CommandFailed, EnvironmentProblem, ValueError):
+        return []
+    return sorted(n for n in names if isinstance(n, str)) if isinstance(names, list) else []
+
+
 def realise(drv: str, *, timeout: float | None) -> Closure:
     """Build (or substitute) ``drv`` (``<drv>!<output>``: that output only) and return the runtime
     closure of what it built."""

@@ -69,7 +69,9 @@ def _load_jsonl(path: Path) -> list[Snapshot]:
                         previous[image] = (raw, closure_from_json(raw, f"{src} ({image})" if "closures" in obj else src, memo))
                     closures[image] = previous[image][1]
                 snaps.append(Snapshot(rev, when, closures))
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as err:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise InputError(f"{path}: the gzip data is damaged or cut short ({err}); copy or record the history again") from None
+    except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read history ({err})") from None
     if not snaps:
         raise InputError(f"{path}: the history is empty")

@@ -1,9 +1,11 @@
-"""Fuzz `gitmine layout` and `gitmine check` with malformed graph and hint files (hypothesis).
+"""Fuzz `gitmine layout`, `gitmine check` and recorded histories (`gitmine analyze --from-closures`,
+`gitmine replay`) with malformed graph, hint and history files (hypothesis).
 
     python scripts/fuzz_inputs.py [--examples 2000]
 
 Inputs are mutations of valid files (truncations, byte changes, dropped or duplicated entries, cycles,
-wrong types, random text). Each run must end either with exit 0 and a valid partition (a mutation that
+wrong types, random text; for histories also lines dropped, repeated or swapped, dates removed or
+moved, and gzip streams cut or damaged). Each run must end either with exit 0 and a valid partition (a mutation that
 happens to stay valid) or with exit 2, one `gitmine: error:` line and no output file; never a traceback or
 any other exit code. Prints how many cases ran and how they ended.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import io
 import json
 import sys
@@ -32,6 +35,8 @@ HISTORY = load_history(ROOT / "fixtures" / "corpus" / "deb-bw-web.jsonl.gz")
 HINTS_TEXT = hintfile.render(plan(compute_statistics(HISTORY[:26]), 8))
 GRAPH = next(iter(HISTORY[40].closures.values())).to_json()
 GRAPH_TEXT = json.dumps(GRAPH)
+# ten weekly snapshots, as `analyze --record` writes them
+HISTORY_LINES = [json.dumps({"rev": s.rev, "date": s.date, "closure": s.closure().to_json()}) for s in HISTORY[30:40]]
 OUTCOMES: Counter[str] = Counter()
 
 
@@ -48,8 +53,8 @@ def mutate_text(text: str, data: st.DataObject) -> str:
     return data.draw(st.text(max_size=200))
 
 
-def mutate_graph(data: st.DataObject) -> str:
-    g = json.loads(GRAPH_TEXT)
+def mutate_graph(data: st.DataObject, text: str = GRAPH_TEXT) -> str:
+    g = json.loads(text)
     kind = data.draw(st.sampled_from(["drop", "cycle", "types", "dup", "text", "empty", "shape"]))
     if kind == "drop":  # a referenced path goes missing
         referenced = sorted({r for e in g for r in e["references"]})
@@ -71,7 +76,7 @@ def mutate_graph(data: st.DataObject) -> str:
     elif kind == "shape":
         return json.dumps(data.draw(st.one_of(st.integers(), st.text(), st.dictionaries(st.text(max_size=3), st.integers(), max_size=3))))
     else:
-        return mutate_text(GRAPH_TEXT, data)
+        return mutate_text(text, data)
     if data.draw(st.booleans()):  # the same graph as `nix path-info --json-format 2` prints it
         return json.dumps({"info": {_base(e.get("path")): _as_format2(e) for e in g}})
     return json.dumps(g)
@@ -131,6 +136,52 @@ def fuzz_check(data: st.DataObject) -> None:
         check_outcome(code, stderr, t / "never-written", "check")
 
 
+def mutate_history(data: st.DataObject) -> bytes:
+    lines = list(HISTORY_LINES)
+    kind = data.draw(st.sampled_from(["line", "graph", "date", "drop", "repeat", "swap", "gzip-cut", "gzip-damage"]))
+    i = data.draw(st.integers(0, len(lines) - 1))
+    if kind == "line":
+        lines[i] = mutate_text(lines[i], data)
+    elif kind == "graph":
+        obj = json.loads(lines[i])
+        graph = mutate_graph(data, json.dumps(obj["closure"]))
+        lines[i] = lines[i].replace(json.dumps(obj["closure"]), graph) if graph else lines[i]
+    elif kind == "date":
+        obj = json.loads(lines[i])
+        obj["date"] = data.draw(st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["2024-02-30", "2023-01-01", "2030-12-31T23:59:59Z"])))
+        lines[i] = json.dumps(obj)
+    elif kind == "drop":
+        del lines[i]
+    elif kind == "repeat":
+        lines.insert(i, lines[i])
+    elif kind == "swap":
+        j = data.draw(st.integers(0, len(lines) - 1))
+        lines[i], lines[j] = lines[j], lines[i]
+    raw = "".join(f"{line}\n" for line in lines).encode()
+    if kind.startswith("gzip"):
+        packed = bytearray(gzip.compress(raw, mtime=0))
+        at = data.draw(st.integers(10, len(packed) - 1))
+        if kind == "gzip-cut":
+            return bytes(packed[:at])
+        packed[at] ^= data.draw(st.integers(1, 255))
+        return bytes(packed)
+    return raw
+
+
+def fuzz_history(data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        history, out = t / "history.jsonl", t / "hints.toml"
+        history.write_bytes(mutate_history(data))
+        code, stderr = run_cli(["analyze", "--from-closures", str(history), "--since", "all", "--max-layers", "4", "--output", str(out), "--json"])
+        if code == 0:
+            assert out.exists(), "analyze succeeded without writing its hint file"
+            out.unlink()
+        check_outcome(code, stderr, out, "analyze --from-closures")
+        code, stderr = run_cli(["replay", str(history), "--train", "2", "--test", "2", "--max-layers", "4", "--json", "--strategy", "gitmine", "--strategy", "autolayer"])
+        check_outcome(code, stderr, t / "never-written", "replay")
+
+
 def main_() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--examples", type=int, default=2000)
@@ -138,6 +189,7 @@ def main_() -> None:
     run = settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     run(given(st.data())(fuzz_layout))()
     run(given(st.data())(fuzz_check))()
+    run(given(st.data())(fuzz_history))()
     total = sum(OUTCOMES.values())
     print(f"{total} cases, no traceback, every rejection exit 2 with nothing written:")
     for k, v in sorted(OUTCOMES.items()):

@@ -216,6 +216,16 @@ def test_config_file_alone_does_the_whole_job(tmp_path):
     assert (tmp_path / "xdg" / "gitmine" / "v1").is_dir()
 
 
+def test_with_no_image_named_the_error_lists_the_flake_packages(tmp_path):
+    repo = generate(tmp_path / "repo", commits=2, days=2)
+    (repo / "gitmine.toml").unlink()
+    proc = gitmine("analyze", str(repo), "--cache-dir", str(tmp_path / "c"), check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "no image to analyse: pass --attr ATTR" in proc.stderr
+    assert "this flake's packages: app, app_deps, curl, glibc, image, libxml2" in proc.stderr
+    assert not (repo / "flake.lock").exists() and not (repo / "layer-hints.toml").exists()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_run_resumes_from_the_cache(tmp_path, sig):
     repo = generate(tmp_path / "repo", commits=40, days=40, eval_work=1_500_000)  # ~0.2 s per evaluation

@@ -61,7 +61,7 @@ def test_gzip_data_is_read_whatever_the_name_and_a_damaged_file_is_one_error(tmp
     for name, content in damaged.items():
         path = tmp_path / f"{name}.jsonl.gz"
         path.write_bytes(content)
-        with pytest.raises(InputError, match=f"{name}.jsonl.gz: cannot read history"):
+        with pytest.raises(InputError, match=f"{name}.jsonl.gz: the gzip data is damaged or cut short"):
             load_history(path)
 
 
