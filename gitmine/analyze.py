@@ -26,6 +26,7 @@ from .nixeval import (
     NO_BUILDER,
     ImageSpec,
     asks_for_submodules,
+    flake_packages_said,
     instantiate,
     is_absent,
     is_transient,
@@ -508,8 +509,10 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
         own = [e for e in evaluations if e.image == img.name]
         if all(e.status == ABSENT for e in own):
             said = f" (Nix, at the latest commit: {own[-1].error})" if own and own[-1].error else ""
+            names = flake_packages_said(root / img.flake_dir) if img.is_flake else ""
+            known = f"; the flake's packages now: {names}" if names else ""
             raise RepositoryError(
-                f"image {img.describe()} exists at no commit of the window{said}; check --attr/--file and --since"
+                f"image {img.describe()} exists at no commit of the window{said}; check --attr/--file and --since{known}"
             )
     snapshots = snapshots_from(evaluations, commits)
     if not snapshots:

@@ -212,13 +212,12 @@ def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: s
     try:
         return resolve(Settings(repo=repo), flags)
     except NoImage as err:
-        from .nixeval import flake_packages
+        from .nixeval import flake_packages_said
 
-        names = flake_packages(repo)
+        names = flake_packages_said(repo)
         if not names:
             raise
-        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        raise NoImage(f"{err}; this flake's packages: {shown}") from None
+        raise NoImage(f"{err}; this flake's packages: {names}") from None
 
 
 def _check(settings: Settings, report: Path | None, as_json: bool) -> None:

@@ -291,6 +291,12 @@ def flake_packages(root: Path, *, timeout: float = 30) -> list[str]:
     return sorted(n for n in names if isinstance(n, str)) if isinstance(names, list) else []
 
 
+def flake_packages_said(root: Path, most: int = 10) -> str:
+    """:func:`flake_packages` for an error message: ``app, image, tool and 4 more``, or empty."""
+    names = flake_packages(root)
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def realise(drv: str, *, timeout: float | None) -> Closure:
     """Build (or substitute) ``drv`` (``<drv>!<output>``: that output only) and return the runtime
     closure of what it built."""

@@ -184,6 +184,7 @@ def test_sampling_every_week(tmp_path):
         (["--rev", "no-such-branch"], "names no commit"),
         (["--since", "2000-01-01", "--until", "2001-01-01"], "no commits"),
         (["--attr", "nope"], "exists at no commit"),
+        (["--attr", "nope"], "; the flake's packages now: app, app_deps, curl, glibc, image,"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
