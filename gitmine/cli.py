@@ -98,7 +98,7 @@ def analyze(
     ),
     file: Optional[str] = typer.Option(None, "--file", help="Evaluate --attr in this Nix file instead of the flake."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Commits evaluated at once (default: cores, at most one per 2 GiB of memory)."),
-    max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget (default 100)."),
+    max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget per image (default: max-layers in gitmine.toml, else 100)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Hint file to write (default: REPO/layer-hints.toml)."),
     strict: Optional[bool] = typer.Option(None, "--strict", help="Fail (exit 1) if any commit fails to evaluate."),
     allow_shallow: Optional[bool] = typer.Option(None, "--allow-shallow", help="Analyse a shallow clone's partial history."),
