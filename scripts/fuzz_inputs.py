@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from gitmine import hints as hintfile
 from gitmine.cli import main
 from gitmine.planner import plan
-from gitmine.recorded import load_history
+from gitmine.closure import Snapshot
+from gitmine.recorded import load_history, write_history
 from gitmine.stats import compute_statistics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +36,16 @@ HISTORY = load_history(ROOT / "fixtures" / "corpus" / "deb-bw-web.jsonl.gz")
 HINTS_TEXT = hintfile.render(plan(compute_statistics(HISTORY[:26]), 8))
 GRAPH = next(iter(HISTORY[40].closures.values())).to_json()
 GRAPH_TEXT = json.dumps(GRAPH)
-# ten weekly snapshots, as `analyze --record` writes them
-HISTORY_LINES = [json.dumps({"rev": s.rev, "date": s.date, "closure": s.closure().to_json()}) for s in HISTORY[30:40]]
+
+
+def _recorded_lines(snapshots: list[Snapshot]) -> list[str]:
+    """The lines of ``snapshots`` as `analyze --record` writes them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_history(Path(tmp) / "h.jsonl", snapshots)
+        return (Path(tmp) / "h.jsonl").read_text().splitlines()
+
+
+HISTORY_LINES = _recorded_lines(HISTORY[30:40])  # ten weekly snapshots
 OUTCOMES: Counter[str] = Counter()
 
 
