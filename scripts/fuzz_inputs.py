@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gitmine import hints as hintfile
 from gitmine.cli import main
-from gitmine.planner import plan
 from gitmine.closure import Snapshot
+from gitmine.planner import plan
 from gitmine.recorded import load_history, write_history
 from gitmine.stats import compute_statistics
 
