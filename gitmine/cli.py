@@ -431,7 +431,7 @@ def layout(
     --pipeline, the dockerTools layeringPipeline that comes closest)."""
     from . import hints as hintfile
     from .closure import parse_graph
-    from .layout import layers_json, layout as do_layout
+    from .layout import layers_json, layout as do_layout, too_many_layers
     from .pipeline import layering_pipeline, peeled
 
     hints = _hint_file(hints, "--hints FILE")
@@ -454,6 +454,9 @@ def layout(
     closure = parse_graph(text, source)
     layers = do_layout(closure, h, max_layers)
     _warn_unseen(closure, h, hints)
+    deep = too_many_layers(len(layers))
+    if deep:
+        _say(f"warning: {deep}")
     if pipeline:
         body = json.dumps(layering_pipeline([layer.paths for layer in layers], closure), indent=1) + "\n"
     else:
@@ -546,6 +549,11 @@ def check(
     h = hintfile.parse(text, str(file))
     n_keys = sum(len(layer.keys) for layer in h.layers)
     _say(f"{file}: valid: {len(h.layers)} layers, {n_keys} keys, max-layers {h.max_layers}")
+    from .layout import too_many_layers
+
+    deep = too_many_layers(h.max_layers, budget=True)
+    if deep:
+        _say(f"{file}: warning: {deep}")
 
 
 # ---------------------------------------------------------------------------------------------

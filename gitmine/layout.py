@@ -27,6 +27,20 @@ from .hints import Hints
 from .keys import family
 
 UNSEEN_RATE = 1.0  # a key never seen is assumed to change at the next release
+# Docker's layer store refuses deeper images ("max depth exceeded"); nixpkgs caps its maxLayers there
+RUNTIME_MAX_LAYERS = 125
+
+
+def too_many_layers(n: int, *, budget: bool = False) -> str | None:
+    """A warning when an image of ``n`` layers (or, with ``budget``, up to ``n``) is more than Docker
+    runs; None when it is not."""
+    if n <= RUNTIME_MAX_LAYERS:
+        return None
+    return (
+        f"{f'max-layers {n}' if budget else f'{n} layers'}: Docker refuses images of more than {RUNTIME_MAX_LAYERS} (\"max depth exceeded\"), and image "
+        f"builders add layers of their own; keep --max-layers at {RUNTIME_MAX_LAYERS} or below (100 is nixpkgs' "
+        "default) unless only runtimes without that limit run the image"
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from .closure import Snapshot
 from .cluster import clusters
 from .hints import Hints
 from .keys import store_name
-from .layout import referrers_of
+from .layout import referrers_of, too_many_layers
 from .planner import forecast_images
 from .replay import hinted, lay_images, path_sizes, score_image_releases, switch_cost
 from .stats import Statistics
@@ -277,7 +277,7 @@ def _learned(
     latest = snapshots[-1]
     laid = lay_images(latest, hinted(hints, max_layers))
     return {
-        "warnings": _warnings(snapshots, stats),
+        "warnings": _warnings(snapshots, stats) + [w for w in (too_many_layers(max_layers, budget=True),) if w],
         "keys": len(stats.keys),
         "most_volatile": _volatile(stats),
         "cochange_clusters": _clusters(stats),

@@ -252,6 +252,27 @@ def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
     assert f"{mb(auto['lower_bound'])} of new store paths per release" in err
 
 
+def test_a_budget_docker_cannot_run_is_warned_of(tmp_path):
+    out = tmp_path / "h.toml"
+    deep = "max-layers 126: Docker refuses images of more than 125"
+    proc = run("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--max-layers", "126", "--output", str(out), "--json")
+    assert any(w.startswith(deep) for w in json.loads(proc.stdout)["warnings"])
+    assert deep in run("check", str(out)).stderr
+    proc = run("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--max-layers", "125", "--output", str(out), "--json")
+    assert not any("Docker refuses" in w for w in json.loads(proc.stdout)["warnings"])
+    # a layout of more layers than that, whatever the budget that allowed it
+    paths = [store(f"k{i}-1.0") for i in range(130)]
+    (tmp_path / "g.json").write_text(json.dumps([{"path": p, "narSize": 1000, "references": []} for p in paths]))
+    layers = tuple(hintfile.HintLayer((f"k{i}",), 1000, 0.1, 0.1) for i in range(130))
+    analysis = hintfile.Analysis(images=(), rev_range="", snapshots=2, transitions=1, max_layers=130, planner="test")
+    (tmp_path / "wide.toml").write_text(hintfile.render(hintfile.Hints(analysis, layers)))
+    wide = run("layout", "--hints", str(tmp_path / "wide.toml"), str(tmp_path / "g.json"))
+    assert wide.returncode == 0 and len(json.loads(wide.stdout)) == 130
+    assert "warning: 130 layers: Docker refuses images of more than 125" in wide.stderr
+    narrow = run("layout", "--hints", str(tmp_path / "wide.toml"), "--max-layers", "100", str(tmp_path / "g.json"))
+    assert len(json.loads(narrow.stdout)) == 100 and "Docker" not in narrow.stderr
+
+
 def test_analyze_a_window_of_few_releases_says_the_hints_rest_on_the_prior(tmp_path):
     closure = load_history(SMALL_HISTORIES[0])[0].closure().to_json()
     referred = {r for e in closure for r in e["references"]}
