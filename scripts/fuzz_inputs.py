@@ -128,13 +128,17 @@ def fuzz_layout(data: st.DataObject) -> None:
         (t / "h.toml").write_text(mutate_text(HINTS_TEXT, data) if bad_hints else HINTS_TEXT)
         (t / "g.json").write_text(GRAPH_TEXT if bad_hints else mutate_graph(data))
         out = t / "layers.json"
-        code, stderr = run_cli(["layout", "--hints", str(t / "h.toml"), "-o", str(out), str(t / "g.json")])
+        pipeline = data.draw(st.booleans())  # or nixpkgs dockerTools' layeringPipeline
+        argv = ["layout", "--hints", str(t / "h.toml"), "-o", str(out), str(t / "g.json")]
+        code, stderr = run_cli(argv + (["--pipeline"] if pipeline else []))
         if code == 0:
-            layers = json.loads(out.read_text())
-            flat = [p for layer in layers for p in layer]
-            assert len(flat) == len(set(flat)) and all(layers)
+            written = json.loads(out.read_text())
+            assert isinstance(written, list) and written
+            if not pipeline:
+                flat = [p for layer in written for p in layer]
+                assert len(flat) == len(set(flat)) and all(written)
             out.unlink()
-        check_outcome(code, stderr, out, "layout")
+        check_outcome(code, stderr, out, "layout --pipeline" if pipeline else "layout")
 
 
 def fuzz_check(data: st.DataObject) -> None:
