@@ -83,6 +83,25 @@ def totals_json(runs: list[Run]) -> list[dict[str, Any]]:
     return out
 
 
+def cumulative_lines(results: Sequence[StrategyResult]) -> list[tuple[str, list[float], dict[str, str]]]:
+    """The lines of a panel: each strategy's cumulative MB pulled (a colour per strategy, the same in
+    every panel) and the lower bound dashed; strategies that pulled the same bytes at every release
+    share one line, labelled ``n2c = nixpkgs-popularity``, so that none hides another."""
+    series: list[tuple[str, list[int], dict[str, str]]] = [
+        (r.name, [t.pull for t in r.transitions], {"color": f"C{i}"}) for i, r in enumerate(results)
+    ]
+    if results:
+        series.append(("lower bound", [t.lower_bound for t in results[0].transitions], {"linestyle": "--", "color": "black"}))
+    drawn: dict[tuple[float, ...], tuple[list[str], dict[str, str]]] = {}  # a line → its labels and style
+    for label, values, style in series:
+        total, ys = 0, []
+        for v in values:
+            total += v
+            ys.append(total / 1e6)
+        drawn.setdefault(tuple(ys), ([], style))[0].append(label)
+    return [(" = ".join(labels), list(ys_), style) for ys_, (labels, style) in drawn.items()]
+
+
 def plot_cumulative(panels: Sequence[tuple[str, Sequence[StrategyResult]]], path: Path) -> None:
     """Cumulative pull bytes over the scored releases, one line per strategy and the lower bound
     dashed; one panel per ``(title, results)``, stacked."""
@@ -95,17 +114,10 @@ def plot_cumulative(panels: Sequence[tuple[str, Sequence[StrategyResult]]], path
         raise EnvironmentProblem("--plot needs matplotlib: pip install 'gitmine[plot]'") from None
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 4.5 * len(panels)), squeeze=False)
     for ax, (title, results) in zip(axes[:, 0], panels):
-        lines: list[tuple[str, list[int], dict[str, str]]] = [(r.name, [t.pull for t in r.transitions], {}) for r in results]
         releases = results[0].transitions if results else []
-        if results:
-            lines.append(("lower bound", [t.lower_bound for t in releases], {"linestyle": "--", "color": "black"}))
         dates = [iso_instant(t.date) for t in releases]
         xs: list[Any] = dates if all(dates) else list(range(1, len(releases) + 1))  # over time, where dated
-        for label, values, style in lines:
-            total, ys = 0, []
-            for v in values:
-                total += v
-                ys.append(total / 1e6)
+        for label, ys, style in cumulative_lines(results):
             ax.plot(xs, ys, label=label, **style)
         ax.set_xlabel("release date" if all(dates) else "release")
         if all(dates):  # each panel its own dates: histories need not cover the same weeks

@@ -144,3 +144,18 @@ def test_the_replay_table_keeps_names_and_numbers_whole_in_80_columns():
     text = console.export_text()
     assert "nixpkgs-popularity" in text and "14,666.4" in text and "1.52" in text and "…" not in text
     assert "100 layers, 1 fold, 1 release scored" in text
+
+
+def test_strategies_that_pulled_the_same_share_one_line_of_the_plot():
+    from gitmine.replay import StrategyResult, Transition
+    from gitmine.report import cumulative_lines
+
+    def result(name, pulls):
+        return StrategyResult(name, [Transition(f"r{i}", "", p, p, 1_000_000, 1) for i, p in enumerate(pulls)])
+
+    lines = cumulative_lines([result("single", [3e6, 3e6]), result("n2c", [2e6, 1e6]), result("popular", [2e6, 1e6]),
+                              result("gitmine", [1e6, 1e6])])  # fmt: skip
+    assert [(label, ys) for label, ys, _ in lines] == [
+        ("single", [3.0, 6.0]), ("n2c = popular", [2.0, 3.0]), ("gitmine = lower bound", [1.0, 2.0])
+    ]
+    assert [style["color"] for _, _, style in lines] == ["C0", "C1", "C3"]  # each strategy keeps its colour
