@@ -116,7 +116,14 @@ def markdown(d: Drift, path: str) -> str:
     if d.removed_keys:
         lines += ["", "Keys gone: " + ", ".join(f"`{k}`" for k in d.removed_keys)]
     if d.layers:
-        lines += ["", "| layer | expected MB pulled per release before | after |", "| ---: | ---: | ---: |"]
+        lines += [
+            "",
+            "What each file expects a layer to pull per release (its size times its `change-rate`), where the two differ "
+            "by more than 5%:",
+            "",
+            "| layer | committed, MB | updated, MB |",
+            "| ---: | ---: | ---: |",
+        ]
         lines += [f"| {i} | {a / 1e6:.2f} | {b / 1e6:.2f} |" for i, a, b in d.layers]
     if d.stale:
         lines += ["", "Update it with `gitmine analyze` and commit the result."]

@@ -21,6 +21,9 @@ def test_drift_reports_moves_savings_and_what_the_switch_reships_once():
     text = markdown(d, "layer-hints.toml")
     assert "is stale" in text and f"clients pull {mb(total)}" in text
     assert f"(saving {mb(d.saving)} per release)" in text
+    # the layers whose expected bytes the two files put apart, as the files record them
+    assert d.layers and "| layer | committed, MB | updated, MB |" in text
+    assert f"| 1 | {d.layers[0][1] / 1e6:.2f} | {d.layers[0][2] / 1e6:.2f} |" in text
     # the other way round (a worse file replacing a better one, as fewer layers do): more bytes, said so
     worse = drift(updated, committed, snaps)
     assert worse.saving < 0 and f"({mb(-worse.saving)} more per release)" in markdown(worse, "x")
