@@ -175,7 +175,7 @@ def _analyze_recorded(
         res = learn_recorded(
             history, since=since, until=until, max_layers=max_layers or config.DEFAULT_MAX_LAYERS, output=out, fresh=fresh
         )
-    _show_summary(summary_recorded(res, out), as_json)
+    _show_summary(summary_recorded(res, out, since=since, until=until), as_json)
 
 
 def _directories_exist(*outputs: tuple[str, Path | None]) -> None:
@@ -332,7 +332,8 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
     if "window" in summary:
         w = summary["window"]
         bounds = f"--since {w['since']}" + (f" --until {w['until']}" if w["until"] else "")
-        t.add_row("window", f"{bounds}: commits of {w['first'][:10]} to {w['last'][:10]}")
+        of = "commits" if "commits" in summary else "snapshots"  # a repository's, or a recorded history's
+        t.add_row("window", f"{bounds}: {of} of {w['first'][:10]} to {w['last'][:10]}")
     rows = ("commits", "snapshots", "evaluations", "builds", "derived", "from_cache", "failed", "absent", "keys", "layers")
     for k in (*rows, "output"):
         if k in summary:

@@ -148,8 +148,11 @@ def summary_of(result: AnalyzeResult) -> dict[str, Any]:
     return summary
 
 
-def summary_recorded(res: LearnResult, out: Path) -> dict[str, Any]:
+def summary_recorded(res: LearnResult, out: Path, *, since: str | None = None, until: str | None = None) -> dict[str, Any]:
+    dates = [s.date for s in res.snapshots]
+    window = {"since": since or "all", "until": until, "first": dates[0], "last": dates[-1]} if all(dates) else None
     return {
+        **({"window": window} if window else {}),
         "snapshots": len(res.snapshots),
         **_learned(res.snapshots, res.stats, res.hints, res.previous, res.hints.max_layers),
         "output": str(out),

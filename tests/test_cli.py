@@ -190,6 +190,7 @@ def test_analyze_from_closures_json_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["layers"] <= 8 and summary["snapshots"] == 26
+    assert summary["window"] == {"since": "2025-01-01", "until": "2025-06-30", "first": "2025-01-05", "last": "2025-06-29"}
     by_key = {k["key"]: k for k in summary["key_stats"]}
     assert set(by_key) >= {"libc6", "app"} and by_key["app"]["changes"] == 25 and by_key["app"]["rate"] == 1.0
     assert by_key["libc6"]["first_seen"] == "bw-2025-01-05"
