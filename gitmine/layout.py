@@ -36,10 +36,11 @@ def too_many_layers(n: int, *, budget: bool = False) -> str | None:
     runs; None when it is not."""
     if n <= RUNTIME_MAX_LAYERS:
         return None
+    what = f"max-layers {n}" if budget else f"{n} layers"
     return (
-        f"{f'max-layers {n}' if budget else f'{n} layers'}: Docker refuses images of more than {RUNTIME_MAX_LAYERS} (\"max depth exceeded\"), and image "
-        f"builders add layers of their own; keep --max-layers at {RUNTIME_MAX_LAYERS} or below (100 is nixpkgs' "
-        "default) unless only runtimes without that limit run the image"
+        f"{what}: Docker refuses images of more than {RUNTIME_MAX_LAYERS} (\"max depth exceeded\"), and image builders "
+        f"add layers of their own; keep --max-layers at {RUNTIME_MAX_LAYERS} or below (100 is nixpkgs' default) unless "
+        "only runtimes without that limit run the image"
     )
 
 

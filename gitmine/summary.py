@@ -279,8 +279,9 @@ def _learned(
     """What was learned, whatever the source of the snapshots."""
     latest = snapshots[-1]
     laid = lay_images(latest, hinted(hints, max_layers))
+    deep = too_many_layers(max_layers, budget=True)
     return {
-        "warnings": _warnings(snapshots, stats) + [w for w in (too_many_layers(max_layers, budget=True),) if w],
+        "warnings": _warnings(snapshots, stats) + ([deep] if deep else []),
         "keys": len(stats.keys),
         "most_volatile": _volatile(stats),
         "cochange_clusters": _clusters(stats),
