@@ -6,7 +6,9 @@ import io
 from pathlib import Path
 from typing import Any, Sequence
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from .atomic import write_bytes_atomic
 from .errors import EnvironmentProblem
@@ -20,15 +22,15 @@ def _ratio(x: int, lb: int) -> float:
 
 def replay_table(
     name: str, max_layers: int, results: Sequence[StrategyResult], folds: Sequence[Fold], replan_every: int | None = None
-) -> Table:
+) -> Group:
+    """The title on its own line (a long path wraps at the terminal's width, not the table's), then the table."""
     n = len(results[0].transitions) if results else 0
     if replan_every is None:
         how = f"{len(folds)} fold{'s' * (len(folds) != 1)}"
     else:
         how = f"re-planned {len(folds)} time{'s' * (len(folds) != 1)} (every {replan_every}), switches charged"
+    title = Text(f"{name}: {max_layers} layers, {how}, {n} release{'s' * (n != 1)} scored", style="italic")
     t = Table(
-        title=f"{name}: {max_layers} layers, {how}, {n} release{'s' * (n != 1)} scored",
-        title_justify="left",
         caption="× bound: ratio to the lower bound (the bytes of new store paths)",
         caption_justify="left",
     )
@@ -39,7 +41,7 @@ def replay_table(
     for r in results:
         t.add_row(r.name, f"{r.pull / 1e6:,.1f}", f"{_ratio(r.pull, lb):.2f}", f"{r.unpack / 1e6:,.1f}", f"{_ratio(r.unpack, lb):.2f}", str(r.max_layers_used))
     t.add_row("lower bound", f"{lb / 1e6:,.1f}", "1.00", "", "", "")
-    return t
+    return Group(title, t)
 
 
 def _strategy_json(r: StrategyResult, lb: int, *, releases: bool) -> dict[str, Any]:

@@ -144,6 +144,11 @@ def test_the_replay_table_keeps_names_and_numbers_whole_in_80_columns():
     text = console.export_text()
     assert "nixpkgs-popularity" in text and "14,666.4" in text and "1.52" in text and "…" not in text
     assert "100 layers, 1 fold, 1 release scored" in text
+    # a long path is not cut at the table's width: the title wraps at the terminal's, between words
+    long = "/check/work/main/tests/../../shared/corpus/deb-sid-web.jsonl.gz"
+    console.print(replay_table(long, 100, results, [Fold((0, 1), (1, 2))]))
+    text = console.export_text()
+    assert long + ":" in text and long + ": 100 layers, 1 fold," in " ".join(text.split())
 
 
 def test_strategies_that_pulled_the_same_share_one_line_of_the_plot():
