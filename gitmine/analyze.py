@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 import pygit2
 from joblib import Parallel, delayed
 
-from . import gateway, hints as hintfile
+from . import __version__, gateway, hints as hintfile
 from .cache import Cache, default_cache_dir, nix_settings_fingerprint
 from .closure import Closure, Snapshot, StorePath
 from .errors import AnalysisFailed, CommandFailed, GitmineError, Interrupted, RepositoryError
@@ -130,6 +130,8 @@ class _Evaluator:
         if entry is None:
             return None, None
         status = entry.get("status")
+        if status in (FAILED, ABSENT) and entry.get("by") != __version__:
+            return None, None  # how gitmine calls Nix may have changed since: a success stays a fact, a failure is tried again
         if status in (FAILED, ABSENT):
             return Evaluation(commit, image.name, status, error=entry.get("error"), cached=True), None
         drv = entry.get("drv")
@@ -304,7 +306,7 @@ class _Evaluator:
         names the repository instead: the worktree is gone after the run."""
         error = err.first_line.replace(str(worktree), str(self.repo_dir)) if worktree else err.first_line
         if key and not is_transient(err):
-            self.cache.put_eval(key, {"status": status, "error": error})
+            self.cache.put_eval(key, {"status": status, "error": error, "by": __version__})
         return Evaluation(commit, image.name, status, error=error)
 
     def _closure(self, drv: str) -> Closure | None:

@@ -54,7 +54,7 @@ class ImageSpec:
     def flake_ref(self, worktree: Path, *, shallow: bool = False, submodules: bool = False) -> str:
         """The ``git+file`` reference of the image's attribute in ``worktree`` (with its submodules:
         ``?submodules=1``, as ``nix build '.?submodules=1#image'`` reads them)."""
-        attr = self.attr.rpartition("#")[2]
+        attr = quote(self.attr.rpartition("#")[2], safe="._-'~+")  # Nix decodes the fragment: `"a b"`, `{x` reach it whole
         where = self.flake_dir
         params = [f"dir={quote(str(where))}"] if str(where) != "." else []
         params += ["shallow=1"] if shallow else []

@@ -1,7 +1,8 @@
-"""Fuzz `gitmine layout`, `gitmine check` and recorded histories (`gitmine analyze --from-closures`,
-`gitmine replay`) with malformed graph, hint and history files (hypothesis).
+"""Fuzz `gitmine layout`, `gitmine check`, recorded histories (`gitmine analyze --from-closures`,
+`gitmine replay`) and, where Nix is installed, a repository's `gitmine.toml` (`gitmine analyze` of the
+example repository) with malformed graph, hint, history and settings files (hypothesis).
 
-    python scripts/fuzz_inputs.py [--examples 2000]
+    python scripts/fuzz_inputs.py [--examples 2000]   # settings files: a tenth as many
 
 Inputs are mutations of valid files (truncations, byte changes, dropped or duplicated entries, cycles,
 wrong types, random text; for histories also lines dropped, repeated or swapped, dates removed or
@@ -17,6 +18,7 @@ import contextlib
 import gzip
 import io
 import json
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -195,6 +197,20 @@ def fuzz_history(data: st.DataObject) -> None:
         check_outcome(code, stderr, t / "never-written", "replay")
 
 
+SETTINGS_EXTRA = 'jobs = 2\nevery = "commit"\nuntil = "1w"\nderive = false\neval-timeout = 60\n'
+
+
+def fuzz_settings(repo: Path, text: str, data: st.DataObject) -> None:
+    """`gitmine analyze` of ``repo`` (evaluations cached) with a mutation of its `gitmine.toml`."""
+    (repo / "gitmine.toml").write_text(mutate_text(text, data))
+    out = repo.parent / "hints.toml"
+    code, stderr = run_cli(["analyze", str(repo), "--cache-dir", str(repo.parent / "cache"), "--output", str(out), "--json"])
+    if code == 0:
+        assert out.exists(), "analyze succeeded without writing its hint file"
+        out.unlink()
+    check_outcome(code, stderr, out, "analyze (gitmine.toml)")
+
+
 def main_() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--examples", type=int, default=2000)
@@ -203,6 +219,17 @@ def main_() -> None:
     run(given(st.data())(fuzz_layout))()
     run(given(st.data())(fuzz_check))()
     run(given(st.data())(fuzz_history))()
+    if shutil.which("nix"):
+        with tempfile.TemporaryDirectory() as tmp:
+            repo = Path(tmp) / "repo"
+            code, stderr = run_cli(["example", str(repo)])
+            assert code == 0, stderr
+            text = SETTINGS_EXTRA + (repo / "gitmine.toml").read_text()
+            settings(max_examples=max(1, n // 10), deadline=None, suppress_health_check=list(HealthCheck), database=None)(
+                given(st.data())(lambda data: fuzz_settings(repo, text, data))
+            )()
+    else:
+        print("nix is not installed: gitmine.toml not fuzzed", file=sys.stderr)
     total = sum(OUTCOMES.values())
     print(f"{total} cases, no traceback, every rejection exit 2 with nothing written:")
     for k, v in sorted(OUTCOMES.items()):

@@ -459,6 +459,8 @@ def test_failures_of_the_machine_or_network_are_transient_and_errors_of_the_comm
         ("deploy#image", False, "git+file:///w?dir=deploy#image"),
         ("./deploy/nix/#image", True, "git+file:///w?dir=deploy/nix&shallow=1#image"),
         (".#image", False, "git+file:///w#image"),
+        ('packages.x86_64-linux."image v2"', False, "git+file:///w#packages.x86_64-linux.%22image%20v2%22"),
+        ("{image", False, "git+file:///w#%7Bimage"),
     ],
 )
 def test_the_flake_reference_of_an_image(attr, shallow, ref):

@@ -167,6 +167,16 @@ def test_a_file_the_commit_forgot_to_add_is_a_failure_not_an_absence(tmp_path, f
     absent, failed, snapshots, errors = _counted(repo, "--attr", attr)
     assert (absent, failed, snapshots) == (1, 1, 2)
     assert "image.nix" in errors[0]
+    # the failure and the absence are cached; written by another version of gitmine, they are tried again
+    args = ("analyze", str(repo), "--attr", attr, "--cache-dir", str(tmp_path / "c"), "--json")
+    assert json.loads(gitmine(*args).stdout)["evaluations"] == 0
+    cache = Cache(tmp_path / "c")
+    for f in sorted((cache.dir / "eval").glob("*.json")):
+        entry = cache.get_eval(f.stem)
+        if entry and entry["status"] != "ok":
+            cache.put_eval(f.stem, {**entry, "by": "0.0.1"})
+    assert json.loads(gitmine(*args).stdout)["evaluations"] == 2
+    assert json.loads(gitmine(*args).stdout)["evaluations"] == 0
 
 
 @pytest.mark.usefixtures("needs_nix")
