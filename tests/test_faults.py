@@ -210,6 +210,15 @@ def test_an_image_at_no_commit_is_said_with_what_nix_suggests_about_the_reposito
 
 
 @pytest.mark.usefixtures("needs_nix")
+def test_an_attribute_with_characters_a_url_cannot_hold_reaches_nix_whole(tmp_path):
+    flake = '{ outputs = { self }: { images."web v2" = ' + DRV.format(n="web-1") + "; }; }"
+    repo = _flake_repo(tmp_path / "repo", [flake])
+    assert _counted(repo, "--attr", 'images."web v2"')[:3] == (0, 0, 1)
+    proc = gitmine("analyze", str(repo), "--attr", "{images", "--cache-dir", str(tmp_path / "c"))
+    one_error_line(proc, 2, "image #{images exists at no commit of the window (Nix, at the latest commit: flake ")
+
+
+@pytest.mark.usefixtures("needs_nix")
 @pytest.mark.parametrize(("attr", "what"), [("images", "a set"), ("mkImage", "a lambda")])
 def test_an_attribute_that_is_not_a_derivation_is_said_so(tmp_path, attr, what):
     flake = "{ outputs = { self }: { images.web = " + DRV.format(n="web-1") + "; mkImage = x: x; }; }"
