@@ -393,12 +393,12 @@ def _hint_file(given: Path | None, how: str) -> Path:
     """The hint file a command was given; else the one in this directory; else, inside a repository,
     the one ``gitmine analyze`` writes there (run from a subdirectory, or with ``output`` set in
     gitmine.toml)."""
+    if given is not None:
+        return given
     from .config import DEFAULT_OUTPUT, output_of
     from .errors import RepositoryError
     from .history import open_repository, workdir
 
-    if given is not None:
-        return given
     if Path(DEFAULT_OUTPUT).exists():
         return Path(DEFAULT_OUTPUT)
     try:

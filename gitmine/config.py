@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
 
 from .errors import NoImage, UsageError
 from .nixeval import ImageSpec
@@ -95,8 +93,8 @@ def load_config(repo: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (TOMLKitError, UnicodeDecodeError) as err:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"{path}: not valid TOML ({err}); fix or remove it") from None
     except OSError as err:
         raise UsageError(f"{path}: cannot read it ({err.strerror})") from None
@@ -123,6 +121,8 @@ def _shown(value: Any) -> str:
         return "{" + ", ".join(f"{k} = {_shown(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_shown(v) for v in value) + "]"
+    import tomlkit
+
     return str(tomlkit.item(value).as_string())
 
 

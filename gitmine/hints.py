@@ -7,11 +7,10 @@ timestamps, sorted keys, rounded floats.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
+from typing import Any
 
 from .atomic import write_text_atomic
 from .errors import InputError
@@ -64,6 +63,8 @@ def _rate(x: float) -> float:
 
 def render(hints: Hints) -> str:
     """The hint file's text."""
+    import tomlkit  # writing only: reading uses the standard library's tomllib
+
     a = hints.analysis
     doc = tomlkit.document()
     doc.add(tomlkit.comment("gitmine layer hints: which store paths share an image layer."))
@@ -121,10 +122,20 @@ def write(hints: Hints, path: Path) -> None:
 
 def problems(text: str) -> list[str]:
     """Everything wrong with a hint file's text, one sentence each (empty: valid)."""
+    return _read(text)[1]
+
+
+def _read(text: str) -> tuple[dict[str, Any], list[str]]:
+    """A hint file's data (read with the standard library's parser, many times faster than tomlkit's,
+    which :func:`render` needs for the comments) and everything wrong with it."""
     try:
-        data = tomlkit.parse(text).unwrap()
-    except TOMLKitError as err:
-        return [f"not valid TOML ({err}); regenerate it with `gitmine analyze`"]
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        return {}, [f"not valid TOML ({err}); regenerate it with `gitmine analyze`"]
+    return data, _problems(data)
+
+
+def _problems(data: dict[str, Any]) -> list[str]:
     out: list[str] = []
     schema = data.get("schema")
     if schema is None:
@@ -178,11 +189,10 @@ def problems(text: str) -> list[str]:
 
 
 def parse(text: str, source: str = "hint file") -> Hints:
-    errs = problems(text)
+    data, errs = _read(text)
     if errs:
         more = f" (and {len(errs) - 1} more; run `gitmine check`)" if len(errs) > 1 else ""
         raise InputError(f"{source}: {errs[0]}{more}")
-    data = tomlkit.parse(text).unwrap()
     an = data["analysis"]
     analysis = Analysis(
         images=tuple(an.get("images", ())),
