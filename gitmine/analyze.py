@@ -130,9 +130,9 @@ class _Evaluator:
         if entry is None:
             return None, None
         status = entry.get("status")
-        if status in (FAILED, ABSENT) and entry.get("by") != __version__:
-            return None, None  # how gitmine calls Nix may have changed since: a success stays a fact, a failure is tried again
         if status in (FAILED, ABSENT):
+            if entry.get("by") != __version__:  # another gitmine may call Nix otherwise: a failure is tried again
+                return None, None  # (a success stays a fact)
             return Evaluation(commit, image.name, status, error=entry.get("error"), cached=True), None
         drv = entry.get("drv")
         if status != OK or not isinstance(drv, str):

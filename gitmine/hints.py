@@ -126,8 +126,8 @@ def problems(text: str) -> list[str]:
 
 
 def _read(text: str) -> tuple[dict[str, Any], list[str]]:
-    """A hint file's data (read with the standard library's parser, many times faster than tomlkit's,
-    which :func:`render` needs for the comments) and everything wrong with it."""
+    """A hint file's data and everything wrong with it (read with the standard library's tomllib, many
+    times faster than tomlkit, which :func:`render` uses for the comments)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
