@@ -537,7 +537,7 @@ def check(
 
     file = _hint_file(file, "its path")
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"{file}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:

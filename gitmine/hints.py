@@ -216,7 +216,7 @@ def parse(text: str, source: str = "hint file") -> Hints:
 
 def load(path: Path) -> Hints:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark some editors write
     except FileNotFoundError:
         raise InputError(f"{path}: no such hint file; create one with `gitmine analyze`") from None
     except (OSError, UnicodeDecodeError) as err:

@@ -99,6 +99,12 @@ def test_good_values_of_every_kind_are_taken(tmp_path):
     assert s.output == tmp_path / "hints" / "layers.toml" and [i.name for i in s.images] == ["web"]
 
 
+def test_a_file_saved_with_a_byte_order_mark_and_crlf_line_ends_is_read(tmp_path):
+    (tmp_path / "gitmine.toml").write_bytes(b'\xef\xbb\xbfmax-layers = 8\r\n[[image]]\r\nattr = "web"\r\n')
+    s = config.resolve(config.Settings(repo=tmp_path), {})
+    assert s.max_layers == 8 and [i.attr for i in s.images] == ["web"]
+
+
 VALUES = [
     '"6months"', '"2w"', '"bogus"', '""', '"commit"', '"1d"', '"tag"', "0", "-3", "8", "2.5", "true", "false",
     "[]", "[1, 2]", '["a"]', "{}", '{ attr = "x" }', "1979-05-27", '"hints/h.toml"', "nan", "inf",

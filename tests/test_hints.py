@@ -22,6 +22,12 @@ def test_render_parse_roundtrip(hints):
     assert "schema = 1" in text and "# layer 1 (bottom)" in text
 
 
+def test_a_hint_file_saved_with_a_byte_order_mark_and_crlf_line_ends_is_read(tmp_path, hints):
+    text = hintfile.render(hints)
+    (tmp_path / "h.toml").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert hintfile.load(tmp_path / "h.toml") == hintfile.parse(text)
+
+
 def test_write_is_atomic_and_byte_identical(tmp_path, hints):
     out = tmp_path / "h.toml"
     hintfile.write(hints, out)
