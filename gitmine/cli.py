@@ -634,7 +634,7 @@ def replay(
     else:
         for h, runs in zip(history, per_history):
             for n, results, folds in runs:
-                err.print(replay_table(str(h), n, results, folds, replan_every))
+                err.print(replay_table(str(h) if h.name not in ("", "..") else h.resolve().name, n, results, folds, replan_every))
         for n, results, folds in total:
             err.print(replay_table(f"all {len(history)} histories", n, results, folds, replan_every))
     if plot is not None:

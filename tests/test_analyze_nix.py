@@ -366,7 +366,7 @@ def test_replay_on_a_git_repository(tmp_path):
     # without --max-layers, the repository's own budget (gitmine.toml), as analyze takes it
     (repo / "gitmine.toml").write_text('max-layers = 3\n[[image]]\nname = "image"\nattr = "image"\n')
     own = gitmine("replay", ".", "--train", "8", "--test", "4", "--cache-dir", str(tmp_path / "c"), cwd=repo)
-    assert "replaying repo, 3 layers" in own.stderr and "3 layers, " in own.stderr
+    assert "replaying repo, 3 layers" in own.stderr and "repo: 3 layers, " in own.stderr  # not ".: 3 layers"
     mixed = gitmine("replay", ".", str(SMALL_HISTORIES[0]), "--train", "8", "--test", "4", "--strategy", "autolayer",
                     "--cache-dir", str(tmp_path / "c"), cwd=repo)  # fmt: skip
     said = " ".join(mixed.stderr.split())  # the tables' titles wrap where the paths are long
