@@ -170,6 +170,7 @@ def _analyze_recorded(
     if max_layers is not None and max_layers < 1:
         raise UsageError(f"--max-layers {max_layers}: must be at least 1")
     out = output or Path(config.DEFAULT_OUTPUT)
+    _directories_exist(("--output", out))
     with _activity() as show:
         show(f"learning from {history} and planning")
         res = learn_recorded(
@@ -185,6 +186,8 @@ def _directories_exist(*outputs: tuple[str, Path | None]) -> None:
     for flag, path in outputs:
         if path is None:
             continue
+        if Path(path).name == "-":  # not standard output: the next run reads the hint file back
+            raise UsageError(f"{flag} -: name a file to write (--json prints the results on standard output)")
         missing = missing_directory(path)
         if missing is not None:
             raise UsageError(f"{flag} {path}: directory {missing} does not exist; create it first")
@@ -418,7 +421,7 @@ def layout(
         None, "--hints", help="The hint file (default: ./layer-hints.toml, where gitmine analyze writes it)."
     ),
     max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget (default: the hint file's)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the layers here instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the layers here instead of stdout (-: stdout)."),
     explain: bool = typer.Option(False, "--explain", help="Print a table of the layers on stderr."),
     pipeline: bool = typer.Option(
         False, "--pipeline",
@@ -462,7 +465,7 @@ def layout(
         body = json.dumps(layering_pipeline([layer.paths for layer in layers], closure), indent=1) + "\n"
     else:
         body = layers_json(layers)
-    if output is not None:
+    if output is not None and str(output) != "-":
         from .atomic import write_text_atomic
 
         write_text_atomic(output, body)

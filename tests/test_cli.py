@@ -50,6 +50,8 @@ def test_layout_prints_layers_file(hint_path, graph_path):
     assert sorted(p for layer in layers for p in layer) == sorted(e["path"] for e in graph)
     assert len(layers) <= 8
     assert "warning" not in proc.stderr
+    dash = run("layout", "--hints", str(hint_path), str(graph_path), "-o", "-", cwd=str(graph_path.parent))
+    assert dash.stdout == proc.stdout and not (graph_path.parent / "-").exists()  # -o -: standard output
 
 
 def test_layout_writes_the_docker_pipeline_of_the_split(hint_path, graph_path):
@@ -236,6 +238,10 @@ def test_an_output_directory_that_does_not_exist_is_said_before_the_run(tmp_path
         assert "does not exist; create it first" in proc.stderr
         proc = run("analyze", str(repo), "--attr", "image", flag, str(tmp_path))
         assert proc.returncode == 2 and f"{flag} {tmp_path} is a directory; name the file to write" in proc.stderr
+        proc = run("analyze", str(repo), "--attr", "image", flag, "-", cwd=str(tmp_path))  # not a file named "-"
+        assert proc.returncode == 2 and f"{flag} -: name a file to write (--json prints" in proc.stderr
+    proc = run("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--output", "-", cwd=str(tmp_path))
+    assert proc.returncode == 2 and "--output -: name a file to write" in proc.stderr and not (tmp_path / "-").exists()
 
 
 def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
