@@ -10,11 +10,11 @@ commits. The repository has both ``flake.nix`` (attribute ``image``) and ``defau
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from . import gateway
 
 
 @dataclass(frozen=True)
@@ -116,17 +116,16 @@ def _ident(name: str) -> str:
 
 
 def _git(repo: Path, *args: str, when: datetime | None = None) -> None:
-    env = dict(os.environ)
-    env.update(
-        GIT_AUTHOR_NAME="Example Dev",
-        GIT_AUTHOR_EMAIL="dev@example.org",
-        GIT_COMMITTER_NAME="Example Dev",
-        GIT_COMMITTER_EMAIL="dev@example.org",
-    )
+    env = {
+        "GIT_AUTHOR_NAME": "Example Dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.org",
+        "GIT_COMMITTER_NAME": "Example Dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.org",
+    }
     if when is not None:
         stamp = when.strftime("%Y-%m-%dT%H:%M:%S+00:00")
         env.update(GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp)
-    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    gateway.run(["git", *args], cwd=repo, env=env)
 
 
 def generate(
