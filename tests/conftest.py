@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from gitmine.closure import Snapshot, StorePath, build_closure
+# Output to a pipe is plain text 80 columns wide unless the environment says otherwise (rich reads
+# it); the tests read tables and messages as such, whatever terminal or CI runner they run from.
+os.environ["COLUMNS"] = "80"
+for _name in ("LINES", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_TERMINAL"):
+    os.environ.pop(_name, None)
+
+from gitmine.closure import Snapshot, StorePath, build_closure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "fixtures" / "corpus"
