@@ -524,10 +524,11 @@ def _structured_attrs() -> tuple[str, Path]:
         data = json.loads(Path(attrs).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise InputError(f"{attrs}: cannot read the structured attributes ({e})") from None
-    try:
-        out = data["outputs"]["out"]
-    except (KeyError, TypeError):
-        raise InputError(f"{attrs}: no outputs.out in the structured attributes") from None
+    out = data.get("outputs", {}).get("out") if isinstance(data, dict) and isinstance(data.get("outputs"), dict) else None
+    if not isinstance(out, str) or not out:
+        raise InputError(f"{attrs}: no outputs.out path in the structured attributes")
+    if not any(k in data for k in ("graph", "closure")):
+        raise InputError(f"{attrs}: no closure graph in the structured attributes; set `exportReferencesGraph.graph = roots;`")
     return attrs, Path(out)
 
 

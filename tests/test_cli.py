@@ -155,11 +155,16 @@ def test_layout_as_a_nix_builder_outside_a_build_says_what_it_lacks(hint_path, t
     proc = subprocess.run([sys.executable, "-m", "gitmine.cli", "layout", "--nix-build", "--hints", str(hint_path)],
                           capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2 and "missing.json: cannot read the structured attributes" in proc.stderr
-    (tmp_path / "attrs.json").write_text("{}")
     env["NIX_ATTRS_JSON_FILE"] = str(tmp_path / "attrs.json")
-    proc = subprocess.run([sys.executable, "-m", "gitmine.cli", "layout", "--nix-build", "--hints", str(hint_path)],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
-    assert proc.returncode == 2 and "attrs.json: no outputs.out in the structured attributes" in proc.stderr
+    for attrs, said in [
+        ("{}", "attrs.json: no outputs.out path in the structured attributes"),
+        ('{"outputs": {"out": 5}, "graph": []}', "attrs.json: no outputs.out path in the structured attributes"),
+        ('{"outputs": {"out": "/nix/store/x"}}', "no closure graph in the structured attributes; set `exportReferencesGraph"),
+    ]:
+        (tmp_path / "attrs.json").write_text(attrs)
+        proc = subprocess.run([sys.executable, "-m", "gitmine.cli", "layout", "--nix-build", "--hints", str(hint_path)],
+                              capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
+        assert proc.returncode == 2 and said in proc.stderr, proc.stderr
 
 
 def test_an_error_nobody_foresaw_is_one_line_exit_70_and_debug_shows_it(hint_path, monkeypatch, capsys):
