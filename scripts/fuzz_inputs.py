@@ -1,4 +1,4 @@
-"""Fuzz `gitmine layout`, `gitmine check`, recorded histories (`gitmine analyze --from-closures`,
+"""Fuzz `gitmine layout` (also as a Nix builder, `--nix-build`), `gitmine check`, recorded histories (`gitmine analyze --from-closures`,
 `gitmine replay`) and, where Nix is installed, a repository's `gitmine.toml` (`gitmine analyze` of the
 example repository) with malformed graph, hint, history and settings files (hypothesis).
 
@@ -18,6 +18,7 @@ import contextlib
 import gzip
 import io
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -143,6 +144,26 @@ def fuzz_layout(data: st.DataObject) -> None:
         check_outcome(code, stderr, out, "layout --pipeline" if pipeline else "layout")
 
 
+def fuzz_nix_build(data: st.DataObject) -> None:
+    """`layout --nix-build`, as a Nix builder runs it, with damaged structured attributes (`.attrs.json`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        out = t / "layers.json"
+        (t / "h.toml").write_text(HINTS_TEXT)
+        good = json.dumps({"outputs": {"out": str(out)}, "graph": GRAPH})
+        (t / "attrs.json").write_text(mutate_text(good, data) if data.draw(st.booleans()) else good.replace(GRAPH_TEXT, mutate_graph(data)))
+        os.environ["NIX_ATTRS_JSON_FILE"] = str(t / "attrs.json")
+        try:
+            code, stderr = run_cli(["layout", "--nix-build", "--hints", str(t / "h.toml")])
+        finally:
+            del os.environ["NIX_ATTRS_JSON_FILE"]
+        if code == 0:  # written where the attributes said: a mutation may have moved it
+            written = Path(json.loads((t / "attrs.json").read_text())["outputs"]["out"])
+            assert json.loads(written.read_text()), "an empty layers file"
+            written.unlink()
+        check_outcome(code, stderr, out, "layout --nix-build")
+
+
 def fuzz_check(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
@@ -217,6 +238,7 @@ def main_() -> None:
     n = ap.parse_args().examples
     run = settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     run(given(st.data())(fuzz_layout))()
+    run(given(st.data())(fuzz_nix_build))()
     run(given(st.data())(fuzz_check))()
     run(given(st.data())(fuzz_history))()
     if shutil.which("nix"):
