@@ -125,7 +125,8 @@ def select_commits(
     sampled = _sample(repo, commits, every)
     if not sampled:  # only --every tag can leave none
         raise RepositoryError(
-            f"none of the {len(commits)} commits {span} on {rev} is tagged; tag releases, widen --since, "
+            f"{'the only commit' if len(commits) == 1 else f'none of the {len(commits)} commits'} {span} on {rev} "
+            f"is{' not' if len(commits) == 1 else ''} tagged; tag releases, widen --since, "
             "or sample with --every 1w"
         )
     return sampled

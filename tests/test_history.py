@@ -76,6 +76,8 @@ def test_every_tag_takes_the_tagged_commits_lightweight_or_annotated(tmp_path):
     shas = [_commit(repo, f"c{i}", f"2026-01-0{i + 1}T00:00:00Z") for i in range(5)]
     with pytest.raises(RepositoryError, match="none of the 5 commits in the window on HEAD is tagged"):
         select_commits(open_repository(repo), since=None, until=UNTIL, every="tag")
+    with pytest.raises(RepositoryError, match=f"the only commit in the window on {shas[0]} is not tagged"):
+        select_commits(open_repository(repo), since=None, until=UNTIL, every="tag", rev=shas[0])
     subprocess.run(["git", "tag", "v1", shas[1]], cwd=repo, check=True)
     env = dict(os.environ, GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
     subprocess.run(["git", "tag", "-a", "-m", "release", "v2", shas[3]], cwd=repo, check=True, env=env)
