@@ -443,10 +443,10 @@ def layout(
     if max_layers is not None and max_layers < 1:
         raise UsageError(f"--max-layers {max_layers}: must be at least 1")
     if nix_build:
-        graph, output = _structured_attrs()
-    if graph is None:
+        text, source, output = _structured_attrs()
+    elif graph is None:
         raise UsageError("layout needs a GRAPH file (or - for stdin)")
-    if graph == "-":
+    elif graph == "-":
         text, source = sys.stdin.read(), "<stdin>"
     else:
         try:
@@ -515,21 +515,24 @@ def _warn_unseen(closure: Closure, h: Hints, path: Path) -> None:
         )
 
 
-def _structured_attrs() -> tuple[str, Path]:
-    """(graph file, output path) of a structured-attrs Nix build (``__structuredAttrs = true``)."""
+def _structured_attrs() -> tuple[str, str, Path]:
+    """(text, path, output path) of the structured attributes of a Nix build (``__structuredAttrs = true``),
+    whose ``graph`` (``exportReferencesGraph``) is the closure to lay out."""
     attrs = os.environ.get("NIX_ATTRS_JSON_FILE") or (".attrs.json" if Path(".attrs.json").exists() else None)
     if not attrs:
         raise UsageError("--nix-build runs inside a Nix build with __structuredAttrs = true; no .attrs.json found")
     try:
-        data = json.loads(Path(attrs).read_text(encoding="utf-8"))
+        text = Path(attrs).read_text(encoding="utf-8")
+        data = json.loads(text)
     except (OSError, ValueError) as e:
         raise InputError(f"{attrs}: cannot read the structured attributes ({e})") from None
-    out = data.get("outputs", {}).get("out") if isinstance(data, dict) and isinstance(data.get("outputs"), dict) else None
+    outputs = data.get("outputs") if isinstance(data, dict) else None
+    out = outputs.get("out") if isinstance(outputs, dict) else None
     if not isinstance(out, str) or not out:
         raise InputError(f"{attrs}: no outputs.out path in the structured attributes")
     if not any(k in data for k in ("graph", "closure")):
         raise InputError(f"{attrs}: no closure graph in the structured attributes; set `exportReferencesGraph.graph = roots;`")
-    return attrs, Path(out)
+    return text, attrs, Path(out)
 
 
 @app.command()
