@@ -67,6 +67,8 @@ def parse_window(since: str | None, until: str | None, *, now: datetime | None =
     start = parse_point(since, now=now, flag="--since") if since and since.strip().lower() != ALL else None
     end = parse_point(until, now=now, flag="--until") if until else now
     if start is not None and end < start:
+        if not until:
+            raise UsageError(f"--since ({start:%Y-%m-%d %H:%M}) is in the future; give a date or duration in the past")
         raise UsageError(f"--until ({end:%Y-%m-%d %H:%M}) is before --since ({start:%Y-%m-%d %H:%M}); swap them")
     return start, end
 

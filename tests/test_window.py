@@ -36,6 +36,8 @@ def test_bad_forms_name_the_accepted_ones(value):
 def test_until_before_since_is_refused():
     with pytest.raises(UsageError, match="before --since"):
         parse_window("2026-06-01", "2026-01-01", now=NOW)
+    with pytest.raises(UsageError, match=r"--since \(2030-01-01 00:00\) is in the future"):  # no --until was given
+        parse_window("2030-01-01", None, now=NOW)
 
 
 def test_every_values():
