@@ -33,7 +33,9 @@ def load_history(path: Path, *, since: str | None = None, until: str | None = No
         raise InputError(f"{path}: snapshots without dates cannot be filtered; name the files YYYY-MM-DD…")
     out = [s for s in snaps if (first is None or s.date[:10] >= first) and (last is None or s.date[:10] <= last)]
     if not out:
-        raise InputError(f"{path}: no snapshot in the window; widen --since/--until")
+        dated = sorted(s.date[:10] for s in snaps if s.date)
+        span = f" (its snapshots are dated {dated[0]} to {dated[-1]})" if dated else ""
+        raise InputError(f"{path}: no snapshot in the window{span}; widen --since/--until")
     return out
 
 

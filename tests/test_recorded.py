@@ -63,3 +63,8 @@ def test_gzip_data_is_read_whatever_the_name_and_a_damaged_file_is_one_error(tmp
         path.write_bytes(content)
         with pytest.raises(InputError, match=f"{name}.jsonl.gz: the gzip data is damaged or cut short"):
             load_history(path)
+
+
+def test_a_window_that_holds_no_snapshot_says_where_the_snapshots_are():
+    with pytest.raises(InputError, match=r"no snapshot in the window \(its snapshots are dated 2024-11-03 to 2026-10-25\)"):
+        load_history(SMALL_HISTORIES[0], since="2026-11-01")
