@@ -12,25 +12,32 @@ from typing import IO, Any
 from .atomic import write_bytes_atomic
 from .closure import Closure, Snapshot, StorePath, closure_from_json, parse_graph
 from .errors import InputError
-from .window import parse_window
+from .window import bounds, check_forms, iso_instant
 
 RECORDED_IMAGE = "image"
 
 
 def load_history(path: Path, *, since: str | None = None, until: str | None = None) -> list[Snapshot]:
     """Snapshots oldest first, those dated within ``since`` .. ``until`` (the forms of ``--since``:
-    ``6months``, ``2024-05-01``, ``all``; no bound where None), compared by day."""
-    start, end = parse_window(since, until)
-    first = start.date().isoformat() if start else None
-    last = end.date().isoformat() if until else None
+    ``6months``, ``2024-05-01``, ``all``; no bound where None), compared by day. A duration counts back
+    from the history's latest date, not from today: a file gives the same window whenever it is read."""
+    check_forms(since, until)  # before the file is read
     if path.is_dir():
         snaps = _load_directory(path)
     elif path.is_file():
         snaps = _load_jsonl(path)
     else:
         raise InputError(f"{path}: no such file or directory; pass a JSONL history or a directory of closures")
-    if (first or last) and any(not s.date for s in snaps):
+    if not (since or until):
+        return snaps
+    days = [_date_prefix(s.date) for s in snaps]
+    if not all(days):
         raise InputError(f"{path}: snapshots without dates cannot be filtered; name the files YYYY-MM-DD…")
+    latest = iso_instant(max(days))
+    assert latest is not None  # a date _date_prefix accepted
+    start, end = bounds(since, until, now=latest)
+    first = start.date().isoformat() if start else None
+    last = end.date().isoformat() if end else None
     out = [s for s in snaps if (first is None or s.date[:10] >= first) and (last is None or s.date[:10] <= last)]
     if not out:
         dated = sorted(s.date[:10] for s in snaps if s.date)

@@ -62,15 +62,31 @@ def iso_instant(text: str) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
-def parse_window(since: str | None, until: str | None, *, now: datetime | None = None) -> tuple[datetime | None, datetime]:
-    now = now or datetime.now(timezone.utc)
+def bounds(since: str | None, until: str | None, *, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """``--since`` and ``--until`` as points in time, durations counted back from ``now``; None where
+    not given (``--since all``: none)."""
     start = parse_point(since, now=now, flag="--since") if since and since.strip().lower() != ALL else None
-    end = parse_point(until, now=now, flag="--until") if until else now
-    if start is not None and end < start:
-        if not until:
-            raise UsageError(f"--since ({start:%Y-%m-%d %H:%M}) is in the future; give a date or duration in the past")
+    end = parse_point(until, now=now, flag="--until") if until else None
+    if start is not None and end is not None and end < start:
         raise UsageError(f"--until ({end:%Y-%m-%d %H:%M}) is before --since ({start:%Y-%m-%d %H:%M}); swap them")
     return start, end
+
+
+def check_forms(since: str | None, until: str | None) -> None:
+    """Say now a ``--since`` or ``--until`` that gitmine cannot read, before it knows what ``now`` is."""
+    epoch = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    if since and since.strip().lower() != ALL:
+        parse_point(since, now=epoch, flag="--since")
+    if until:
+        parse_point(until, now=epoch, flag="--until")
+
+
+def parse_window(since: str | None, until: str | None, *, now: datetime | None = None) -> tuple[datetime | None, datetime]:
+    now = now or datetime.now(timezone.utc)
+    start, end = bounds(since, until, now=now)
+    if start is not None and end is None and now < start:
+        raise UsageError(f"--since ({start:%Y-%m-%d %H:%M}) is in the future; give a date or duration in the past")
+    return start, end or now
 
 
 def check_every(every: str) -> str:

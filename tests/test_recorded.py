@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from gitmine.errors import InputError
+from gitmine.errors import InputError, UsageError
 from gitmine.recorded import load_history, write_history
 from tests.conftest import SMALL_HISTORIES
 
@@ -68,3 +68,13 @@ def test_gzip_data_is_read_whatever_the_name_and_a_damaged_file_is_one_error(tmp
 def test_a_window_that_holds_no_snapshot_says_where_the_snapshots_are():
     with pytest.raises(InputError, match=r"no snapshot in the window \(its snapshots are dated 2024-11-03 to 2026-10-25\)"):
         load_history(SMALL_HISTORIES[0], since="2026-11-01")
+
+
+def test_durations_count_back_from_the_historys_latest_date_not_from_today():
+    # the corpus ends on 2026-10-25: the last 26 weeks are the same 27 weekly snapshots whenever this runs
+    recent = load_history(SMALL_HISTORIES[0], since="26w")
+    assert (len(recent), recent[0].date[:10], recent[-1].date[:10]) == (27, "2026-04-26", "2026-10-25")
+    older = load_history(SMALL_HISTORIES[0], since="1y", until="26w")
+    assert (older[0].date[:10], older[-1].date[:10]) == ("2025-10-26", "2026-04-26")
+    with pytest.raises(UsageError, match="--since 'soon' is not understood"):  # said before the file is read
+        load_history(SMALL_HISTORIES[0].parent / "missing.jsonl", since="soon")
