@@ -40,9 +40,8 @@ def load_history(path: Path, *, since: str | None = None, until: str | None = No
     last = end.date().isoformat() if end else None
     out = [s for s in snaps if (first is None or s.date[:10] >= first) and (last is None or s.date[:10] <= last)]
     if not out:
-        dated = sorted(s.date[:10] for s in snaps if s.date)
-        span = f" (its snapshots are dated {dated[0]} to {dated[-1]})" if dated else ""
-        raise InputError(f"{path}: no snapshot in the window{span}; widen --since/--until")
+        span = f"its snapshots are dated {min(days)} to {max(days)}"
+        raise InputError(f"{path}: no snapshot in the window ({span}); widen --since/--until")
     return out
 
 
