@@ -1,6 +1,7 @@
-"""Fuzz `gitmine layout` (also as a Nix builder, `--nix-build`), `gitmine check`, recorded histories (`gitmine analyze --from-closures`,
-`gitmine replay`) and, where Nix is installed, a repository's `gitmine.toml` (`gitmine analyze` of the
-example repository) with malformed graph, hint, history and settings files (hypothesis).
+"""Fuzz `gitmine layout` (also as a Nix builder, `--nix-build`), `gitmine check`, recorded histories
+(`gitmine analyze --from-closures`, `gitmine replay`) and, where Nix is installed, a repository's
+`gitmine.toml` (`gitmine analyze` of the example repository) with malformed graph, hint, structured
+attribute, history and settings files (hypothesis).
 
     python scripts/fuzz_inputs.py [--examples 2000]   # settings files: a tenth as many
 
@@ -247,9 +248,7 @@ def main_() -> None:
             code, stderr = run_cli(["example", str(repo)])
             assert code == 0, stderr
             text = SETTINGS_EXTRA + (repo / "gitmine.toml").read_text()
-            settings(max_examples=max(1, n // 10), deadline=None, suppress_health_check=list(HealthCheck), database=None)(
-                given(st.data())(lambda data: fuzz_settings(repo, text, data))
-            )()
+            settings(run, max_examples=max(1, n // 10))(given(st.data())(lambda data: fuzz_settings(repo, text, data)))()
     else:
         print("nix is not installed: gitmine.toml not fuzzed", file=sys.stderr)
     total = sum(OUTCOMES.values())
