@@ -641,7 +641,7 @@ def replay(
     else:
         for h, runs in zip(history, per_history):
             for n, results, folds in runs:
-                err.print(replay_table(str(h) if h.name not in ("", "..") else h.resolve().name, n, results, folds, replan_every))
+                err.print(replay_table(_history_name(h), n, results, folds, replan_every))
         for n, results, folds in total:
             err.print(replay_table(f"all {len(history)} histories", n, results, folds, replan_every))
     if plot is not None:
@@ -715,6 +715,11 @@ def _what_fits(snapshots: list[Snapshot], replanning: bool) -> str:
         return f" (e.g. --train {weeks - 1})" if weeks > 1 else ""
     train = max(1, weeks * 2 // 3)
     return f" (e.g. --train {train} --test {max(1, weeks - train)})"
+
+
+def _history_name(history: Path) -> str:
+    """A history as its table names it: the path given, or for ``.`` and ``..`` the directory's name."""
+    return history.resolve().name if history.name in ("", "..") else str(history)
 
 
 def _is_repository(history: Path) -> bool:

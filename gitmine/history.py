@@ -124,10 +124,9 @@ def select_commits(
         raise RepositoryError(f"no commits {span} on {rev}; widen --since or check --rev")
     sampled = _sample(repo, commits, every)
     if not sampled:  # only --every tag can leave none
+        untagged = "the only commit {} is not" if len(commits) == 1 else f"none of the {len(commits)} commits {{}} is"
         raise RepositoryError(
-            f"{'the only commit' if len(commits) == 1 else f'none of the {len(commits)} commits'} {span} on {rev} "
-            f"is{' not' if len(commits) == 1 else ''} tagged; tag releases, widen --since, "
-            "or sample with --every 1w"
+            f"{untagged.format(f'{span} on {rev}')} tagged; tag releases, widen --since, or sample with --every 1w"
         )
     return sampled
 

@@ -281,7 +281,7 @@ def flake_packages(root: Path, *, timeout: float = 30) -> list[str]:
     try:
         system = gateway.run(["nix", *NIX_FEATURES, "eval", "--impure", "--raw", "--expr", "builtins.currentSystem"], timeout=timeout)
         out = gateway.run(
-            ["nix", *NIX_FEATURES, "eval", "--json", "--no-write-lock-file", f"{root}#packages.{system.strip()}",
+            ["nix", *NIX_FEATURES, "eval", "--json", "--no-write-lock-file", f".#packages.{system.strip()}",
              "--apply", "builtins.attrNames"],
             cwd=root, timeout=timeout,
         )  # fmt: skip
