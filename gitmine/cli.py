@@ -94,7 +94,7 @@ def analyze(
     all_parents: Optional[bool] = typer.Option(None, "--all-parents", help="Include commits of merged branches, not just first parents."),
     every: Optional[str] = typer.Option(None, help="Sample: commit (default), 1d, 1w or tag."),
     attr: Optional[list[str]] = typer.Option(
-        None, "--attr", help="Image attribute (repeatable): flake attr (DIR#ATTR: the flake in DIR), or attr of --file."
+        None, "--attr", help="Image attribute (repeatable): flake attr (DIR#ATTR: the flake in DIR), or attr of --file (default: the images of gitmine.toml, else the flake's default package)."
     ),
     file: Optional[str] = typer.Option(None, "--file", help="Evaluate --attr in this Nix file instead of the flake."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Commits evaluated at once (default: cores, at most one per 2 GiB of memory)."),
@@ -215,12 +215,14 @@ def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: s
     try:
         return resolve(Settings(repo=repo), flags)
     except NoImage as err:
-        from .nixeval import flake_packages_said
+        from .nixeval import DEFAULT_PACKAGE, flake_packages, said
 
-        names = flake_packages_said(repo)
-        if not names:
-            raise
-        raise NoImage(f"{err}; this flake's packages: {names}") from None
+        names = flake_packages(repo)
+        if DEFAULT_PACKAGE not in names:  # what `nix build` with no attribute builds, or nothing to go by
+            raise NoImage(f"{err}; this flake's packages: {said(names)}" if names else str(err)) from None
+        _say(f"image: the flake's default package (#{DEFAULT_PACKAGE}, what `nix build` builds); --attr names another")
+        flags["images"] = (ImageSpec(DEFAULT_PACKAGE, DEFAULT_PACKAGE),)
+        return resolve(Settings(repo=repo), flags)
 
 
 def _check(settings: Settings, report: Path | None, as_json: bool) -> None:

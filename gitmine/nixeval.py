@@ -273,6 +273,9 @@ def reads_search_path(root: Path, image: ImageSpec, *, timeout: float | None) ->
     return False
 
 
+DEFAULT_PACKAGE = "default"  # packages.<system>.default: what `nix build` builds given no attribute
+
+
 def flake_packages(root: Path, *, timeout: float = 30) -> list[str]:
     """The names in ``packages.<this system>`` of the flake at ``root``, to suggest as images; none
     when there is no flake or it cannot be evaluated (nothing is built, no lock file written)."""
@@ -291,9 +294,13 @@ def flake_packages(root: Path, *, timeout: float = 30) -> list[str]:
     return sorted(n for n in names if isinstance(n, str)) if isinstance(names, list) else []
 
 
-def flake_packages_said(root: Path, most: int = 10) -> str:
+def flake_packages_said(root: Path) -> str:
     """:func:`flake_packages` for an error message: ``app, image, tool and 4 more``, or empty."""
-    names = flake_packages(root)
+    return said(flake_packages(root))
+
+
+def said(names: list[str], most: int = 10) -> str:
+    """Names for an error message: ``app, image, tool and 4 more``, or empty."""
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 

@@ -227,6 +227,65 @@ def test_with_no_image_named_the_error_lists_the_flake_packages(tmp_path):
     assert not (repo / "flake.lock").exists() and not (repo / "layer-hints.toml").exists()
 
 
+def _mk(name: str, deps: str = "") -> str:
+    return (f'derivation {{ name = "{name}"; system = "x86_64-linux"; builder = "/bin/sh"; '
+            f'args = [ "-c" "echo {name} {deps} > $out" ]; }}')
+
+
+def test_with_no_image_named_the_flakes_default_package_is_analysed(tmp_path):
+    # as `nix build` with no attribute builds packages.<system>.default
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    for n in (1, 2, 3):
+        libc = _mk(f"libc-{1 if n < 3 else 2}")
+        (repo / "flake.nix").write_text(
+            f"{{ outputs = {{ self }}: let libc = {libc}; in {{ packages.x86_64-linux = {{"
+            f" default = {_mk(f'app-{n}', '${libc}')}; tool = {_mk('tool-1')}; }}; }}; }}"
+        )
+        commit_all(repo, f"release {n}")
+    proc = gitmine("analyze", str(repo), "--cache-dir", str(tmp_path / "c"), "--json")
+    assert "image: the flake's default package (#default" in proc.stderr
+    s = json.loads(proc.stdout)
+    assert (s["snapshots"], s["failed"], s["absent"]) == (3, 0, 0)
+    h = hintfile.load(repo / "layer-hints.toml")
+    assert h.analysis.images == ("default",) and sorted(k for layer in h.layers for k in layer.keys) == ["app", "libc"]
+
+
+def test_a_flake_input_bumped_in_flake_lock_is_history_the_base_packages_change_in(tmp_path):
+    # the way most images change: nixpkgs' revision in flake.lock; each commit evaluates with the
+    # revision it locked, fetched from the input's own repository
+    pkgs = tmp_path / "pkgs"
+    pkgs.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=pkgs, check=True)
+    revs = []
+    for libc, ssl in (("2.38", "3.0.1"), ("2.38", "3.0.2"), ("2.39", "3.0.2")):
+        (pkgs / "flake.nix").write_text(
+            "{ outputs = { self }: rec { mk = name: deps: derivation { inherit name; system = \"x86_64-linux\";"
+            " builder = \"/bin/sh\"; args = [ \"-c\" \"echo ${name} ${toString deps} > $out\" ]; };"
+            f" libc = mk \"libc-{libc}\" [ ]; openssl = mk \"openssl-{ssl}\" [ libc ]; }}; }}"
+        )
+        commit_all(pkgs, f"{libc} {ssl}")
+        revs.append(head_commit(pkgs))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    for n, rev in enumerate((revs[0], revs[0], revs[1], revs[1], revs[2], revs[2]), 1):
+        (repo / "flake.nix").write_text(
+            f'{{ inputs.pkgs.url = "git+file://{pkgs}"; outputs = {{ self, pkgs }}: '
+            f'{{ image = pkgs.mk "app-{n}" [ pkgs.openssl ]; }}; }}'
+        )
+        subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+        if n in (1, 3, 5):  # the lock bumps, as `nix flake lock --update-input` would write them
+            subprocess.run(["nix", "flake", "lock", "--override-input", "pkgs", f"git+file://{pkgs}?rev={rev}"],
+                           cwd=repo, check=True, capture_output=True)
+        commit_all(repo, f"release {n}")
+    s = analyze_json(str(repo), "--attr", "image", "--since", "all", "--cache-dir", str(tmp_path / "c"))
+    assert (s["snapshots"], s["failed"], s["warnings"]) == (6, 0, [])
+    rates = {k: layer.observed_rate for layer in hintfile.load(repo / "layer-hints.toml").layers for k in layer.keys}
+    assert rates == {"libc": 0.2, "openssl": 0.4, "app": 1.0}  # of 5 releases: one libc bump, two openssl ones
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_run_resumes_from_the_cache(tmp_path, sig):
     repo = generate(tmp_path / "repo", commits=40, days=40, eval_work=1_500_000)  # ~0.2 s per evaluation
