@@ -222,11 +222,11 @@ def test_github_actions_example_saves_the_cache_even_when_the_check_fails():
     (install,) = [s for s in steps if "pip install" in s.get("run", "")]
     assert '"gitmine @ $GITMINE"' in install["run"] and install["env"]["GITMINE"].startswith("git+https://")
     uses = [s.get("uses", "") for s in steps]
-    restore = uses.index("actions/cache/restore@v4")
+    restore = uses.index("actions/cache/restore@v5")
     check = next(i for i, s in enumerate(steps) if "gitmine analyze --check" in s.get("run", ""))
-    save = steps[uses.index("actions/cache/save@v4")]
+    save = steps[uses.index("actions/cache/save@v5")]
     # restored before the check, saved after it even when it fails (a stale file fails the job)
-    assert restore < check < uses.index("actions/cache/save@v4") and save["if"].startswith("always()")
+    assert restore < check < uses.index("actions/cache/save@v5") and save["if"].startswith("always()")
     assert any(s.get("run", "").startswith("gitmine cache prune") and s["if"] == "always()" for s in steps[check:])
     # after a failed check, the file it wanted is written (from the cache) and uploaded, to be committed
     update = next(i for i, s in enumerate(steps) if s.get("run", "").startswith("gitmine analyze --since"))
