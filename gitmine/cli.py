@@ -98,7 +98,7 @@ def analyze(
     ),
     file: Optional[str] = typer.Option(None, "--file", help="Evaluate --attr in this Nix file instead of the flake."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Commits evaluated at once (default: cores, at most one per 2 GiB of memory)."),
-    max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget per image (default: max-layers in gitmine.toml, else 100)."),
+    max_layers: Optional[int] = typer.Option(None, "--max-layers", help="Layer budget per image (default: max-layers in gitmine.toml, else the hint file's, else 100)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Hint file to write (default: REPO/layer-hints.toml)."),
     strict: Optional[bool] = typer.Option(None, "--strict", help="Fail (exit 1) if any commit fails to evaluate."),
     allow_shallow: Optional[bool] = typer.Option(None, "--allow-shallow", help="Analyse a shallow clone's partial history."),
@@ -174,7 +174,7 @@ def _analyze_recorded(
     with _activity() as show:
         show(f"learning from {history} and planning")
         res = learn_recorded(
-            history, since=since, until=until, max_layers=max_layers or config.DEFAULT_MAX_LAYERS, output=out, fresh=fresh
+            history, since=since, until=until, max_layers=max_layers or config.budget_in_use(out), output=out, fresh=fresh
         )
     _show_summary(summary_recorded(res, out, since=since, until=until), as_json)
 
@@ -636,7 +636,7 @@ def replay(
         if len({tuple(n for n, _, _ in runs) for runs in per_history}) == 1:
             total = totals(per_history)
         else:
-            _say("no totals: the repositories' gitmine.toml give different budgets; --max-layers sets one for all")
+            _say("no totals: the repositories' budgets (gitmine.toml or hint file) differ; --max-layers sets one for all")
     if as_json:
         per = [replay_json(str(h), runs, replan_every) for h, runs in zip(history, per_history)]
         _emit_json(per[0] if len(per) == 1 else {"histories": per, "totals": totals_json(total)})
@@ -739,7 +739,8 @@ def _replay_snapshots(
     submodules: bool | None,
 ) -> tuple[list[Snapshot], int]:
     """Snapshots of a recorded history, or of a git repository evaluated like `analyze` does, and the
-    layer budget to replay them with when none is given: the repository's (``gitmine.toml``), else 100."""
+    layer budget to replay them with when none is given: the repository's (``gitmine.toml``, else its
+    hint file's), else 100."""
     from .config import DEFAULT_MAX_LAYERS
     from .recorded import load_history
     from .window import ALL

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import NoImage, UsageError
+from . import hints as hintfile
+from .errors import GitmineError, NoImage, UsageError
 from .nixeval import ImageSpec
 from .window import check_every
 
@@ -109,6 +110,16 @@ def load_config(repo: Path) -> dict[str, Any]:
     return data
 
 
+def budget_in_use(path: Path) -> int:
+    """The layer budget when neither ``--max-layers`` nor gitmine.toml gives one: the ``max-layers``
+    the hint file in use was made for (rerunning an analysis keeps it), else :data:`DEFAULT_MAX_LAYERS`.
+    A file that cannot be read gives the default; the analysis says why it could not use the file."""
+    try:
+        return hintfile.load(path).max_layers if path.is_file() else DEFAULT_MAX_LAYERS
+    except (GitmineError, OSError):
+        return DEFAULT_MAX_LAYERS
+
+
 def output_of(repo: Path) -> Path:
     """Where ``gitmine analyze`` of the repository at ``repo`` (its root) writes the hint file unless
     told otherwise: ``output`` in its gitmine.toml, else layer-hints.toml at the root."""
@@ -185,6 +196,8 @@ def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
             submodules=data.get("submodules", s.submodules),
         )
     s = replace(s, **{k: v for k, v in flags.items() if v is not None})
+    if "max-layers" not in data and flags.get("max_layers") is None:
+        s = replace(s, max_layers=budget_in_use(s.output_path))
     check_every(s.every)
     limits = (
         ("max-layers", s.max_layers, s.max_layers < 1, "at least 1"),

@@ -1,7 +1,7 @@
 """``gitmine analyze --check``: is the committed hint file still what the history says?
 
-Compares the committed hints with freshly computed ones: keys that moved layers, keys new to the
-hints, keys gone, a rule for unseen keys that changed, layers whose expected pull bytes per release
+Compares the committed hints with freshly computed ones: a layer budget that changed, keys that
+moved layers, keys new to the hints, keys gone, a rule for unseen keys that changed, layers whose expected pull bytes per release
 changed, and an estimate of the bytes per release that updating would save, by replaying the
 analysed snapshots under both hint files.
 """
@@ -30,10 +30,11 @@ class Drift:
     switch_pull: int = 0  # bytes pulled once when the latest snapshot goes from committed to updated layers
     switch_unpack: int = 0  # and unpacked once
     unseen_rule: tuple[str, str] | None = None  # committed and updated ``unseen.rule``, when they differ
+    budget: tuple[int, int] | None = None  # committed and updated ``max-layers``, when they differ
 
     @property
     def stale(self) -> bool:
-        return bool(self.moved or self.new_keys or self.removed_keys or self.unseen_rule)
+        return bool(self.moved or self.new_keys or self.removed_keys or self.unseen_rule or self.budget)
 
     @property
     def saving(self) -> float:
@@ -52,6 +53,7 @@ class Drift:
             "switch_pull": self.switch_pull,
             "switch_unpack": self.switch_unpack,
             "unseen_rule": {"from": self.unseen_rule[0], "to": self.unseen_rule[1]} if self.unseen_rule else None,
+            "max_layers": {"from": self.budget[0], "to": self.budget[1]} if self.budget else None,
         }
 
 
@@ -85,11 +87,18 @@ def drift(committed: Hints, updated: Hints, snapshots: Sequence[Snapshot]) -> Dr
         switch_pull=switch_pull,
         switch_unpack=switch_unpack,
         unseen_rule=None if committed.unseen_rule == updated.unseen_rule else (committed.unseen_rule, updated.unseen_rule),
+        budget=None if committed.max_layers == updated.max_layers else (committed.max_layers, updated.max_layers),
     )
 
 
 def markdown(d: Drift, path: str) -> str:
     lines = [f"## gitmine: `{path}` is {'stale' if d.stale else 'up to date'}", ""]
+    if d.budget:
+        lines += [
+            f"The committed file was made for {d.budget[0]} layers; this analysis asks for {d.budget[1]} "
+            "(`--max-layers`, or `max-layers` in gitmine.toml).",
+            "",
+        ]
     change = f"saving {mb(d.saving)}" if d.saving >= 0 else f"{mb(-d.saving)} more"
     lines.append(
         f"Mean bytes pulled per release over the analysed history: {mb(d.pull_committed)} with the "

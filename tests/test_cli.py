@@ -264,6 +264,16 @@ def test_the_summary_lists_ten_failures_and_counts_the_rest(tmp_path, capsys):
     assert f"{mb(auto['lower_bound'])} of new store paths per release" in err
 
 
+def test_a_rerun_without_a_budget_keeps_the_hint_files(tmp_path):
+    out = tmp_path / "h.toml"
+    args = ("analyze", "--from-closures", str(SMALL_HISTORIES[0]), "--output", str(out))
+    assert run(*args, "--max-layers", "12").returncode == 0 and hintfile.load(out).max_layers == 12
+    assert run(*args).returncode == 0 and hintfile.load(out).max_layers == 12
+    assert run(*args, "--fresh").returncode == 0 and hintfile.load(out).max_layers == 12
+    out.unlink()
+    assert run(*args).returncode == 0 and hintfile.load(out).max_layers == 100
+
+
 def test_a_budget_docker_cannot_run_is_warned_of(tmp_path):
     out = tmp_path / "h.toml"
     deep = "max-layers 126: Docker refuses images of more than 125"

@@ -9,6 +9,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from gitmine import config
+from gitmine import hints as hintfile
+from gitmine.planner import plan
+from gitmine.stats import compute_statistics
+from tests.conftest import snapshot, sp
 
 
 @pytest.mark.parametrize("memory_gib, cores, jobs", [(64, 8, 8), (32, 64, 16), (3, 4, 1), (1, 4, 1)])
@@ -103,6 +107,23 @@ def test_a_file_saved_with_a_byte_order_mark_and_crlf_line_ends_is_read(tmp_path
     (tmp_path / "gitmine.toml").write_bytes(b'\xef\xbb\xbfmax-layers = 8\r\n[[image]]\r\nattr = "web"\r\n')
     s = config.resolve(config.Settings(repo=tmp_path), {})
     assert s.max_layers == 8 and [i.attr for i in s.images] == ["web"]
+
+
+def test_the_budget_is_the_flags_else_the_config_files_else_the_hint_files_in_use(tmp_path):
+    # rerunning `gitmine analyze` after `--max-layers 40` keeps 40 layers, not the default
+    (tmp_path / "gitmine.toml").write_text('[[image]]\nattr = "web"\n')
+    resolved = lambda flags: config.resolve(config.Settings(repo=tmp_path), flags).max_layers  # noqa: E731
+    assert resolved({}) == config.DEFAULT_MAX_LAYERS  # no hint file yet
+    hints = plan(compute_statistics([snapshot("a", "2026-01-01", sp("app"))]), 40)
+    hintfile.write(hints, tmp_path / "layer-hints.toml")
+    assert resolved({}) == 40 and resolved({"max_layers": 12}) == 12
+    (tmp_path / "gitmine.toml").write_text('max-layers = 64\n[[image]]\nattr = "web"\n')
+    assert resolved({}) == 64 and resolved({"max_layers": 12}) == 12
+    # the file that `output` names is the one in use; one gitmine cannot read leaves the default
+    (tmp_path / "gitmine.toml").write_text('output = "other.toml"\n[[image]]\nattr = "web"\n')
+    assert resolved({}) == config.DEFAULT_MAX_LAYERS
+    (tmp_path / "other.toml").write_text("schema = 1\n[analysis\n")
+    assert resolved({}) == config.DEFAULT_MAX_LAYERS
 
 
 VALUES = [

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from gitmine.drift import drift, markdown
 from gitmine.hints import HintLayer, Hints
 from gitmine.planner import plan
@@ -40,3 +42,17 @@ def test_a_hint_file_with_the_old_unseen_rule_is_stale():
     assert d.as_dict()["unseen_rule"] == {"from": "top", "to": "referrers"}
     assert 'follow `unseen.rule = "top"`; gitmine now writes `"referrers"`' in markdown(d, "x")
     assert drift(updated, updated, snaps).as_dict()["unseen_rule"] is None
+
+
+def test_a_hint_file_made_for_another_budget_is_stale_and_says_so():
+    snaps = load_history(SMALL_HISTORIES[0])[:26]
+    stats = compute_statistics(snaps)
+    committed, updated = plan(stats, 6), plan(stats, 8)
+    d = drift(committed, updated, snaps)
+    assert d.stale and d.budget == (6, 8) and d.as_dict()["max_layers"] == {"from": 6, "to": 8}
+    assert "The committed file was made for 6 layers; this analysis asks for 8" in markdown(d, "x")
+    # the same layers under another recorded budget (more than the keys need): stale for the budget alone
+    roomy = Hints(replace(updated.analysis, max_layers=100), updated.layers)
+    alone = drift(roomy, updated, snaps)
+    assert alone.stale and alone.budget == (100, 8) and not alone.moved and alone.switch_pull == 0
+    assert drift(updated, updated, snaps).budget is None
