@@ -1,9 +1,9 @@
 """``gitmine analyze --check``: is the committed hint file still what the history says?
 
 Compares the committed hints with freshly computed ones: a layer budget that changed, keys that
-moved layers, keys new to the hints, keys gone, a rule for unseen keys that changed, layers whose expected pull bytes per release
-changed, and an estimate of the bytes per release that updating would save, by replaying the
-analysed snapshots under both hint files.
+moved layers, keys new to the hints, keys gone, a rule for unseen keys that changed, layers whose
+expected pull bytes per release changed, and an estimate of the bytes per release that updating
+would save, by replaying the analysed snapshots under both hint files.
 """
 
 from __future__ import annotations
