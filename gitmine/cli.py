@@ -284,24 +284,34 @@ def _activity() -> Iterator[Callable[[str], None]]:
 
 def _evaluation_progress(bar: RichProgress, show: Callable[[str], None]) -> Progress:
     """Evaluation callbacks that start ``bar`` once the number of commits × images is known, and
-    hand over to a spinner (``show``) for the work after it."""
+    hand over to a spinner (``show``) for the work after it. Where stderr is a log (CI), not a
+    terminal, a line every tenth of the way instead: a bar would be drawn there once, at the end of
+    a first run that may take an hour."""
     from .analyze import FAILED, Progress
 
     task: Any = None
-    failed = 0
+    failed = done = total = 0
+    log = not err.is_terminal
 
-    def start(total: int) -> None:
-        nonlocal task
-        bar.start()
-        task = bar.add_task("evaluating", total=total, failed=0)
+    def start(n: int) -> None:
+        nonlocal task, total
+        total = n
+        if not log:
+            bar.start()
+            task = bar.add_task("evaluating", total=n, failed=0)
 
     def advance(ev: Evaluation) -> None:
-        nonlocal failed
+        nonlocal failed, done
         failed += ev.status == FAILED
-        bar.update(task, advance=1, failed=failed)
+        done += 1
+        if not log:
+            bar.update(task, advance=1, failed=failed)
+        elif done == total or done % -(-total // 10) == 0:
+            _say(f"evaluating {done}/{total}, {failed} failed")
 
     def stage(what: str) -> None:
-        bar.stop()
+        if not log:
+            bar.stop()
         show(what)
 
     def note(text: str) -> None:

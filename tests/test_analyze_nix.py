@@ -227,6 +227,15 @@ def test_with_no_image_named_the_error_lists_the_flake_packages(tmp_path):
     assert not (repo / "flake.lock").exists() and not (repo / "layer-hints.toml").exists()
 
 
+def test_in_a_log_evaluation_progress_is_a_line_every_tenth_of_the_way(tmp_path):
+    # CI captures stderr: a bar would be drawn once, when a first run of maybe an hour is over
+    repo = generate(tmp_path / "repo", commits=20, days=20)
+    proc = gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("evaluating")]
+    assert lines == [f"evaluating {n}/20, 0 failed" for n in range(2, 21, 2)]
+    assert "━" not in proc.stderr
+
+
 def _mk(name: str, deps: str = "") -> str:
     return (f'derivation {{ name = "{name}"; system = "x86_64-linux"; builder = "/bin/sh"; '
             f'args = [ "-c" "echo {name} {deps} > $out" ]; }}')
