@@ -285,8 +285,8 @@ def _activity() -> Iterator[Callable[[str], None]]:
 def _evaluation_progress(bar: RichProgress, show: Callable[[str], None]) -> Progress:
     """Evaluation callbacks that start ``bar`` once the number of commits × images is known, and
     hand over to a spinner (``show``) for the work after it. Where stderr is a log (CI), not a
-    terminal, a line every tenth of the way instead: a bar would be drawn there once, at the end of
-    a first run that may take an hour."""
+    terminal, a line every tenth of the way and a line per stage instead: a bar would be drawn there
+    once, at the end of a first run that may take an hour."""
     from .analyze import FAILED, Progress
 
     task: Any = None
@@ -310,8 +310,10 @@ def _evaluation_progress(bar: RichProgress, show: Callable[[str], None]) -> Prog
             _say(f"evaluating {done}/{total}, {failed} failed")
 
     def stage(what: str) -> None:
-        if not log:
-            bar.stop()
+        if log:  # a template build for --derive may take as long as the evaluations
+            _say(what)
+            return
+        bar.stop()
         show(what)
 
     def note(text: str) -> None:

@@ -233,7 +233,7 @@ def test_in_a_log_evaluation_progress_is_a_line_every_tenth_of_the_way(tmp_path)
     proc = gitmine("analyze", str(repo), "--attr", "image", "--cache-dir", str(tmp_path / "c"), "--json")
     lines = [line for line in proc.stderr.splitlines() if line.startswith("evaluating")]
     assert lines == [f"evaluating {n}/20, 0 failed" for n in range(2, 21, 2)]
-    assert "━" not in proc.stderr
+    assert "━" not in proc.stderr and "\nlearning from 20 snapshots and planning\n" in proc.stderr
 
 
 def _mk(name: str, deps: str = "") -> str:
