@@ -212,17 +212,24 @@ def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: s
         flags["images"] = tuple(ImageSpec(a, a, file) for a in attr)
     if flags.get("output") is not None:
         flags["output"] = Path(flags["output"]).resolve()
-    try:
-        return resolve(Settings(repo=repo), flags)
-    except NoImage as err:
-        from .nixeval import DEFAULT_PACKAGE, flake_packages, said
+    packages: list[str] = []
 
-        names = flake_packages(repo)
-        if DEFAULT_PACKAGE not in names:  # what `nix build` with no attribute builds, or nothing to go by
-            raise NoImage(f"{err}; this flake's packages: {said(names)}" if names else str(err)) from None
+    def flake_default(root: Path) -> ImageSpec | None:
+        """With no image named, what `nix build` with no attribute builds: packages.<system>.default."""
+        from .nixeval import DEFAULT_PACKAGE, flake_packages
+
+        packages[:] = flake_packages(root)
+        if DEFAULT_PACKAGE not in packages:
+            return None
         _say(f"image: the flake's default package (#{DEFAULT_PACKAGE}, what `nix build` builds); --attr names another")
-        flags["images"] = (ImageSpec(DEFAULT_PACKAGE, DEFAULT_PACKAGE),)
-        return resolve(Settings(repo=repo), flags)
+        return ImageSpec(DEFAULT_PACKAGE, DEFAULT_PACKAGE)
+
+    try:
+        return resolve(Settings(repo=repo), flags, default_image=flake_default)
+    except NoImage as err:
+        from .nixeval import said
+
+        raise NoImage(f"{err}; this flake's packages: {said(packages)}" if packages else str(err)) from None
 
 
 def _check(settings: Settings, report: Path | None, as_json: bool) -> None:

@@ -6,7 +6,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import hints as hintfile
 from .errors import GitmineError, NoImage, UsageError
@@ -173,8 +173,11 @@ def _in_repository(image: ImageSpec, repo: Path) -> ImageSpec:
     return replace(image, file=str(path.relative_to(root)))
 
 
-def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
-    """Config file values under CLI flags (``flags`` holds only what the user gave)."""
+def resolve(
+    base: Settings, flags: dict[str, Any], default_image: Callable[[Path], ImageSpec | None] | None = None
+) -> Settings:
+    """Config file values under CLI flags (``flags`` holds only what the user gave); where neither
+    names an image, ``default_image(repo)``'s, if it finds one."""
     data = load_config(base.repo)
     src = str(base.repo / CONFIG_NAME)
     s = base
@@ -207,7 +210,8 @@ def resolve(base: Settings, flags: dict[str, Any]) -> Settings:
     for key, value, bad, what in limits:
         if bad:
             raise UsageError(f"{key} {value:g} (--{key}, or {key} in {CONFIG_NAME}): must be {what}")
-    s = replace(s, images=tuple(_in_repository(img, s.repo) for img in s.images))
+    found = default_image(s.repo) if not s.images and default_image is not None else None
+    s = replace(s, images=(found,) if found else tuple(_in_repository(img, s.repo) for img in s.images))
     for img in s.images:
         where = img.attr.rpartition("#")[0] if img.is_flake else ""
         if ":" in where:  # path:., github:o/r, git+file://…: a flake reference, not a place in this repository

@@ -126,6 +126,22 @@ def test_the_budget_is_the_flags_else_the_config_files_else_the_hint_files_in_us
     assert resolved({}) == config.DEFAULT_MAX_LAYERS
 
 
+def test_with_no_image_named_the_default_image_is_asked_for(tmp_path):
+    asked: list[Path] = []
+
+    def default(root: Path) -> config.ImageSpec | None:
+        asked.append(root)
+        return config.ImageSpec("default", "default")
+
+    s = config.resolve(config.Settings(repo=tmp_path), {}, default_image=default)
+    assert [i.attr for i in s.images] == ["default"] and asked == [tmp_path]
+    given = {"images": (config.ImageSpec("web", "web"),)}
+    assert [i.attr for i in config.resolve(config.Settings(repo=tmp_path), given, default_image=default).images] == ["web"]
+    assert asked == [tmp_path]  # not asked when an image is named
+    with pytest.raises(config.NoImage):
+        config.resolve(config.Settings(repo=tmp_path), {}, default_image=lambda root: None)
+
+
 VALUES = [
     '"6months"', '"2w"', '"bogus"', '""', '"commit"', '"1d"', '"tag"', "0", "-3", "8", "2.5", "true", "false",
     "[]", "[1, 2]", '["a"]', "{}", '{ attr = "x" }', "1979-05-27", '"hints/h.toml"', "nan", "inf",
