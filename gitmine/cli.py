@@ -8,6 +8,7 @@ shows the traceback instead.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -297,12 +298,12 @@ def _evaluation_progress(bar: RichProgress, show: Callable[[str], None]) -> Prog
     from .analyze import FAILED, Progress
 
     task: Any = None
-    failed = done = total = 0
+    failed = done = total = step = 0
     log = not err.is_terminal
 
     def start(n: int) -> None:
-        nonlocal task, total
-        total = n
+        nonlocal task, total, step
+        total, step = n, max(1, math.ceil(n / 10))
         if not log:
             bar.start()
             task = bar.add_task("evaluating", total=n, failed=0)
@@ -313,7 +314,7 @@ def _evaluation_progress(bar: RichProgress, show: Callable[[str], None]) -> Prog
         done += 1
         if not log:
             bar.update(task, advance=1, failed=failed)
-        elif done == total or done % -(-total // 10) == 0:
+        elif done == total or done % step == 0:
             _say(f"evaluating {done}/{total}, {failed} failed")
 
     def stage(what: str) -> None:
