@@ -8,18 +8,8 @@
       systems = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
       forAll = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
     in {
-      packages = forAll (pkgs: {
-        default = pkgs.python3Packages.buildPythonApplication {
-          pname = "gitmine";
-          version = "0.1.0";
-          pyproject = true;
-          src = ./.;
-          build-system = [ pkgs.python3Packages.setuptools ];
-          dependencies = with pkgs.python3Packages; [ pygit2 networkx typer rich joblib tomlkit ];
-          nativeCheckInputs = [ pkgs.python3Packages.pytestCheckHook pkgs.git pkgs.nix ];
-          doCheck = false; # the end-to-end tests build images with Nix, which the sandbox does not allow
-        };
-      });
+      # without flakes: pkgs.callPackage ./nix/package.nix { }
+      packages = forAll (pkgs: { default = pkgs.callPackage ./nix/package.nix { }; });
 
       apps = nixpkgs.lib.genAttrs systems (system: {
         default = { type = "app"; program = "${self.packages.${system}.default}/bin/gitmine"; };

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -236,7 +238,28 @@ def test_github_actions_example_saves_the_cache_even_when_the_check_fails():
     assert any("gitmine-report.md" in s.get("run", "") and "GITHUB_STEP_SUMMARY" in s["run"] for s in steps)
 
 
-@pytest.mark.parametrize("path", ["flake.nix", "nix/layers-file.nix", "nix/n2c-layers.nix", "nix/docker-pipeline.nix"])
+def test_the_nix_package_is_pyprojects_name_version_and_dependencies():
+    # nixpkgs is not here: the package is evaluated with a python3Packages that holds exactly the
+    # dependencies pyproject.toml lists, so that a dependency added to one and not the other fails
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = sorted(re.split(r"[<>=!~;\[ ]", d)[0] for d in project["dependencies"])  # "pygit2>=1.14" → pygit2
+    fake = " ".join(f'{d} = "{d}";' for d in [*deps, "setuptools"])
+    expr = f"""
+let
+  lib = {{ importTOML = f: builtins.fromTOML (builtins.readFile f); cleanSource = p: p; licenses.mit = "MIT"; }};
+  python3Packages = {{ {fake} buildPythonApplication = attrs: attrs; }};
+  p = import {ROOT}/nix/package.nix {{ inherit lib python3Packages; }};
+in {{ inherit (p) pname version dependencies build-system; main = p.meta.mainProgram; src = toString p.src; }}
+"""
+    out = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--expr", expr],
+                         check=True, capture_output=True, text=True).stdout
+    pkg = json.loads(out)
+    assert (pkg["pname"], pkg["version"], pkg["main"]) == (project["name"], project["version"], "gitmine")
+    assert sorted(pkg["dependencies"]) == deps and pkg["build-system"] == ["setuptools"]
+    assert pkg["src"] == str(ROOT)
+
+
+@pytest.mark.parametrize("path", ["flake.nix", "nix/layers-file.nix", "nix/n2c-layers.nix", "nix/docker-pipeline.nix", "nix/package.nix"])
 def test_nix_files_parse(path):
     subprocess.run(["nix-instantiate", "--parse", str(ROOT / path)], check=True, capture_output=True)
 
