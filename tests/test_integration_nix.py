@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -236,6 +237,46 @@ def test_github_actions_example_saves_the_cache_even_when_the_check_fails():
     assert any(s.get("with", {}).get("path") == "layer-hints.toml" for s in steps[update:])
     assert save["with"]["key"] == steps[restore]["with"]["key"] and save["with"]["path"] == steps[restore]["with"]["path"]
     assert any("gitmine-report.md" in s.get("run", "") and "GITHUB_STEP_SUMMARY" in s["run"] for s in steps)
+
+
+def test_gitlab_example_fails_on_a_stale_file_and_leaves_the_one_to_commit(tmp_path):
+    job = yaml.safe_load((ROOT / "examples" / "gitlab-ci.yml").read_text())["gitmine-hints"]
+    variables = job["variables"]
+    # a full clone; the cache inside the project directory, the only place GitLab caches, kept when the job fails
+    assert variables["GIT_DEPTH"] == "0" and variables["XDG_CACHE_HOME"] == "$CI_PROJECT_DIR/.cache"
+    assert job["cache"]["paths"] == [".cache/gitmine/"] and job["cache"]["when"] == "always"
+    assert "sandbox = false" in variables["NIX_CONFIG"] and "substituters" not in variables["NIX_CONFIG"]
+    assert '"gitmine @ $GITMINE"' in " ".join(job["before_script"]) and variables["GITMINE"].startswith("git+https://")
+    assert job["artifacts"]["when"] == "always" and "layer-hints.toml" in job["artifacts"]["paths"]
+    # the job's script as GitLab runs it (one bash script, -eo pipefail) in a checkout of a repository
+    repo = generate(tmp_path / "repo", commits=8, days=30)
+    env = dict(os.environ, XDG_CACHE_HOME=str(repo / ".cache"))
+    script = "\n".join(job["script"])
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=repo, env=env, capture_output=True, text=True)
+
+    first = run()  # nothing committed yet: not a stale file, an error that says what to do
+    assert first.returncode == 2 and "create it with `gitmine analyze` first" in first.stderr
+    assert run_ok(["gitmine", "analyze"], repo, env)
+    hints = repo / "layer-hints.toml"
+    committed = hints.read_text()
+    clean = run()
+    assert clean.returncode == 0 and "up to date" in (repo / "gitmine-report.md").read_text()
+    top = hintfile.parse(committed).layers[-1].keys[0]
+    hints.write_text(committed.replace(f'"{top}"', '"placeholder"', 1))
+    stale = run()
+    assert stale.returncode == 1 and "is stale" in (repo / "gitmine-report.md").read_text()
+    assert hints.read_text() == committed  # the file the check wanted, ready to commit
+    # what GitLab keeps for the next run: the evaluations (the worktrees are gone)
+    kept = repo / ".cache" / "gitmine"
+    assert list(kept.glob("v1/closure/*.json")) and not list(kept.glob("worktrees/*/run-*"))
+
+
+def run_ok(args: list[str], cwd: Path, env: dict[str, str]) -> bool:
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return True
 
 
 def test_the_nix_package_is_pyprojects_name_version_and_dependencies():
