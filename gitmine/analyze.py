@@ -26,7 +26,7 @@ from .nixeval import (
     NO_BUILDER,
     ImageSpec,
     asks_for_submodules,
-    flake_packages_said,
+    flake_packages,
     instantiate,
     is_absent,
     is_transient,
@@ -36,6 +36,7 @@ from .nixeval import (
     query_closure,
     reads_search_path,
     realise,
+    said,
     substituters,
 )
 from .planner import PLANNER_NAME, plan
@@ -510,11 +511,11 @@ def mine(settings: Settings, progress: Progress | None = None) -> Mined:
     for img in settings.images:
         own = [e for e in evaluations if e.image == img.name]
         if all(e.status == ABSENT for e in own):
-            said = f" (Nix, at the latest commit: {own[-1].error})" if own and own[-1].error else ""
-            names = flake_packages_said(root / img.flake_dir) if img.is_flake else ""
+            nix_said = f" (Nix, at the latest commit: {own[-1].error})" if own and own[-1].error else ""
+            names = said(flake_packages(root / img.flake_dir)) if img.is_flake else ""
             known = f"; the flake's packages now: {names}" if names else ""
             raise RepositoryError(
-                f"image {img.describe()} exists at no commit of the window{said}; check --attr/--file and --since{known}"
+                f"image {img.describe()} exists at no commit of the window{nix_said}; check --attr/--file and --since{known}"
             )
     snapshots = snapshots_from(evaluations, commits)
     if not snapshots:

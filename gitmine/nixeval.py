@@ -294,11 +294,6 @@ def flake_packages(root: Path, *, timeout: float = 30) -> list[str]:
     return sorted(n for n in names if isinstance(n, str)) if isinstance(names, list) else []
 
 
-def flake_packages_said(root: Path) -> str:
-    """:func:`flake_packages` for an error message: ``app, image, tool and 4 more``, or empty."""
-    return said(flake_packages(root))
-
-
 def said(names: list[str], most: int = 10) -> str:
     """Names for an error message: ``app, image, tool and 4 more``, or empty."""
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
