@@ -145,6 +145,7 @@ def _problems(data: dict[str, Any]) -> list[str]:
     for k in sorted(set(data) - _TOP_KEYS):
         out.append(f"unknown top-level key `{k}`; remove it")
     an = data.get("analysis")
+    budget, images = 0, 1  # what the layers are held to: max-layers for each image
     if not isinstance(an, dict):
         out.append("missing [analysis] table")
     else:
@@ -153,6 +154,13 @@ def _problems(data: dict[str, Any]) -> list[str]:
         ml = an.get("max-layers")
         if not isinstance(ml, int) or isinstance(ml, bool) or ml < 1:
             out.append("`analysis.max-layers` must be a positive integer")
+        else:
+            budget = ml
+        names = an.get("images", [])
+        if not isinstance(names, list) or not all(isinstance(i, str) and i for i in names):
+            out.append("`analysis.images` must be a list of image names")
+        else:
+            images = max(1, len(names))
     un = data.get("unseen", {"rule": UNSEEN_RULE})
     if not isinstance(un, dict) or un.get("rule") not in UNSEEN_RULES:
         out.append("`unseen.rule` must be " + " or ".join(f'"{r}"' for r in UNSEEN_RULES))
@@ -183,8 +191,12 @@ def _problems(data: dict[str, Any]) -> list[str]:
         size = layer.get("size", 0)
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             out.append(f"layer {i}: `size` must be a non-negative integer")
-    if isinstance(an, dict) and isinstance(an.get("max-layers"), int) and len(layers) > an["max-layers"]:
-        out.append(f"{len(layers)} layers exceed `analysis.max-layers` = {an['max-layers']}")
+    # the budget is per image: a layer of one image's keys takes nothing from another's budget
+    if budget and len(layers) > budget * images:
+        out.append(
+            f"{len(layers)} layers exceed `analysis.max-layers` = {budget}"
+            + (f" for each of {images} images ({budget * images})" if images > 1 else "")
+        )
     return out
 
 

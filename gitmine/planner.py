@@ -519,7 +519,7 @@ def plan(
         )
     if analysis is None:
         analysis = Analysis(
-            images=(),
+            images=tuple(sorted(set().union(*stats.images.values()))),
             rev_range=f"{stats.revs[0]}..{stats.revs[-1]}" if stats.revs else "",
             snapshots=len(stats.revs),
             transitions=T,

@@ -14,7 +14,8 @@
 # - `hints` and `packages`: each hint layer's `deps` are the packages of its keys (no
 #   import-from-derivation). Keys without an entry in `packages` are skipped: their paths go where
 #   nix2container puts the rest of the closure (the image's own layer). Layers whose keys all lack a
-#   package are left out.
+#   package are left out. A file made for several images holds up to max-layers layers for each of
+#   them: give each image its own call with the packages of its own keys, so it gets its layers only.
 #
 #     layers = import ./nix/n2c-layers.nix {
 #       inherit (nix2container) buildLayer;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,16 @@ def closure(*entries: StorePath):  # type: ignore[no-untyped-def]
 
 def snapshot(rev: str, date: str, *entries: StorePath) -> Snapshot:
     return Snapshot(rev, date, {"image": build_closure(entries)})
+
+
+def two_images(n: int = 12) -> list[Snapshot]:
+    """Two images on one base of four libraries, each with four keys of its own; keys update at
+    rates from never to every release, so that every layer is worth its own."""
+    snaps = []
+    for i in range(n):
+        base = [sp(f"lib{j}-1.{i // (j + 2)}", 1_000_000 * (j + 1), h="abcdefghijkl"[i // (j + 2)]) for j in range(4)]
+        web = [sp(f"web{j}-1.{i // (j + 1)}", 200_000, (base[j].path,), h="abcdefghijkl"[i // (j + 1)]) for j in range(4)]
+        worker = [sp(f"worker{j}-1.{i // (j + 1)}", 300_000, (base[j].path,), h="mnopqrstuvwx"[i // (j + 1)]) for j in range(4)]
+        when = (date(2024, 1, 7) + timedelta(weeks=i)).isoformat()
+        snaps.append(Snapshot(f"r{i}", when, {"web": build_closure([*base, *web]), "worker": build_closure([*base, *worker])}))
+    return snaps

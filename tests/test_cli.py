@@ -403,6 +403,38 @@ def test_paths_of_one_key_in_two_images_do_not_share_a_layer():
     assert warning.startswith("`openssl` names 2 store paths, which share a layer: openssl-1.1.1w (5.00 MB) was pulled again at 5 ")
 
 
+def test_a_hint_file_of_two_images_with_more_layers_than_the_budget_is_read_back(tmp_path):
+    # the budget is per image, so the file holds more layers than max-layers: check, layout and a
+    # rerun of analyze read it (they refused it once, as a file of too many layers)
+    from gitmine.recorded import write_history
+    from tests.conftest import two_images
+
+    snaps = two_images()
+    history, out = tmp_path / "two.jsonl", tmp_path / "hints.toml"
+    write_history(history, snaps)
+    analyze = ("analyze", "--from-closures", str(history), "--since", "all", "--max-layers", "6", "--output", str(out))
+    assert run(*analyze).returncode == 0
+    written = hintfile.load(out)
+    assert len(written.layers) > 6 and written.analysis.images == ("web", "worker")
+    proc = run("check", str(out))
+    assert proc.returncode == 0 and f"valid: {len(written.layers)} layers" in proc.stderr, proc.stderr
+    for image, closure in snaps[-1].closures.items():
+        graph = tmp_path / f"{image}.json"
+        graph.write_text(json.dumps(closure.to_json()))
+        proc = run("layout", "--hints", str(out), str(graph))
+        assert proc.returncode == 0, proc.stderr
+        assert len(json.loads(proc.stdout)) == 6
+    again = run(*analyze, "--json")
+    assert again.returncode == 0, again.stderr
+    assert hintfile.load(out) == written
+    # one image more than the file was made for is still too many
+    text = out.read_text().replace('images = ["web", "worker"]', 'images = ["web"]')
+    assert hintfile.problems(text) == [f"{len(written.layers)} layers exceed `analysis.max-layers` = 6"]
+    assert hintfile.problems(out.read_text().replace("max-layers = 6", "max-layers = 2")) == [
+        f"{len(written.layers)} layers exceed `analysis.max-layers` = 2 for each of 2 images (4)"
+    ]
+
+
 def test_replay_json_and_plot(tmp_path):
     plot = tmp_path / "pull.svg"
     proc = run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--json", "--plot", str(plot))

@@ -48,6 +48,7 @@ def test_write_is_atomic_and_byte_identical(tmp_path, hints):
         (lambda t: t[: t.index("[[layer]]")], "no [[layer]] tables"),
         (lambda t: t.replace("change-rate = ", "change-rate = 7.0 #", 1), "between 0 and 1"),
         (lambda t: t.replace("max-layers = 8", "max-layers = 2"), "exceed `analysis.max-layers`"),
+        (lambda t: t.replace("images = [", "images = [3, "), "`analysis.images` must be a list of image names"),
         (lambda t: t.replace('rule = "referrers"', 'rule = "bottom"'), '`unseen.rule` must be "referrers" or "top"'),
     ],
 )

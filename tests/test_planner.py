@@ -10,7 +10,7 @@ from gitmine.planner import forecast, forecast_layout, own_rates, plan
 from gitmine.recorded import load_history
 from gitmine.replay import replay
 from gitmine.stats import compute_statistics
-from tests.conftest import SMALL_HISTORIES, snapshot, sp
+from tests.conftest import SMALL_HISTORIES, snapshot, sp, two_images
 
 
 def _history(n: int = 30):
@@ -171,23 +171,10 @@ def test_an_image_of_one_key_updated_at_every_release_plans():
     assert forecast(st, hints).pull == pytest.approx(1_000)
 
 
-def _two_images(n: int = 12):  # type: ignore[no-untyped-def]
-    """Two images on one base of four libraries, each with four keys of its own; keys update at
-    rates from never to every release, so that every layer is worth its own."""
-    snaps = []
-    for i in range(n):
-        base = [sp(f"lib{j}-1.{i // (j + 2)}", 1_000_000 * (j + 1), h="abcdefghijkl"[i // (j + 2)]) for j in range(4)]
-        web = [sp(f"web{j}-1.{i // (j + 1)}", 200_000, (base[j].path,), h="abcdefghijkl"[i // (j + 1)]) for j in range(4)]
-        worker = [sp(f"worker{j}-1.{i // (j + 1)}", 300_000, (base[j].path,), h="mnopqrstuvwx"[i // (j + 1)]) for j in range(4)]
-        when = (date(2024, 1, 7) + timedelta(weeks=i)).isoformat()
-        snaps.append(Snapshot(f"r{i}", when, {"web": build_closure([*base, *web]), "worker": build_closure([*base, *worker])}))
-    return snaps
-
-
 def test_the_budget_is_per_image():
     # six layers each: with one budget for the file, the two images' own keys would share it and each
     # image would get fewer than six; a layer of one image's keys takes nothing of the other's budget
-    snaps = _two_images()
+    snaps = two_images()
     hints = plan(compute_statistics(snaps), 6)
     assert len(hints.layers) > 6 and hints.max_layers == 6
     for image, closure in snaps[-1].closures.items():
@@ -203,7 +190,7 @@ def test_the_budget_is_per_image():
 def test_forecast_for_a_host_running_several_images():
     from gitmine.planner import forecast_images
 
-    snaps = _two_images()
+    snaps = two_images()
     st = compute_statistics(snaps)
     latest = snaps[-1]
     sizes = {p: sp.size for c in latest.closures.values() for p, sp in c.paths.items()}
