@@ -368,7 +368,8 @@ def _show_summary(summary: dict[str, Any], as_json: bool) -> None:
             t.add_row("  per image", each)
     prev = summary["previous"]
     if prev["used"]:
-        kept = f"{prev['layers_unchanged']} of {prev['layers']} layers unchanged ({prev['path']})"
+        whose = "the images' " if "layers_per_image" in summary else ""  # each image's blobs of the file's layers
+        kept = f"{prev['layers_unchanged']} of {whose}{prev['layers']} layers unchanged ({prev['path']})"
         if prev["switch_pull"] or prev["switch_unpack"]:
             save = prev["saving_per_release"]
             kept += (

@@ -427,6 +427,10 @@ def test_a_hint_file_of_two_images_with_more_layers_than_the_budget_is_read_back
     again = run(*analyze, "--json")
     assert again.returncode == 0, again.stderr
     assert hintfile.load(out) == written
+    previous = json.loads(again.stdout)["previous"]
+    assert previous["layers_unchanged"] == previous["layers"] >= len(written.layers)  # a blob per image and layer
+    said = re.sub(r"\s*│\s*", " ", run(*analyze).stderr)  # the table's rows, unwrapped
+    assert f"{previous['layers']} of the images' {previous['layers']} layers unchanged" in said
     # one image more than the file was made for is still too many
     text = out.read_text().replace('images = ["web", "worker"]', 'images = ["web"]')
     assert hintfile.problems(text) == [f"{len(written.layers)} layers exceed `analysis.max-layers` = 6"]
