@@ -73,7 +73,7 @@ class ImageSpec:
     def describe(self) -> str:
         if self.file:
             return f"{self.file}:{self.attr}"
-        return self.attr if "#" in self.attr else f"#{self.attr}"
+        return self.attr if "#" in self.attr else f".#{self.attr}"  # as `nix build .#image` names it
 
 
 @lru_cache(maxsize=1)

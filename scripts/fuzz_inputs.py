@@ -1,15 +1,16 @@
 """Fuzz `gitmine layout` (also as a Nix builder, `--nix-build`), `gitmine check`, recorded histories
-(`gitmine analyze --from-closures`, `gitmine replay`) and, where Nix is installed, a repository's
-`gitmine.toml` (`gitmine analyze` of the example repository) with malformed graph, hint, structured
-attribute, history and settings files (hypothesis).
+of one image and of two (`gitmine analyze --from-closures`, `gitmine replay`) and, where Nix is
+installed, a repository's `gitmine.toml` (`gitmine analyze` of the example repository) with malformed
+graph, hint, structured attribute, history and settings files (hypothesis).
 
     python scripts/fuzz_inputs.py [--examples 2000]   # settings files: a tenth as many
 
 Inputs are mutations of valid files (truncations, byte changes, dropped or duplicated entries, cycles,
 wrong types, random text; for histories also lines dropped, repeated or swapped, dates removed or
-moved, and gzip streams cut or damaged). Each run must end either with exit 0 and a valid partition (a mutation that
-happens to stay valid) or with exit 2, one `gitmine: error:` line and no output file; never a traceback or
-any other exit code. Prints how many cases ran and how they ended.
+moved, and gzip streams cut or damaged). Each run must end either with exit 0 and a valid partition (a
+mutation that happens to stay valid) or with exit 2, one `gitmine: error:` line and no output file;
+never a traceback or any other exit code. A hint file that `analyze` wrote must pass `gitmine check`
+and a rerun of `analyze`. Prints how many cases ran and how they ended.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gitmine import hints as hintfile
 from gitmine.cli import main
-from gitmine.closure import Snapshot
+from gitmine.closure import Closure, Snapshot, StorePath, build_closure
+from gitmine.keys import path_key
 from gitmine.planner import plan
 from gitmine.recorded import load_history, write_history
 from gitmine.stats import compute_statistics
@@ -50,6 +52,27 @@ def _recorded_lines(snapshots: list[Snapshot]) -> list[str]:
 
 
 HISTORY_LINES = _recorded_lines(HISTORY[30:40])  # ten weekly snapshots
+
+
+def _own_keys(closure: Closure, prefix: str, shared: tuple[str, ...]) -> Closure:
+    """``closure`` with every path but those of the ``shared`` keys renamed (``prefix`` before its name):
+    an image with keys of its own on a shared base."""
+
+    def name(path: str) -> str:
+        store, base = path.rsplit("/", 1)
+        digest, rest = base.split("-", 1)
+        return path if path_key(path) in shared else f"{store}/{digest}-{prefix}{rest}"
+
+    return build_closure(
+        StorePath(name(p.path), p.nar_size, tuple(name(r) for r in p.references)) for p in closure.paths.values()
+    )
+
+
+# two images on one base, each with keys of its own: the budget is per image, so the file they share
+# holds more layers than `max-layers`
+TWO_IMAGE_LINES = _recorded_lines(
+    [Snapshot(s.rev, s.date, {"web": s.closure(), "worker": _own_keys(s.closure(), "w", ("libc6", "libgcc-s1", "gcc-12-base"))}) for s in HISTORY[30:40]]
+)
 OUTCOMES: Counter[str] = Counter()
 
 
@@ -174,15 +197,16 @@ def fuzz_check(data: st.DataObject) -> None:
 
 
 def mutate_history(data: st.DataObject) -> bytes:
-    lines = list(HISTORY_LINES)
+    lines = list(data.draw(st.sampled_from([HISTORY_LINES, TWO_IMAGE_LINES])))
     kind = data.draw(st.sampled_from(["line", "graph", "date", "drop", "repeat", "swap", "gzip-cut", "gzip-damage"]))
     i = data.draw(st.integers(0, len(lines) - 1))
     if kind == "line":
         lines[i] = mutate_text(lines[i], data)
     elif kind == "graph":
         obj = json.loads(lines[i])
-        graph = mutate_graph(data, json.dumps(obj["closure"]))
-        lines[i] = lines[i].replace(json.dumps(obj["closure"]), graph) if graph else lines[i]
+        closure = obj["closure"] if "closure" in obj else obj["closures"][data.draw(st.sampled_from(sorted(obj["closures"])))]
+        graph = mutate_graph(data, json.dumps(closure))
+        lines[i] = lines[i].replace(json.dumps(closure), graph) if graph else lines[i]
     elif kind == "date":
         obj = json.loads(lines[i])
         obj["date"] = data.draw(st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["2024-02-30", "2023-01-01", "2030-12-31T23:59:59Z"])))
@@ -210,9 +234,14 @@ def fuzz_history(data: st.DataObject) -> None:
         t = Path(tmp)
         history, out = t / "history.jsonl", t / "hints.toml"
         history.write_bytes(mutate_history(data))
-        code, stderr = run_cli(["analyze", "--from-closures", str(history), "--since", "all", "--max-layers", "4", "--output", str(out), "--json"])
+        analyze = ["analyze", "--from-closures", str(history), "--since", "all", "--max-layers", "4", "--output", str(out), "--json"]
+        code, stderr = run_cli(analyze)
         if code == 0:
+            # what gitmine writes, gitmine reads: `check` accepts it and a rerun starts from it
             assert out.exists(), "analyze succeeded without writing its hint file"
+            for argv in (["check", str(out)], analyze):
+                again, said = run_cli(argv)
+                assert again == 0, f"{argv[0]} of the hint file analyze wrote: exit {again}: {said}"
             out.unlink()
         check_outcome(code, stderr, out, "analyze --from-closures")
         code, stderr = run_cli(["replay", str(history), "--train", "2", "--test", "2", "--max-layers", "4", "--json", "--strategy", "gitmine", "--strategy", "autolayer"])

@@ -204,7 +204,7 @@ def test_images_of_a_system_this_machine_cannot_build_point_to_no_build(tmp_path
 def test_an_image_at_no_commit_is_said_with_what_nix_suggests_about_the_repository(tmp_path):
     repo = _flake_repo(tmp_path / "repo", ["{ outputs = { self }: { image = " + DRV.format(n="img-1") + "; }; }"])
     proc = gitmine("analyze", str(repo), "--attr", "imag", "--cache-dir", str(tmp_path / "c"))
-    one_error_line(proc, 2, "image #imag exists at no commit of the window (Nix, at the latest commit: flake ")
+    one_error_line(proc, 2, "image .#imag exists at no commit of the window (Nix, at the latest commit: flake ")
     assert f"'git+file://{repo}' does not provide attribute" in proc.stderr  # not a worktree, gone by now
     assert "Did you mean image?" in proc.stderr
 
@@ -215,7 +215,7 @@ def test_an_attribute_with_characters_a_url_cannot_hold_reaches_nix_whole(tmp_pa
     repo = _flake_repo(tmp_path / "repo", [flake])
     assert _counted(repo, "--attr", 'images."web v2"')[:3] == (0, 0, 1)
     proc = gitmine("analyze", str(repo), "--attr", "{images", "--cache-dir", str(tmp_path / "c"))
-    one_error_line(proc, 2, "image #{images exists at no commit of the window (Nix, at the latest commit: flake ")
+    one_error_line(proc, 2, "image .#{images exists at no commit of the window (Nix, at the latest commit: flake ")
 
 
 @pytest.mark.usefixtures("needs_nix")
