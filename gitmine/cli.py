@@ -579,7 +579,9 @@ def check(
         raise typer.Exit(EXIT_USAGE)
     h = hintfile.parse(text, str(file))
     n_keys = sum(len(layer.keys) for layer in h.layers)
-    _say(f"{file}: valid: {len(h.layers)} layers, {n_keys} keys, max-layers {h.max_layers}")
+    images = len(h.analysis.images)
+    each = f" for each of {images} images" if images > 1 else ""
+    _say(f"{file}: valid: {len(h.layers)} layers, {n_keys} keys, max-layers {h.max_layers}{each}")
     from .layout import too_many_layers
 
     deep = too_many_layers(h.max_layers, budget=True)
