@@ -599,7 +599,7 @@ def replay(
         ..., help="Recorded histories (JSONL or directory), or git repositories with --attr; several give a table each and totals."
     ),
     max_layers: Optional[list[int]] = typer.Option(
-        None, "--max-layers", help="Layer budget (repeatable; default: a repository's gitmine.toml, else 100)."
+        None, "--max-layers", help="Layer budget (repeatable; default: a repository's gitmine.toml, else its hint file's, else 100)."
     ),
     train: int = typer.Option(26, "--train", help="Training window, in weeks."),
     test: int = typer.Option(26, "--test", help="Scored window after it, in weeks."),
