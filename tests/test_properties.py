@@ -9,7 +9,8 @@ import hashlib
 from hypothesis import given, settings, strategies as st
 
 from gitmine.baselines import BASELINES
-from gitmine.closure import Snapshot, StorePath, build_closure
+from gitmine import hints as hintfile
+from gitmine.closure import Closure, Snapshot, StorePath, build_closure
 from gitmine.layout import layout
 from gitmine.planner import forecast, forecast_layout, plan
 from gitmine.replay import replay
@@ -73,3 +74,29 @@ def test_baselines_and_replay_take_any_history(history, budget):
     results, _ = replay(history, max_layers=budget, train_weeks=1, test_weeks=1)
     for r in results:  # every new path is in a layer pulled; every layer pulled is unpacked
         assert all(0 <= t.lower_bound <= t.pull <= t.unpack for t in r.transitions), r.name
+
+
+def _second_image(closure: Closure) -> Closure:
+    """An image on the same base key (k0) whose other keys are its own (k1 → w1, ...)."""
+
+    def own(path: str) -> str:
+        return path if "-k0-" in path else path.replace("-k", "-w", 1)
+
+    return build_closure(StorePath(own(p.path), p.nar_size, tuple(map(own, p.references))) for p in closure.paths.values())
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(histories(), st.integers(1, 4))
+def test_a_file_of_two_images_is_within_each_images_budget_and_reads_back(history, budget):
+    two = [Snapshot(s.rev, s.date, {"a": s.closure(), "b": _second_image(s.closure())}) for s in history]
+    stats = compute_statistics(two)
+    hints = plan(stats, budget)
+    assert sorted(k for layer in hints.layers for k in layer.keys) == sorted(stats.present)
+    assert len(hints.layers) <= 2 * budget and hints.analysis.images == ("a", "b")
+    for closure in two[-1].closures.values():
+        layers = layout(closure, hints)
+        assert sorted(p for layer in layers for p in layer.paths) == sorted(closure.paths) and len(layers) <= budget
+    text = hintfile.render(hints)
+    assert hintfile.problems(text) == []
+    again = plan(stats, budget, previous=hintfile.parse(text))
+    assert sorted(k for layer in again.layers for k in layer.keys) == sorted(stats.present)
