@@ -73,7 +73,9 @@ class ImageSpec:
     def describe(self) -> str:
         if self.file:
             return f"{self.file}:{self.attr}"
-        return self.attr if "#" in self.attr else f".#{self.attr}"  # as `nix build .#image` names it
+        # as `nix build` takes it: `.#image`, `./deploy#image` (a bare `deploy#image` names a registry flake)
+        where = "." if self.flake_dir == PurePosixPath(".") else f"./{self.flake_dir}"
+        return f"{where}#{self.attr.rpartition('#')[2]}"
 
 
 @lru_cache(maxsize=1)

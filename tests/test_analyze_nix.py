@@ -539,6 +539,22 @@ def test_the_flake_reference_of_an_image(attr, shallow, ref):
     assert with_submodules == ref.replace("#", "&submodules=1#" if "?" in ref else "?submodules=1#")
 
 
+@pytest.mark.parametrize(
+    "attr, file, said",
+    [
+        ("image", None, ".#image"),
+        (".#image", None, ".#image"),
+        ("deploy#image", None, "./deploy#image"),  # `deploy#image` would name a flake of the registry
+        ("./deploy/nix/#image", None, "./deploy/nix#image"),
+        ("images.web", "default.nix", "default.nix:images.web"),
+    ],
+)
+def test_an_image_is_named_in_messages_as_nix_build_takes_it(attr, file, said):
+    from gitmine.nixeval import ImageSpec
+
+    assert ImageSpec("x", attr, file).describe() == said
+
+
 def test_two_images_share_one_hint_file_and_their_common_layers(tmp_path):
     # a repository with two images (the app's, and python3 alone): one analysis, one hint file; a
     # layer whose keys both images hold is the same list of store paths in both, so a registry
