@@ -586,6 +586,10 @@ def test_two_images_share_one_hint_file_and_their_common_layers(tmp_path):
         assert sorted(p for layer in layers for p in layer.paths) == sorted(closure.paths)
     whole = [layer for layer in py_layout if set(hints.layers[hints.layer_of[layer.keys[0]]].keys) == set(layer.keys)]
     assert whole and all(layer.paths in {other.paths for other in app_layout} for layer in whole)
+    # the pre-release check of the two images: the file just written is current
+    check = gitmine("analyze", str(repo), "--attr", "image", "--attr", "python3", "--max-layers", "8", "--check",
+                    "--cache-dir", str(tmp_path / "c"), "--output", str(out), "--json", check=False)  # fmt: skip
+    assert check.returncode == 0 and json.loads(check.stdout)["check"]["stale"] is False, check.stderr
 
 
 def _images_only_in_a_binary_cache(tmp_path: Path, commits: int) -> tuple[Path, Path, list[str]]:
