@@ -71,43 +71,32 @@ def score(snaps: list[Snapshot], strategy: str, budget: int) -> tuple[float, flo
 STRATEGIES = ("autolayer", "one budget", "per image")
 
 
-def replanned() -> None:
-    print("| history | images | layers | autolayer pull / unpack | gitmine pull / unpack |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    t0 = time.perf_counter()
-    for f in sorted(CORPUS.glob("big-*.jsonl.gz")):
-        history = load_history(f)
-        for roots in IMAGE_SETS:
-            snaps = several_images(history, roots)
-            for n in (8, 16, 32):
-                results, _ = replay_replanning(snaps, max_layers=n, strategies=("autolayer", "gitmine"))
-                cells = [f"{r.pull / r.lower_bound:.2f} / {r.unpack / r.lower_bound:.2f}" for r in results]
-                name = f.name.removesuffix(".jsonl.gz")
-                print(f"| {name} | {len(roots)} | {n} | {' | '.join(cells)} |", flush=True)
-    print(f"\n({time.perf_counter() - t0:.0f} s)")
+def replanned(snaps: list[Snapshot], n: int) -> list[str]:
+    """Pull / unpack of auto-layer and gitmine, re-planned before every release, switches charged."""
+    results, _ = replay_replanning(snaps, max_layers=n, strategies=("autolayer", "gitmine"))
+    return [f"{r.pull / r.lower_bound:.2f} / {r.unpack / r.lower_bound:.2f}" for r in results]
+
+
+def folded(snaps: list[Snapshot], n: int) -> list[str]:
+    """Pull / unpack (layers per image) of each of :data:`STRATEGIES` over the folds."""
+    return ["{:.2f} / {:.2f} ({:.1f})".format(*score(snaps, strategy, n)) for strategy in STRATEGIES]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--replan", action="store_true", help="re-plan before every release, switches charged")
-    if ap.parse_args().replan:
-        replanned()
-        return
-    cells = " | ".join(f"{s} pull / unpack (layers)" for s in STRATEGIES)
-    print(f"| history | images | layers | {cells} |")
-    print("| --- | ---: | ---: |" + " ---: |" * len(STRATEGIES))
+    replan = ap.parse_args().replan
+    columns = ("autolayer pull / unpack", "gitmine pull / unpack") if replan else [f"{s} pull / unpack (layers)" for s in STRATEGIES]
+    print(f"| history | images | layers | {' | '.join(columns)} |")
+    print("| --- | ---: | ---: |" + " ---: |" * len(columns))
     t0 = time.perf_counter()
     for f in sorted(CORPUS.glob("big-*.jsonl.gz")):
         history = load_history(f)
         for roots in IMAGE_SETS:
             snaps = several_images(history, roots)
             for n in (8, 16, 32):
-                cells = []
-                for strategy in STRATEGIES:
-                    pull, unpack, layers = score(snaps, strategy, n)
-                    cells.append(f"{pull:.2f} / {unpack:.2f} ({layers:.1f})")
-                name = f.name.removesuffix(".jsonl.gz")
-                print(f"| {name} | {len(roots)} | {n} | {' | '.join(cells)} |", flush=True)
+                cells = (replanned if replan else folded)(snaps, n)
+                print(f"| {f.name.removesuffix('.jsonl.gz')} | {len(roots)} | {n} | {' | '.join(cells)} |", flush=True)
     print(f"\n({time.perf_counter() - t0:.0f} s)")
 
 
