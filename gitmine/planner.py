@@ -71,9 +71,14 @@ def _bits(mask: int) -> list[int]:
 
 def _image_counts(groups: list[_Group]) -> list[int]:
     """How many of ``groups`` hold keys of each image: the layers each image gets."""
-    counts = [0] * max((g.images.bit_length() for g in groups), default=0)
-    for g in groups:
-        for j in _bits(g.images):
+    return _mask_counts([g.images for g in groups])
+
+
+def _mask_counts(images: list[int]) -> list[int]:
+    """How many of the layers whose images are ``images`` (as bits) each image gets."""
+    counts = [0] * max((m.bit_length() for m in images), default=0)
+    for m in images:
+        for j in _bits(m):
             counts[j] += 1
     return counts
 
@@ -374,6 +379,16 @@ def _key_images(stats: Statistics, keys: list[str]) -> list[int]:
     return [sum(bit[i] for i in stats.images.get(k, ())) or 1 for k in keys]
 
 
+def _slot_counts(slots: Sequence[Slot], keys: list[str], key_images: list[int]) -> list[int]:
+    """How many of ``slots`` hold keys of each image (``key_images``: each of ``keys``' image bits)."""
+    index = {k: i for i, k in enumerate(keys)}
+    masks = [0] * len(slots)
+    for n, slot in enumerate(slots):
+        for k in slot.keys:
+            masks[n] |= key_images[index[k]]
+    return _mask_counts(masks)
+
+
 def all_layers(hints: Hints) -> int:
     """A budget that lays one closure of all images out with every layer of ``hints``: the file's
     ``max-layers`` is per image, and with several images it can hold more layers than that."""
@@ -500,7 +515,11 @@ def plan(
         referrers = referrers_of({k: stats.deps[k] for k in keys})
         key_sizes = dict(zip(keys, sizes))
         in_use = place(key_sizes, previous, all_layers(previous), referrers)
-        kept = in_use if previous.max_layers == max_layers else place(key_sizes, previous, max_layers, referrers)
+        kept = in_use
+        if previous.max_layers != max_layers or max(_slot_counts(in_use, keys, key_images), default=0) > max_layers:
+            # another budget, or an image that now holds more of the file's layers than that (images
+            # merged into one): the file as `gitmine layout --max-layers` lays one closure of all keys out
+            kept = place(key_sizes, previous, max_layers, referrers)
         horizon = max(stats.changed_releases, 1)
         final = _stay_or_switch(final, in_use, kept, keys, sizes, masks, model, horizon, key_images, max_layers)
     share = _changing_share(stats)

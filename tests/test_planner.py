@@ -187,6 +187,21 @@ def test_the_budget_is_per_image():
     assert len(plan(compute_statistics(merged), 6).layers) == 6
 
 
+def test_images_merged_into_one_keep_the_layers_the_old_file_gives_it_within_the_budget():
+    # a file of two images holds more layers than the budget; when one image now holds all their keys,
+    # what stays is the file as `gitmine layout` lays that image out, and the new file is within budget
+    from gitmine.hints import parse, problems, render
+
+    snaps = two_images()
+    two = plan(compute_statistics(snaps), 6)
+    assert len(two.layers) > 6
+    merged = [Snapshot(s.rev, s.date, {"image": s.closure()}) for s in snaps]
+    again = plan(compute_statistics(merged), 6, previous=parse(render(two)))
+    assert problems(render(again)) == []
+    closure = merged[-1].closure()
+    assert [layer.paths for layer in layout(closure, again)] == [layer.paths for layer in layout(closure, two)]
+
+
 def test_forecast_for_a_host_running_several_images():
     from gitmine.planner import forecast_images
 
