@@ -202,6 +202,35 @@ def test_images_merged_into_one_keep_the_layers_the_old_file_gives_it_within_the
     assert [layer.paths for layer in layout(closure, again)] == [layer.paths for layer in layout(closure, two)]
 
 
+def _regrouped(snaps: list[Snapshot], groups: list[list[str]]) -> list[Snapshot]:
+    """The same keys in other images: each group of images' closures merged into one image."""
+    out = []
+    for s in snaps:
+        images = {}
+        for g in groups:
+            paths = {p.path: p for image in g for p in s.closures[image].paths.values()}
+            images["+".join(g)] = build_closure(paths.values())
+        out.append(Snapshot(s.rev, s.date, images))
+    return out
+
+
+@pytest.mark.parametrize("before", [[["web"], ["worker"]], [["web", "worker"]], [["web"]]])
+@pytest.mark.parametrize("after", [[["web"], ["worker"]], [["web", "worker"]], [["web"]], [["worker"]]])
+@pytest.mark.parametrize("budget", [3, 6])
+def test_a_file_replanned_after_the_images_changed_keeps_each_image_within_the_budget(before, after, budget):
+    # images merged, split, dropped or added between two analyses: the new file is one gitmine reads,
+    # and lays each image out without merging anything to fit
+    from gitmine.hints import parse, problems, render
+
+    snaps = two_images()
+    previous = parse(render(plan(compute_statistics(_regrouped(snaps, before)), 6)))
+    now = _regrouped(snaps, after)
+    hints = plan(compute_statistics(now), budget, previous=previous)
+    assert problems(render(hints)) == []
+    for closure in now[-1].closures.values():
+        assert len(layout(closure, hints, max_layers=10**6)) <= budget
+
+
 def test_forecast_for_a_host_running_several_images():
     from gitmine.planner import forecast_images
 
