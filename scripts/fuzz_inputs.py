@@ -243,8 +243,8 @@ def fuzz_history(data: st.DataObject) -> None:
             assert out.exists(), "analyze succeeded without writing its hint file"
             merged = t / "merged.jsonl"
             write_history(merged, [Snapshot(s.rev, s.date, {"image": s.closure()}) for s in load_history(history)])
-            rerun_merged = [merged if a == str(history) else a for a in analyze]
-            for argv in (["check", str(out)], analyze, [str(a) for a in rerun_merged], ["check", str(out)]):
+            rerun_merged = [str(merged) if a == str(history) else a for a in analyze]
+            for argv in (["check", str(out)], analyze, rerun_merged, ["check", str(out)]):
                 again, said = run_cli(argv)
                 assert again == 0, f"{argv[0]} of the hint file analyze wrote: exit {again}: {said}"
             out.unlink()
