@@ -222,8 +222,9 @@ def _settings(repo: Path, flags: dict[str, Any], attr: list[str] | None, file: s
         packages[:] = flake_packages(root)
         if DEFAULT_PACKAGE not in packages:
             return None
-        _say(f"image: the flake's default package (#{DEFAULT_PACKAGE}, what `nix build` builds); --attr names another")
-        return ImageSpec(DEFAULT_PACKAGE, DEFAULT_PACKAGE)
+        image = ImageSpec(DEFAULT_PACKAGE, DEFAULT_PACKAGE)
+        _say(f"image: the flake's default package ({image.describe()}, what `nix build` builds); --attr names another")
+        return image
 
     try:
         return resolve(Settings(repo=repo), flags, default_image=flake_default)

@@ -254,7 +254,7 @@ def test_with_no_image_named_the_flakes_default_package_is_analysed(tmp_path):
         )
         commit_all(repo, f"release {n}")
     proc = gitmine("analyze", str(repo), "--cache-dir", str(tmp_path / "c"), "--json")
-    assert "image: the flake's default package (#default" in proc.stderr
+    assert "image: the flake's default package (.#default, what `nix build` builds)" in proc.stderr
     s = json.loads(proc.stdout)
     assert (s["snapshots"], s["failed"], s["absent"]) == (3, 0, 0)
     h = hintfile.load(repo / "layer-hints.toml")
