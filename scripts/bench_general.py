@@ -46,6 +46,8 @@ REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "short-rev": ("the app regime, the application versioned by a git revision", {"mean_rate": 0.01, "hub": True, "app": 3, "app_versions": "revisions"}),
     "tags": ("the app regime, the application versioned by release tags (v1.4)", {"mean_rate": 0.01, "hub": True, "app": 3, "app_versions": "tags"}),
     "build-tools": ("8 build tools, each updated 5% of weeks, rebuilding what they built", {"mean_rate": 0.01, "hub": True, "app": 3, "build_tools": 8}),
+    "shift": ("rates shuffled at once in the middle of every scored half-year", {"hub": True, "app": 3, "shift_every": 26}),
+    "resize": ("each update changes the package's size (sigma 0.7)", {"hub": True, "app": 3, "resize": 0.7}),
 }
 BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-app": ("stable base, application on top", {"mean_rate": 0.01, "hub": True, "app": 3}),
@@ -56,6 +58,8 @@ BIG_REGIMES: dict[str, tuple[str, dict[str, Any]]] = {
     "big-bumps": ("a nixpkgs bump rebuilds everything every 2 weeks", {"mean_rate": 0.01, "hub": True, "app": 3, "bump_every": 2}),
     "big-python-env": ("a python3.withPackages environment of 100 packages", {"mean_rate": 0.01, "hub": True, "app": 3, "python_env": 100}),
     "big-build-tools": ("8 build tools, each updated 5% of weeks, rebuilding what they built", {"mean_rate": 0.01, "hub": True, "app": 3, "build_tools": 8}),
+    "big-shift": ("rates shuffled at once in the middle of every scored half-year", {"hub": True, "app": 3, "shift_every": 26}),
+    "big-resize": ("each update changes the package's size (sigma 0.7)", {"hub": True, "app": 3, "resize": 0.7}),
 }
 
 

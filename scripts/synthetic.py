@@ -9,8 +9,9 @@ change with their package, rates that are all alike or split into a volatile few
 rest, rates that drift over time, packages added to the image as weeks go by, new services with
 packages of their own, an application whose lock file pins many language packages that update
 together, a Python environment (``python3.withPackages``) under the application, an application
-versioned by its source's commit (``version = src.shortRev``) or by release tags (``v1.4``), and build
-tools whose updates change the hash of everything they built.
+versioned by its source's commit (``version = src.shortRev``) or by release tags (``v1.4``), build
+tools whose updates change the hash of everything they built, rates that are reshuffled all at once
+(what was stable turns volatile), and sizes that move with each update.
 
 With the defaults the output is what the speed benchmarks have always used.
 """
@@ -18,6 +19,7 @@ With the defaults the output is what the speed benchmarks have always used.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from datetime import date, timedelta
 
@@ -66,6 +68,8 @@ def synthetic_history(
     python_env: int = 0,
     app_versions: str = "numbers",
     build_tools: int = 0,
+    shift_every: int = 0,
+    resize: float = 0.0,
 ) -> list[Snapshot]:
     """``snapshots`` weeks of a ``paths``-package closure, one snapshot a week.
 
@@ -92,7 +96,11 @@ def synthetic_history(
     names them) or ``"tags"`` (``app0-v1.4``, a release tag as the version); ``build_tools``: each
     package is built with one of that many build tools (a compiler, cmake, meson), and each week a tool
     is updated with probability ``TOOL_RATE``, which changes the hash of every package built with it
-    (and of what uses them) while no version and no runtime reference changes.
+    (and of what uses them) while no version and no runtime reference changes; ``shift_every``: every
+    that many weeks, half-way between two multiples of it, the packages' rates are shuffled among
+    them at once (a stable library turns volatile, a volatile one quiet: what the window learned no
+    longer holds); ``resize``: each update multiplies the package's size by a log-normal factor with
+    this sigma (a release that grows or shrinks it).
     """
     rng = random.Random(seed)
     names = [f"pkg{i}" for i in range(paths)]
@@ -185,9 +193,15 @@ def synthetic_history(
             for i in range(paths):
                 if rng.random() < chance(drift):
                     rates[i] = _rates(rng, 1, mean_rate, rate_shape)[0]
+        if shift_every and step % (shift_every * per_week) == shift_every // 2 * per_week:
+            base = rates[:paths]
+            rng.shuffle(base)
+            rates[:paths] = base
         for i in range(n):
             if step and rng.random() < (rates[i] if i in apps else chance(rates[i])):
                 versions[i] += 1
+                if resize:
+                    sizes[i] = max(1, int(sizes[i] * math.exp(rng.gauss(0.0, resize))))
         for k in range(build_tools):
             if step and rng.random() < chance(TOOL_RATE):
                 tool_versions[k] += 1
