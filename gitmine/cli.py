@@ -607,6 +607,11 @@ def replay(
     replan_every: Optional[int] = typer.Option(
         None, "--replan-every", help="Instead of folds: re-analyse before every N-th release on the previous --train weeks, switches charged."
     ),
+    start: Optional[int] = typer.Option(
+        None,
+        "--start",
+        help="With --replan-every: the first analysis after this many weeks (default: --train), its window growing to --train weeks, as in a young repository.",
+    ),
     strategy: Optional[list[str]] = typer.Option(None, "--strategy", help="Strategies to compare (default: all)."),
     attr: Optional[list[str]] = typer.Option(None, "--attr", help="With a git repository: image attribute(s)."),
     file: Optional[str] = typer.Option(None, "--file", help="With a git repository: Nix file of --attr."),
@@ -640,6 +645,10 @@ def replay(
         raise UsageError("--train and --test must be at least 1 week")
     if replan_every is not None and replan_every < 1:
         raise UsageError("--replan-every must be at least 1 release")
+    if start is not None and replan_every is None:
+        raise UsageError("--start is for --replan-every: folds always learn from --train weeks")
+    if start is not None and start < 1:
+        raise UsageError("--start must be at least 1 week")
     if any(n < 1 for n in max_layers or ()):
         raise UsageError("--max-layers must be at least 1")
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
@@ -654,7 +663,7 @@ def replay(
     per_history: list[list[Run]] = []
     for h in history:
         snapshots, budget = _replay_snapshots(h, attr, file, since, cache_dir, build, derive, submodules)
-        per_history.append(_replay_runs(h, snapshots, max_layers or [budget], train, test, replan_every, strategies))
+        per_history.append(_replay_runs(h, snapshots, max_layers or [budget], train, test, replan_every, strategies, start))
     total: list[Run] = []
     if len(history) > 1:
         if len({tuple(n for n, _, _ in runs) for runs in per_history}) == 1:
@@ -682,6 +691,7 @@ def _replay_runs(
     test: int,
     replan_every: int | None,
     strategies: tuple[str, ...],
+    start: int | None = None,
 ) -> list[Run]:
     """One replay of ``snapshots`` per budget, with a progress bar on stderr."""
     from .replay import replay as do_replay, replay_replanning
@@ -701,14 +711,17 @@ def _replay_runs(
                 )
             else:
                 results, folds = replay_replanning(
-                    snapshots, max_layers=n, train_weeks=train, every=replan_every, strategies=strategies, progress=step
-                )
+                    snapshots, max_layers=n, train_weeks=train, every=replan_every, strategies=strategies, progress=step,
+                    start_weeks=start,
+                )  # fmt: skip
             if not folds:
-                span = f"{train} weeks and a release after them" if replan_every else f"one fold of {train}+{test} weeks"
+                weeks = train if start is None else start
+                span = f"{weeks} weeks and a release after them" if replan_every else f"one fold of {train}+{test} weeks"
+                option = "--train" if start is None else "--start"
                 raise InputError(
                     f"{history}: {len(snapshots)} snapshot{'s' if len(snapshots) != 1 else ''}"
-                    f"{_weeks_spanned(snapshots)} do not cover {span}; "
-                    f"lower --train/--test{_what_fits(snapshots, replan_every is not None)} or record more history"
+                    f"{_weeks_spanned(snapshots)} do not cover {span}; lower {option}{'/--test' * (option == '--train')}"
+                    f"{_what_fits(snapshots, replan_every is not None, option)} or record more history"
                 )
             runs.append((n, results, folds))
     return runs
@@ -731,14 +744,15 @@ def _weeks_spanned(snapshots: list[Snapshot]) -> str:
     return f" over {days / 7:.0f} weeks" if days >= 7 else (f" over {days} days" if days > 1 else "")
 
 
-def _what_fits(snapshots: list[Snapshot], replanning: bool) -> str:
-    """`` (e.g. --train 14 --test 7)``: a split of the weeks the snapshots span that gives a fold."""
+def _what_fits(snapshots: list[Snapshot], replanning: bool, option: str = "--train") -> str:
+    """`` (e.g. --train 14 --test 7)``: a split of the weeks the snapshots span that gives a fold
+    (re-planning: the weeks of ``option``, --train or --start, before the first scored release)."""
     days = _days_spanned(snapshots)
     if days is None or days < 14:
         return ""
     weeks = days // 7  # whole weeks: the last snapshot falls after the training weeks
     if replanning:
-        return f" (e.g. --train {weeks - 1})" if weeks > 1 else ""
+        return f" (e.g. {option} {weeks - 1})" if weeks > 1 else ""
     train = max(1, weeks * 2 // 3)
     return f" (e.g. --train {train} --test {max(1, weeks - train)})"
 

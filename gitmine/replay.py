@@ -251,21 +251,26 @@ def replay_replanning(
     every: int = 1,
     strategies: Sequence[str] = (*DEFAULT_STRATEGIES, FRESH),
     progress: Callable[[int, int], None] | None = None,
+    start_weeks: int | None = None,
 ) -> tuple[list[StrategyResult], list[Fold]]:
     """A release pipeline that re-runs ``gitmine analyze`` on the previous ``train_weeks`` before
     every ``every``-th release, starting from the hints in use (``gitmine``) or from scratch
     (``gitmine-fresh``), and pays for whatever each new layout re-ships: a switch is scored like any
-    other release. Scoring starts at the first release with ``train_weeks`` of history before it;
-    the folds returned are the plans (the window each learned from, the releases it laid out);
-    ``progress(done, total)`` after each scored release."""
+    other release. Scoring starts at the first release with ``start_weeks`` (by default
+    ``train_weeks``) of history before it; a window shorter than ``train_weeks`` (a young
+    repository's) takes all the history there is. The folds returned are the plans (the window each
+    learned from, the releases it laid out); ``progress(done, total)`` after each scored release."""
     if every < 1:
         raise ValueError("every must be at least 1")
+    if start_weeks is not None and start_weeks < 1:
+        raise ValueError("start_weeks must be at least 1")
     if any(not s.date for s in snapshots):
         raise InputError("replay needs dated snapshots: name history files YYYY-MM-DD… or give each line a date")
     days = [_day(s.date) for s in snapshots]
     window = timedelta(weeks=train_weeks)
+    start = timedelta(weeks=train_weeks if start_weeks is None else start_weeks)
     results = {name: StrategyResult(name) for name in strategies}
-    first = next((i for i, d in enumerate(days) if i > 0 and d >= days[0] + window), len(snapshots))
+    first = next((i for i, d in enumerate(days) if i > 0 and d >= days[0] + start), len(snapshots))
     plans: list[Fold] = []
     hints: dict[str, Hints] = {}
     prev: dict[str, dict[str, list[list[str]]]] = {}  # strategy → image → layers

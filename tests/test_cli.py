@@ -517,6 +517,18 @@ def test_replay_with_replanning_before_releases():
     assert run("replay", str(SMALL_HISTORIES[2]), "--replan-every", "0").returncode == 2
 
 
+def test_replay_of_a_young_repository_starts_early_and_names_start_in_its_errors():
+    proc = run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--replan-every", "26", "--start", "4", "--json",
+               "--strategy", "gitmine")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    folds = json.loads(proc.stdout)["runs"][0]["folds"]
+    assert [f["train"] for f in folds] == [[0, 4], [4, 30], [30, 56], [56, 82]] and folds[-1]["test"] == [82, 104]
+    alone = run("replay", str(SMALL_HISTORIES[2]), "--start", "4")
+    assert alone.returncode == 2 and alone.stderr.strip() == "gitmine: error: --start is for --replan-every: folds always learn from --train weeks"
+    late = run("replay", str(SMALL_HISTORIES[2]), "--replan-every", "1", "--start", "200")
+    assert late.returncode == 2 and "do not cover 200 weeks and a release after them; lower --start (e.g. --start 102)" in late.stderr
+
+
 def test_unknown_strategy_and_usage_errors():
     assert main(["replay", str(SMALL_HISTORIES[0]), "--strategy", "magic"]) == 2
     assert main(["layout", "--hints", "/nonexistent.toml", "-"]) == 2

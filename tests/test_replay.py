@@ -1,5 +1,7 @@
 from datetime import date, timedelta
 
+import pytest
+
 from gitmine.baselines import BASELINES
 from gitmine.closure import Snapshot
 from gitmine.closure import build_closure
@@ -99,6 +101,21 @@ def test_replanning_charges_every_switch_and_stable_hints_avoid_them():
     # re-planning from scratch re-ships layers at every plan; starting from the hints in use does not
     assert by["gitmine"].pull < by["gitmine-fresh"].pull
     assert by["gitmine"].pull < by["autolayer"].pull
+
+
+def test_a_young_repository_re_planned_from_its_fourth_week_grows_its_window_and_beats_autolayer():
+    snaps = load_history(SMALL_HISTORIES[0])
+    results, plans = replay_replanning(snaps, max_layers=8, strategies=("autolayer", "gitmine"), start_weeks=4)
+    by = {r.name: r for r in results}
+    assert len(by["gitmine"].transitions) == len(snaps) - 4
+    # all the history there is until the window spans 26 weeks, then the last 26
+    assert [p.train for p in plans[:3]] == [(0, 4), (0, 5), (0, 6)] and plans[22].train == (0, 26)
+    assert plans[23].train == (1, 27) and plans[-1].train == (len(snaps) - 27, len(snaps) - 1)
+    # the first plans know little (bw-web-app at 8 layers after 4 weeks alone: 1.36 against auto-layer's 1.29);
+    # re-planned from the hints in use as the history grows, gitmine still pulls and unpacks less
+    assert by["gitmine"].pull < by["autolayer"].pull and by["gitmine"].unpack < by["autolayer"].unpack
+    with pytest.raises(ValueError):
+        replay_replanning(snaps, max_layers=8, strategies=("gitmine",), start_weeks=0)
 
 
 def test_a_release_that_keeps_the_closure_costs_nothing_and_is_not_laid_out_again():
