@@ -671,14 +671,14 @@ def replay(
         else:
             _say("no totals: the repositories' budgets (gitmine.toml or hint file) differ; --max-layers sets one for all")
     if as_json:
-        per = [replay_json(str(h), runs, replan_every) for h, runs in zip(history, per_history)]
+        per = [replay_json(str(h), runs, replan_every, start) for h, runs in zip(history, per_history)]
         _emit_json(per[0] if len(per) == 1 else {"histories": per, "totals": totals_json(total)})
     else:
         for h, runs in zip(history, per_history):
             for n, results, folds in runs:
-                err.print(replay_table(_history_name(h), n, results, folds, replan_every))
+                err.print(replay_table(_history_name(h), n, results, folds, replan_every, start))
         for n, results, folds in total:
-            err.print(replay_table(f"all {len(history)} histories", n, results, folds, replan_every))
+            err.print(replay_table(f"all {len(history)} histories", n, results, folds, replan_every, start))
     if plot is not None:
         plot_cumulative([(f"{h.resolve().name}, {runs[-1][0]} layers", runs[-1][1]) for h, runs in zip(history, per_history)], plot)
 

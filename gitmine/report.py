@@ -21,14 +21,20 @@ def _ratio(x: int, lb: int) -> float:
 
 
 def replay_table(
-    name: str, max_layers: int, results: Sequence[StrategyResult], folds: Sequence[Fold], replan_every: int | None = None
+    name: str,
+    max_layers: int,
+    results: Sequence[StrategyResult],
+    folds: Sequence[Fold],
+    replan_every: int | None = None,
+    start_weeks: int | None = None,
 ) -> Group:
     """The title on its own line (a long path wraps at the terminal's width, not the table's), then the table."""
     n = len(results[0].transitions) if results else 0
     if replan_every is None:
         how = f"{len(folds)} fold{'s' * (len(folds) != 1)}"
     else:
-        how = f"re-planned {len(folds)} time{'s' * (len(folds) != 1)} (every {replan_every}), switches charged"
+        first = "" if start_weeks is None else f", the first after {start_weeks} week{'s' * (start_weeks != 1)}"
+        how = f"re-planned {len(folds)} time{'s' * (len(folds) != 1)} (every {replan_every}{first}), switches charged"
     title = Text(f"{name}: {max_layers} layers, {how}, {n} release{'s' * (n != 1)} scored", style="italic")
     t = Table(
         caption="× bound: ratio to the lower bound (the bytes of new store paths)",
@@ -60,8 +66,8 @@ def _strategy_json(r: StrategyResult, lb: int, *, releases: bool) -> dict[str, A
     return out
 
 
-def replay_json(name: str, runs: list[Run], replan_every: int | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"history": name, "replan_every": replan_every, "runs": []}
+def replay_json(name: str, runs: list[Run], replan_every: int | None = None, start_weeks: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"history": name, "replan_every": replan_every, "start_weeks": start_weeks, "runs": []}
     for n, results, folds in runs:
         lb = results[0].lower_bound if results else 0
         out["runs"].append(

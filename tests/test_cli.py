@@ -521,8 +521,13 @@ def test_replay_of_a_young_repository_starts_early_and_names_start_in_its_errors
     proc = run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--replan-every", "26", "--start", "4", "--json",
                "--strategy", "gitmine")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    folds = json.loads(proc.stdout)["runs"][0]["folds"]
+    data = json.loads(proc.stdout)
+    assert (data["replan_every"], data["start_weeks"]) == (26, 4)
+    folds = data["runs"][0]["folds"]
     assert [f["train"] for f in folds] == [[0, 4], [4, 30], [30, 56], [56, 82]] and folds[-1]["test"] == [82, 104]
+    table = run("replay", str(SMALL_HISTORIES[2]), "--max-layers", "8", "--replan-every", "26", "--start", "1", "--strategy", "single")
+    title = " ".join(table.stderr.split())  # the title wraps at the terminal's width
+    assert table.returncode == 0 and "re-planned 4 times (every 26, the first after 1 week), switches charged" in title
     alone = run("replay", str(SMALL_HISTORIES[2]), "--start", "4")
     assert alone.returncode == 2 and alone.stderr.strip() == "gitmine: error: --start is for --replan-every: folds always learn from --train weeks"
     late = run("replay", str(SMALL_HISTORIES[2]), "--replan-every", "1", "--start", "200")
