@@ -32,7 +32,8 @@ from gitmine.replay import FRESH, replay_replanning
 
 
 def young(start: int) -> None:
-    print(f"| history | layers | re-plan every | stable pull / unpack | autolayer pull / unpack |  (first analysis after {start} weeks)")
+    print(f"The first analysis after {start} weeks, its window growing to 26 weeks:\n")
+    print("| history | layers | re-plan every | stable pull / unpack | autolayer pull / unpack |")
     print("| --- | ---: | ---: | ---: | ---: |")
     t0 = time.perf_counter()
     for f in corpus_files():
