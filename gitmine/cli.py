@@ -52,6 +52,12 @@ def _say(text: str, *, markup: bool = False) -> None:
     err.print(text, highlight=False, markup=markup, soft_wrap=True)
 
 
+def _one_line(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\t``, ``\\x1b``): a message that quotes a
+    damaged input (a store path with a newline in it) stays one line."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
@@ -879,7 +885,7 @@ def main(argv: list[str] | None = None) -> int:
         if _DEBUG:
             raise
         what = "" if isinstance(e, Interrupted) else "error: "
-        _say(f"gitmine: {what}{e}")
+        _say(f"gitmine: {what}{_one_line(str(e))}")
         return e.exit_code
     except KeyboardInterrupt:
         _say("gitmine: interrupted")
@@ -891,7 +897,7 @@ def main(argv: list[str] | None = None) -> int:
         if _DEBUG:
             raise
         _say(
-            f"gitmine: internal error: {type(e).__name__}: {e} (a bug in gitmine: `gitmine --debug …` shows the "
+            f"gitmine: internal error: {type(e).__name__}: {_one_line(str(e))} (a bug in gitmine: `gitmine --debug …` shows the "
             "traceback to report)"
         )
         return EXIT_BUG

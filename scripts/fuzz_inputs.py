@@ -10,8 +10,9 @@ wrong types, random text; for histories also lines dropped, repeated or swapped,
 moved, and gzip streams cut or damaged). Each run must end either with exit 0 and a valid partition (a
 mutation that happens to stay valid) or with exit 2, one `gitmine: error:` line and no output file;
 never a traceback or any other exit code. A hint file that `analyze` wrote must pass `gitmine check`
-and a rerun of `analyze`, on the same history and on its images merged into one. Prints how many
-cases ran and how they ended.
+and a rerun of `analyze`, on the same history and on its images merged into one. `replay` runs with
+folds or re-planning before releases (`--replan-every`, also `--start`). Prints how many cases ran and
+how they ended.
 """
 
 from __future__ import annotations
@@ -249,7 +250,10 @@ def fuzz_history(data: st.DataObject) -> None:
                 assert again == 0, f"{argv[0]} of the hint file analyze wrote: exit {again}: {said}"
             out.unlink()
         check_outcome(code, stderr, out, "analyze --from-closures")
-        code, stderr = run_cli(["replay", str(history), "--train", "2", "--test", "2", "--max-layers", "4", "--json", "--strategy", "gitmine", "--strategy", "autolayer"])
+        # the folds, or a release pipeline re-planning before releases (from a young repository's first week)
+        how = data.draw(st.sampled_from([["--test", "2"], ["--replan-every", "1"], ["--replan-every", "2", "--start", "1"]]))
+        replay_argv = ["replay", str(history), "--train", "2", *how, "--max-layers", "4", "--json", "--strategy", "gitmine", "--strategy", "autolayer"]
+        code, stderr = run_cli(replay_argv)
         check_outcome(code, stderr, t / "never-written", "replay")
 
 

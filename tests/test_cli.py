@@ -106,6 +106,14 @@ def test_layout_bad_graph_exit_2_nothing_written(hint_path, tmp_path, graph, mes
     assert not out.exists() and proc.stdout == ""
 
 
+def test_an_error_quoting_a_path_with_a_newline_in_it_stays_one_line(hint_path, tmp_path):
+    g = tmp_path / "g.json"
+    g.write_text(json.dumps([{"path": "/nix/store/a", "narSize": 1, "references": ["/nix/store/b\n\tc\x1b[31m"]}]))
+    proc = run("layout", "--hints", str(hint_path), str(g))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("gitmine: error: ") and "references /nix/store/b\\n\\tc\\x1b[31m, which is not in the graph" in proc.stderr
+
+
 def test_layout_bad_hint_file(tmp_path, graph_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("schema = 2\n")
