@@ -1,6 +1,6 @@
 """Does the planner generalise? gitmine against nixpkgs auto-layer on synthetic histories of other kinds.
 
-    python scripts/bench_general.py            # every regime, three seeds each (about six minutes)
+    python scripts/bench_general.py            # every regime, three seeds each (about seven minutes)
     python scripts/bench_general.py --small    # the 60-package regimes only
     python scripts/bench_general.py bumps big-bumps   # only the regimes named
     python scripts/bench_general.py --seeds 11,12,13  # other seeds than the three the planner was measured on
