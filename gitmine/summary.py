@@ -181,7 +181,8 @@ def _warnings(snapshots: list[Snapshot], stats: Statistics) -> list[str]:
         of = "" if stats.changed_releases == stats.transitions else f" of the {stats.transitions}"
         out.append(
             f"only {stats.changed_releases}{of} analysed releases changed the image: the hints rest mostly on "
-            "what is typical, not on this history; widen the window (--since)"
+            "what is typical, not on this history; widen the window (--since), or, in a young repository, re-run "
+            "`gitmine analyze` before releases as the history grows"
         )
     for image, closure in sorted(latest.closures.items()):
         if len(closure) == 1:

@@ -317,6 +317,7 @@ def test_analyze_a_window_of_few_releases_says_the_hints_rest_on_the_prior(tmp_p
     assert proc.returncode == 0, proc.stderr
     (warning,) = json.loads(proc.stdout)["warnings"]
     assert warning.startswith("only 3 analysed releases changed the image: the hints rest mostly on what is typical")
+    assert warning.endswith("in a young repository, re-run `gitmine analyze` before releases as the history grows")
 
 
 def test_analyze_a_window_in_which_the_image_never_changed(tmp_path):
