@@ -6,7 +6,7 @@ graph, hint, structured attribute, history and settings files (hypothesis).
     python scripts/fuzz_inputs.py [--examples 2000]   # settings files: a tenth as many
 
 Inputs are mutations of valid files (truncations, byte changes, dropped or duplicated entries, cycles,
-wrong types, random text; for histories also lines dropped, repeated or swapped, dates removed or
+wrong types, paths the store lacks, random text; graphs in each shape `nix path-info --json` has had; for histories also lines dropped, repeated or swapped, dates removed or
 moved, and gzip streams cut or damaged). Each run must end either with exit 0 and a valid partition (a
 mutation that happens to stay valid) or with exit 2, one `gitmine: error:` line and no output file;
 never a traceback or any other exit code. A hint file that `analyze` wrote must pass `gitmine check`
@@ -93,7 +93,7 @@ def mutate_text(text: str, data: st.DataObject) -> str:
 
 def mutate_graph(data: st.DataObject, text: str = GRAPH_TEXT) -> str:
     g = json.loads(text)
-    kind = data.draw(st.sampled_from(["drop", "cycle", "types", "dup", "text", "empty", "shape"]))
+    kind = data.draw(st.sampled_from(["drop", "cycle", "types", "dup", "text", "empty", "shape", "invalid"]))
     if kind == "drop":  # a referenced path goes missing
         referenced = sorted({r for e in g for r in e["references"]})
         victim = data.draw(st.sampled_from(referenced))
@@ -111,12 +111,20 @@ def mutate_graph(data: st.DataObject, text: str = GRAPH_TEXT) -> str:
         g.append(e)
     elif kind == "empty":
         g = []
+    elif kind == "invalid":  # a path the store does not hold, as `nix path-info --json` reports one
+        e = data.draw(st.sampled_from(g))
+        g[g.index(e)] = {"path": e["path"], "valid": False}
     elif kind == "shape":
         return json.dumps(data.draw(st.one_of(st.integers(), st.text(), st.dictionaries(st.text(max_size=3), st.integers(), max_size=3))))
     else:
         return mutate_text(text, data)
-    if data.draw(st.booleans()):  # the same graph as `nix path-info --json-format 2` prints it
-        return json.dumps({"info": {_base(e.get("path")): _as_format2(e) for e in g}})
+    # the same graph as each Nix prints it: a list (before 2.19), an object keyed by path (2.19 to 2.32,
+    # Lix), `--json-format 2` (2.33 and later); a path the store lacks is `"valid": false` or null
+    shape = data.draw(st.sampled_from(["list", "by-path", "format-2"]))
+    if shape == "by-path":
+        return json.dumps({str(e.get("path")): None if e.get("valid") is False else _as_format2(e, base=False) for e in g})
+    if shape == "format-2":
+        return json.dumps({"info": {_base(e.get("path")): None if e.get("valid") is False else _as_format2(e) for e in g}})
     return json.dumps(g)
 
 
@@ -124,10 +132,12 @@ def _base(path: object) -> str:
     return path.rsplit("/", 1)[-1] if isinstance(path, str) else str(path)
 
 
-def _as_format2(entry: dict[str, object]) -> dict[str, object]:
+def _as_format2(entry: dict[str, object], base: bool = True) -> dict[str, object]:
+    """An entry as an object keyed by its path holds it: without ``path`` (and, in format 2, with
+    references as base names)."""
     refs = entry.get("references")
     out = {k: v for k, v in entry.items() if k != "path"}
-    out["references"] = [_base(r) for r in refs] if isinstance(refs, list) else refs
+    out["references"] = [_base(r) for r in refs] if isinstance(refs, list) and base else refs
     return out
 
 
