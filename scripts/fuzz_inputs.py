@@ -6,8 +6,9 @@ graph, hint, structured attribute, history and settings files (hypothesis).
     python scripts/fuzz_inputs.py [--examples 2000]   # settings files: a tenth as many
 
 Inputs are mutations of valid files (truncations, byte changes, dropped or duplicated entries, cycles,
-wrong types, paths the store lacks, random text; graphs in each shape `nix path-info --json` has had; for histories also lines dropped, repeated or swapped, dates removed or
-moved, and gzip streams cut or damaged). Each run must end either with exit 0 and a valid partition (a
+wrong types, paths the store lacks, random text; graphs in each shape `nix path-info --json` has had;
+for histories also lines dropped, repeated or swapped, dates removed or moved, and gzip streams cut or
+damaged). Each run must end either with exit 0 and a valid partition (a
 mutation that happens to stay valid) or with exit 2, one `gitmine: error:` line and no output file;
 never a traceback or any other exit code. A hint file that `analyze` wrote must pass `gitmine check`
 and a rerun of `analyze`, on the same history and on its images merged into one. `replay` runs with
