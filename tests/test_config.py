@@ -154,7 +154,7 @@ VALUES = [
     ),
     image=st.one_of(st.none(), st.dictionaries(st.sampled_from(["name", "attr", "file", "foo"]), st.sampled_from(VALUES))),
 )
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 def test_any_config_file_gives_settings_or_one_usage_error(tmp_path_factory, entries, image):
     repo = tmp_path_factory.mktemp("cfg")
     lines = [f'"{k}" = {v}' for k, v in entries.items()]
