@@ -721,12 +721,12 @@ def _replay_runs(
                     start_weeks=start,
                 )  # fmt: skip
             if not folds:
-                weeks = train if start is None else start
+                # what to lower: the weeks before the first scored release (--start, when given), or the fold
+                option, weeks, lower = ("--train", train, "--train/--test") if start is None else ("--start", start, "--start")
                 span = f"{weeks} weeks and a release after them" if replan_every else f"one fold of {train}+{test} weeks"
-                option = "--train" if start is None else "--start"
                 raise InputError(
                     f"{history}: {len(snapshots)} snapshot{'s' if len(snapshots) != 1 else ''}"
-                    f"{_weeks_spanned(snapshots)} do not cover {span}; lower {option}{'/--test' * (option == '--train')}"
+                    f"{_weeks_spanned(snapshots)} do not cover {span}; lower {lower}"
                     f"{_what_fits(snapshots, replan_every is not None, option)} or record more history"
                 )
             runs.append((n, results, folds))

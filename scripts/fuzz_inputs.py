@@ -8,9 +8,9 @@ graph, hint, structured attribute, history and settings files (hypothesis).
 Inputs are mutations of valid files (truncations, byte changes, dropped or duplicated entries, cycles,
 wrong types, paths the store lacks, random text; graphs in each shape `nix path-info --json` has had;
 for histories also lines dropped, repeated or swapped, dates removed or moved, and gzip streams cut or
-damaged). Each run must end either with exit 0 and a valid partition (a
-mutation that happens to stay valid) or with exit 2, one `gitmine: error:` line and no output file;
-never a traceback or any other exit code. A hint file that `analyze` wrote must pass `gitmine check`
+damaged). Each run must end either with exit 0 and a valid partition (a mutation that happens to stay
+valid) or with exit 2, one `gitmine: error:` line and no output file; never a traceback or any other
+exit code. A hint file that `analyze` wrote must pass `gitmine check`
 and a rerun of `analyze`, on the same history and on its images merged into one. `replay` runs with
 folds or re-planning before releases (`--replan-every`, also `--start`). Prints how many cases ran and
 how they ended.
