@@ -7,7 +7,10 @@ after the version: ``python3-3.12.4-env`` (``python3.withPackages``) → ``pytho
 ``ghc-9.6.5-with-packages`` → ``ghc-with-packages``, so that an environment, which changes with every
 package in it, does not share a key, and so a layer, with the interpreter it wraps. A git revision and a
 release tag are versions too, though they start with a letter: ``app-c41d7a0`` and ``app-v1.2.3`` → ``app``,
-and ``foo-unstable-2024-05-01`` is ``foo``, as ``foo-0-unstable-2024-05-01`` is.
+and ``foo-unstable-2024-05-01`` is ``foo``, as ``foo-0-unstable-2024-05-01`` is. A number followed by
+words before the version is part of the name, as in Debian's packages: ``openjdk-17-jre-headless-17.0.13`` →
+``openjdk-17-jre-headless`` (parseDrvName's name is ``openjdk``, which would make one key, and so one layer,
+of ``openjdk-17-jre`` and ``openjdk-17-jre-headless``), ``gcc-12-base-12.2.0`` → ``gcc-12-base``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ UNSTABLE = "-unstable"
 # Versions that ``parseDrvName`` misses, since they start with a letter: a git revision (``version =
 # src.shortRev``: 7 to 40 hex digits, at least one a digit, ``app-c41d7a0``) and a release tag (``app-v1.2.3``).
 # Kept in the name, they would make a new key of every release.
+NAME_NUMBER = re.compile(r"[0-9]+")  # a number inside a package's name: openjdk-17-jre, gcc-12-base
 REVISION = re.compile(r"(?=[a-f]*[0-9])[0-9a-f]{7,40}")
 TAG = re.compile(r"[vV][0-9][0-9A-Za-z.+~_]*")
 
@@ -46,6 +50,21 @@ def parse_drv_name(name: str) -> tuple[str, str]:
     return name, ""
 
 
+def _name_words(parts: list[str]) -> int:
+    """How many leading ``parts`` of parseDrvName's version belong to the name: runs of a plain number and
+    one or more words (not pre-release tags) that a version follows (``17``, ``jre``, ``headless`` of
+    ``17-jre-headless-17.0.13``)."""
+    end = i = 0
+    while i < len(parts) and NAME_NUMBER.fullmatch(parts[i]):
+        j = i + 1
+        while j < len(parts) and SUFFIX_WORD.fullmatch(parts[j]) and parts[j].lower() not in PRERELEASE:
+            j += 1
+        if j == i + 1 or j == len(parts) or not parts[j][:1].isdigit():
+            break
+        end = i = j
+    return end
+
+
 def path_key(path: str) -> str:
     """The key of a store path: its package name without version, plus the words after the version."""
     return name_key(store_name(path))
@@ -61,6 +80,8 @@ def name_key(name: str) -> str:
         at = next((i for i in range(1, len(parts)) if REVISION.fullmatch(parts[i]) or TAG.fullmatch(parts[i])), 0)
         if at:
             name, version = "-".join(parts[:at]), "-".join(parts[at:])
+    if version and (inside := _name_words(parts := version.split("-"))):
+        name, version = "-".join([name, *parts[:inside]]), "-".join(parts[inside:])
     if version and name.lower().endswith(UNSTABLE) and len(name) > len(UNSTABLE):
         name = name[: -len(UNSTABLE)]
     words: list[str] = []  # the suffix after the version, last word first

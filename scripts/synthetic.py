@@ -33,7 +33,8 @@ LOCK_SHARE = 0.4  # share of the locked packages a bump updates, on average
 TOOL_RATE = 0.05  # weekly probability that a build tool is updated
 
 
-def _digest(text: str) -> str:
+def store_hash(text: str) -> str:
+    """32 characters of Nix's base-32 alphabet, as a store path's hash: a digest of ``text``."""
     h = int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
     return "".join(ALPHABET[(h >> (5 * k)) & 31] for k in range(32))
 
@@ -156,7 +157,7 @@ def synthetic_history(
         if env and i in (env[0], env[-1]):  # as nixpkgs names them: python3-3.12.4, python3-3.12.4-env
             return f"python3-3.12.{versions[env[0]]}" + ("-env" if i == env[-1] else "")
         if app_versions == "revisions" and i in apps:
-            return f"{names[i]}-{_digest(f'{i}|{versions[i]}').translate(HEX)[:7]}"
+            return f"{names[i]}-{store_hash(f'{i}|{versions[i]}').translate(HEX)[:7]}"
         if app_versions == "tags" and i in apps:
             return f"{names[i]}-v1.{versions[i]}"
         return f"{names[i]}-1.{versions[i]}"
@@ -222,12 +223,12 @@ def synthetic_history(
                 seed_text += f"|stdenv{generation}"
             if i < len(tool):  # so is the build tool
                 seed_text += f"|tool{tool[i]}.{tool_versions[tool[i]]}"
-            hashes[i] = _digest(seed_text)
+            hashes[i] = store_hash(seed_text)
             path = store_paths[i] = f"/nix/store/{hashes[i]}-{name_version(i)}"
             refs = tuple(sorted(store_paths[d] for d in deps[i]))
             entries.append(StorePath(path, sizes[i], refs))
             if dev_outputs and i % 3 == 0:
-                dev = f"/nix/store/{_digest(seed_text + '|dev')}-{names[i]}-1.{versions[i]}-dev"
+                dev = f"/nix/store/{store_hash(seed_text + '|dev')}-{names[i]}-1.{versions[i]}-dev"
                 entries.append(StorePath(dev, sizes[i] // 4 + 1, (path,)))
         when = start + timedelta(days=7 * step / per_week)
         rev = f"w{step}" if per_week == 1 else f"s{step}"

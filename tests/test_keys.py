@@ -42,7 +42,19 @@ def test_parse_drv_name_matches_nix(name, expected):
         ("/nix/store/00000000000000000000000000000000-foo-1.0-beta", "foo"),
         ("/nix/store/00000000000000000000000000000000-foo-0-unstable-2024-05-01", "foo"),
         ("/nix/store/00000000000000000000000000000000-libssl3-3.0.15-1~deb12u1", "libssl3"),
-        ("/nix/store/00000000000000000000000000000000-gcc-12-base-12.2.0-14+deb12u1", "gcc"),
+        # a number followed by words before the version is part of the name (Debian's openjdk-17-jre-headless):
+        # parseDrvName's name alone would make one key of a package's several binaries
+        ("/nix/store/00000000000000000000000000000000-gcc-12-base-12.2.0-14+deb12u1", "gcc-12-base"),
+        ("/nix/store/00000000000000000000000000000000-openjdk-17-jre-headless-17.0.13+11-1~deb12u1", "openjdk-17-jre-headless"),
+        ("/nix/store/00000000000000000000000000000000-openjdk-17-jre-17.0.13+11-1~deb12u1", "openjdk-17-jre"),
+        ("/nix/store/00000000000000000000000000000000-llvm-14-dev-1:14.0.6-12", "llvm-14-dev"),
+        ("/nix/store/00000000000000000000000000000000-a-2-b-3-c-4.0-dev", "a-2-b-3-c-dev"),
+        # ... but not a number with no words after it, a version that goes on, or a pre-release tag
+        ("/nix/store/00000000000000000000000000000000-postgresql-15-15.19-0+deb12u1", "postgresql"),
+        ("/nix/store/00000000000000000000000000000000-libnghttp2-14-1.52.0-1", "libnghttp2"),
+        ("/nix/store/00000000000000000000000000000000-ghc-9-with-packages", "ghc-with-packages"),
+        ("/nix/store/00000000000000000000000000000000-foo-1-beta-2", "foo"),
+        ("/nix/store/00000000000000000000000000000000-foo-2-rc1-3", "foo"),
         ("/nix/store/00000000000000000000000000000000-libevent-2.1-7-2.1.12-stable-8", "libevent"),
         # a git revision is a version, also where it starts with a letter (parseDrvName keeps it in the name)
         ("/nix/store/00000000000000000000000000000000-app-c41d7a0", "app"),

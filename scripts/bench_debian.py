@@ -1,0 +1,97 @@
+"""Histories no part of gitmine was tuned on: gitmine against auto-layer on images made of the Debian
+packages of other systems (a few seconds per history once derived).
+
+    python scripts/bench_debian.py [--rootfs NAME=DIR]... [--keep DIR]
+
+Each image's weekly history is derived by ``debian_history.py`` from a Debian system's own records
+(its installed packages' dependency graph and sizes, and their changelogs' upload dates), as the
+corpus was, but from other package sets: this machine's Debian 12 (a CI runner, a PostgreSQL
+server, a Python build image, a JVM build image, an LLVM toolchain, developer tools, a cloud CLI, and
+all 700-odd installed packages at once), and, with ``--rootfs trixie=/var/tmp/gm-trixie`` and
+``--rootfs sid=/var/tmp/gm-sid`` (the chroots of ``test_newer_nix.sh``), the whole of a Debian 13 and
+a Debian unstable system. Each image also comes with an application on top, new at every snapshot.
+Same folds and scoring as ``bench_replay.py`` (train 26 weeks, score the next 26, slide by 26);
+pull / unpack as ratios to the lower bound. Budgets: 8 and 16 layers for images of fewer than 150
+paths, 32 and 64 below 500, 64 and 100 above. A row is marked where gitmine pulls more than 2% above
+auto-layer. The figures move as the systems' packages are upgraded (their changelogs grow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from debian_history import history, read_status, write
+from gitmine.recorded import load_history
+from gitmine.replay import replay
+
+IMAGES = {  # images of this machine's packages (where they are all installed)
+    "ci": "git,git-lfs,openssh-client,python3-venv,nix-bin,curl",
+    "postgres": "postgresql,postgresql-contrib",
+    "pydev": "python3-dev,python3-pip,python3-venv,build-essential",
+    "jvm": "maven",
+    "llvm": "llvm-14-dev,cmake,ninja-build",
+    "tools": "vim,tmux,gdb,strace,valgrind,less,lsof",
+    "cloud": "google-cloud-cli-app-engine-java,kubectl",
+}
+
+
+def codename(rootfs: Path) -> str:
+    """The system's release name (``bookworm``), as its ``/etc/os-release`` says."""
+    for line in (rootfs / "etc/os-release").read_text().splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            return line.partition("=")[2].strip('"') or "debian"
+    return "debian"
+
+
+def budgets(paths: int) -> tuple[int, int]:
+    return (8, 16) if paths < 150 else (32, 64) if paths < 500 else (64, 100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rootfs", action="append", default=[], metavar="NAME=DIR", help="another Debian system: its whole package set is an image"
+    )
+    parser.add_argument("--keep", type=Path, default=None, help="write the derived histories to this directory")
+    args = parser.parse_args()
+    here = Path("/")
+    jobs: list[tuple[str, Path, list[str]]] = []
+    if (here / "var/lib/dpkg/status").is_file():
+        present = set(read_status(here))
+        system = codename(here)
+        for image, wanted in IMAGES.items():
+            if set(wanted.split(",")) <= present:
+                jobs.append((f"{system}-{image}", here, wanted.split(",")))
+        jobs.append((f"{system}-all", here, sorted(present)))
+    for spec in args.rootfs:
+        name, _, root = spec.partition("=")
+        jobs.append((f"{name}-all", Path(root), sorted(read_status(Path(root)))))
+    out = args.keep or Path(tempfile.mkdtemp(prefix="gitmine-debian-"))
+    out.mkdir(parents=True, exist_ok=True)
+    print("| image | app | paths | layers | autolayer pull / unpack | gitmine pull / unpack | gitmine ÷ autolayer pull |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    t0 = time.perf_counter()
+    for name, rootfs, roots in jobs:
+        layers: tuple[int, int] | None = None
+        for app in (False, True):
+            file = out / f"{name}{'-app' if app else ''}.jsonl.gz"
+            write(file, history(rootfs, roots, 104, None, app))
+            snaps = load_history(file)
+            paths = len(snaps[-1].closure())
+            layers = layers or budgets(paths)  # the image's, with or without the application
+            for n in layers:
+                (al, gm), _ = replay(snaps, max_layers=n, strategies=("autolayer", "gitmine"))
+                lb = al.lower_bound
+                mark = " (above)" if gm.pull > 1.02 * al.pull else ""
+                cells = f"{al.pull / lb:.2f} / {al.unpack / lb:.2f} | {gm.pull / lb:.2f} / {gm.unpack / lb:.2f}"
+                row = f"| {name} | {'yes' if app else 'no'} | {paths} | {n} | {cells} | {gm.pull / al.pull:.0%}{mark} |"
+                print(row, flush=True)
+    print(f"\n({time.perf_counter() - t0:.0f} s; histories in {out})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
