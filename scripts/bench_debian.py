@@ -1,7 +1,7 @@
 """Histories no part of gitmine was tuned on: gitmine against auto-layer on images made of the Debian
 packages of other systems (a few seconds per history once derived).
 
-    python scripts/bench_debian.py [--rootfs NAME=DIR]... [--keep DIR]
+    python scripts/bench_debian.py [--rootfs NAME=DIR]... [--keep DIR] [--replan | --start WEEKS]
 
 Each image's weekly history is derived by ``debian_history.py`` from a Debian system's own records
 (its installed packages' dependency graph and sizes, and their changelogs' upload dates), as the
@@ -14,6 +14,10 @@ Same folds and scoring as ``bench_replay.py`` (train 26 weeks, score the next 26
 pull / unpack as ratios to the lower bound. Budgets: 8 and 16 layers for images of fewer than 150
 paths, 32 and 64 below 500, 64 and 100 above. A row is marked where gitmine pulls more than 2% above
 auto-layer. The figures move as the systems' packages are upgraded (their changelogs grow).
+
+``--replan``: re-planned before every release as ``gitmine analyze`` does, from the hints in use
+(every 4th release for the 700-package images), switches charged, as ``bench_replan.py``; ``--start
+WEEKS``: the same from a young repository, the first analysis after WEEKS weeks.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 
 from debian_history import history, read_status, write
 from gitmine.recorded import load_history
-from gitmine.replay import replay
+from gitmine.replay import replay, replay_replanning
 
 IMAGES = {  # images of this machine's packages (where they are all installed)
     "ci": "git,git-lfs,openssh-client,python3-venv,nix-bin,curl",
@@ -57,6 +61,8 @@ def main() -> None:
         "--rootfs", action="append", default=[], metavar="NAME=DIR", help="another Debian system: its whole package set is an image"
     )
     parser.add_argument("--keep", type=Path, default=None, help="write the derived histories to this directory")
+    parser.add_argument("--replan", action="store_true", help="re-plan before every release, switches charged")
+    parser.add_argument("--start", type=int, default=None, metavar="WEEKS", help="--replan from a young repository")
     args = parser.parse_args()
     here = Path("/")
     jobs: list[tuple[str, Path, list[str]]] = []
@@ -84,7 +90,13 @@ def main() -> None:
             paths = len(snaps[-1].closure())
             layers = layers or budgets(paths)  # the image's, with or without the application
             for n in layers:
-                (al, gm), _ = replay(snaps, max_layers=n, strategies=("autolayer", "gitmine"))
+                if args.replan or args.start:
+                    every = 4 if paths > 500 else 1  # a plan of a big image takes seconds
+                    gm, al = replay_replanning(
+                        snaps, max_layers=n, every=every, strategies=("gitmine", "autolayer"), start_weeks=args.start
+                    )[0]
+                else:
+                    al, gm = replay(snaps, max_layers=n, strategies=("autolayer", "gitmine"))[0]
                 lb = al.lower_bound
                 mark = " (above)" if gm.pull > 1.02 * al.pull else ""
                 cells = f"{al.pull / lb:.2f} / {al.unpack / lb:.2f} | {gm.pull / lb:.2f} / {gm.unpack / lb:.2f}"

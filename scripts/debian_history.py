@@ -136,7 +136,7 @@ def graph(packages: dict[str, Package]) -> dict[str, list[str]]:
         refs[name] = {ref for ref in chosen if ref is not None and ref != name}
     while True:
         try:
-            TopologicalSorter(refs).prepare()
+            TopologicalSorter({name: sorted(refs[name]) for name in refs}).prepare()
         except CycleError as cycle:
             path = cycle.args[1]  # [a, b, ..., a]: each a reference of the next
             refs[path[1]].discard(path[0])
