@@ -27,10 +27,10 @@ DIGIT_OUTPUTS = frozenset({"lib32", "bin2", "libv8"})  # libv8: nodejs's static 
 # nixpkgs writes an unreleased package's version ``unstable-2024-05-01`` (older) or ``0-unstable-2024-05-01``
 # (its convention since 2023): parseDrvName leaves the first in the name. Either is the package's key.
 UNSTABLE = "-unstable"
+NAME_NUMBER = re.compile(r"[0-9]+")  # a number inside a package's name: openjdk-17-jre, gcc-12-base
 # Versions that ``parseDrvName`` misses, since they start with a letter: a git revision (``version =
 # src.shortRev``: 7 to 40 hex digits, at least one a digit, ``app-c41d7a0``) and a release tag (``app-v1.2.3``).
 # Kept in the name, they would make a new key of every release.
-NAME_NUMBER = re.compile(r"[0-9]+")  # a number inside a package's name: openjdk-17-jre, gcc-12-base
 REVISION = re.compile(r"(?=[a-f]*[0-9])[0-9a-f]{7,40}")
 TAG = re.compile(r"[vV][0-9][0-9A-Za-z.+~_]*")
 
@@ -80,8 +80,8 @@ def name_key(name: str) -> str:
         at = next((i for i in range(1, len(parts)) if REVISION.fullmatch(parts[i]) or TAG.fullmatch(parts[i])), 0)
         if at:
             name, version = "-".join(parts[:at]), "-".join(parts[at:])
-    if version and (inside := _name_words(parts := version.split("-"))):
-        name, version = "-".join([name, *parts[:inside]]), "-".join(parts[inside:])
+    if version and (inside := _name_words(pieces := version.split("-"))):
+        name, version = "-".join([name, *pieces[:inside]]), "-".join(pieces[inside:])
     if version and name.lower().endswith(UNSTABLE) and len(name) > len(UNSTABLE):
         name = name[: -len(UNSTABLE)]
     words: list[str] = []  # the suffix after the version, last word first
