@@ -26,8 +26,9 @@ every cost is exact set arithmetic, and the result is deterministic.
 
 Re-planning. Clients pull every layer whose content changed, so new hints cost a one-time re-pull
 of the layers they move. Given the hints in use, :func:`plan` keeps them, or applies the key moves
-that pay for themselves, or switches to the fresh plan, whichever is cheapest over as many changing
-releases as the window holds, switch included (:func:`_stay_or_switch`).
+that pay for themselves, or gives one volatile key a layer of its own by merging two neighbouring
+layers, or switches to the fresh plan, whichever is cheapest over as many changing releases as the
+window holds, switch included (:func:`_stay_or_switch`).
 """
 
 from __future__ import annotations
@@ -578,7 +579,8 @@ def _stay_or_switch(
 ) -> list[_Group]:
     """The layers to use next: the hints in use (``kept``: as ``gitmine layout`` lays the latest
     snapshot out with them at the new budget), those improved by the key moves that pay for
-    themselves, or the fresh plan.
+    themselves, those with one key given a layer of its own (:func:`_isolated`; with one image), or
+    the fresh plan.
 
     Each candidate costs ``horizon`` releases of expected bytes plus its one-time switch from the
     layers in use (``in_use``, the same as ``kept`` unless the budget changed: :func:`_switch_cost`);
@@ -595,9 +597,50 @@ def _stay_or_switch(
     candidates = [start]
     if len(start) > 1:
         candidates.append(refine(groups(kept), masks, sizes, model, horizon, key_images=key_images, budget=budget))
+    if len({*key_images}) <= 1:
+        isolated = _isolated(start, deployed, sizes, masks, model, horizon)
+        if isolated is not None:
+            candidates.append(isolated)
     candidates.append(fresh)
     costs = [horizon * _objective(c, model) + _switch_cost(c, deployed) for c in candidates]
     return candidates[costs.index(min(costs))]
+
+
+ISOLATE_TRIES = 4  # keys tried by :func:`_isolated`, those whose sharing costs most
+
+
+def _isolated(
+    start: list[_Group], deployed: list[_Group], sizes: list[int], masks: list[int], model: _RiskModel, horizon: float
+) -> list[_Group] | None:
+    """The layers in use with one key given a layer of its own (right above the rest of its layer) and the
+    two adjacent layers whose merge costs least made one, so that the budget holds.
+
+    Where a key updated at most releases shares a layer (the application, with packages the first window
+    put beside it), every release re-ships its neighbours; moving them one by one pays only if some layer
+    can take them, and a fresh plan re-ships most of the image. This is the switch in between. The keys
+    tried are the ``ISOLATE_TRIES`` whose own updates re-ship the most bytes of others per release.
+    """
+    if len(start) < 3:
+        return None
+    shared = sorted(
+        ((model.risk(1 << k) * (g.size - sizes[k]), k, at) for at, g in enumerate(start) if len(g.members) > 1 for k in g.members),
+        reverse=True,
+    )[:ISOLATE_TRIES]
+    best: list[_Group] | None = None
+    best_cost = math.inf
+    for _, k, at in shared:
+        g = start[at]
+        rest = [m for m in g.members if m != k]
+        layers = [*start[:at], _group(rest, masks, g.size - sizes[k], model), _group([k], masks, sizes[k], model), *start[at + 1 :]]
+        for i in range(len(layers) - 1):
+            if at + 1 in (i, i + 1):  # the key's own layer stays its own
+                continue
+            a, b = layers[i], layers[i + 1]
+            merged = [*layers[:i], _group(sorted(a.members + b.members), masks, a.size + b.size, model), *layers[i + 2 :]]
+            cost = horizon * _objective(merged, model) + _switch_cost(merged, deployed)
+            if cost < best_cost:
+                best, best_cost = merged, cost
+    return best
 
 
 def _fresh(

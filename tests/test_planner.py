@@ -390,3 +390,44 @@ def test_layout_from_plan_partitions_every_snapshot():
         assert sorted(flat) == sorted(c.paths) and len(flat) == len(set(flat))
         assert 1 <= len(layers) <= 8
         assert autolayer(c, 8)  # the baseline runs on the same graph
+
+
+def test_a_volatile_key_sharing_a_layer_in_use_gets_one_of_its_own_by_merging_two_neighbours():
+    # in use: base, two big stable libraries, and an application (updated at every release) sharing the
+    # top layer with "mid" (updated at a third of them). Moving mid into a library's layer would make
+    # that layer change as often; parting the two costs a layer, which the cheapest neighbouring merge
+    # (the two libraries, both stable) gives
+    from gitmine.planner import _objective, _RiskModel, _group, _isolated, _switch_cost
+
+    mb = 1_000_000
+    sizes = [50 * mb, 40 * mb, 40 * mb, 20 * mb, mb]  # base, lib1, lib2, mid, app
+    masks = [1, 1 | 2, 1 | 4, 1 | 8, 1 | 16]
+    model = _RiskModel([0.001, 0.001, 0.001, 0.33, 1.0])
+    in_use = [_group(m, masks, sum(sizes[i] for i in m), model) for m in ([0], [1], [2], [3, 4])]
+    isolated = _isolated(in_use, in_use, sizes, masks, model, horizon=29)
+    assert isolated is not None
+    assert [g.members for g in isolated] == [[0], [1, 2], [3], [4]]
+    # and over the 29 releases it pays for its switch (80 MB pulled and 101 MB unpacked once)
+    assert 29 * _objective(isolated, model) + _switch_cost(isolated, in_use) < 29 * _objective(in_use, model)
+    assert _isolated(in_use[:2], in_use[:2], sizes, masks, model, horizon=29) is None  # no two layers to merge
+
+
+def test_replanning_parts_a_volatile_key_from_its_neighbour_when_no_layer_can_take_it():
+    # in use: base, three 40 MB stable libraries, and the application (every release) sharing the top layer
+    # with "mid" (20 MB, every third release), as a first plan may leave them. Moving mid into a library's
+    # layer would make it change as often, and the fresh plan re-ships base: the re-plan gives the
+    # application a layer of its own by merging two libraries, and keeps the rest
+    mb = 1_000_000
+    snaps = []
+    for i in range(30):
+        base = sp("base-1", 50 * mb)
+        libs = [sp(f"lib{c}-1", 40 * mb, (base.path,)) for c in "abc"]
+        mid = sp(f"mid-1.{i // 3}", 20 * mb, (base.path,), h="abcdefghij"[i // 3])
+        app = sp(f"app-{i}", mb, (base.path,), h="0123456789"[i % 10])
+        snaps.append(snapshot(f"r{i}", (date(2024, 1, 7) + timedelta(weeks=i)).isoformat(), base, *libs, mid, app))
+    st = compute_statistics(snaps)
+    in_use = [("base",), ("liba",), ("libb",), ("libc",), ("app", "mid")]
+    previous = Hints(plan(st, 5).analysis, tuple(HintLayer(keys, 0, 0.5, 0.5) for keys in in_use))
+    assert [layer.keys for layer in plan(st, 5).layers][0] == ("base", "liba")
+    replanned = [layer.keys for layer in plan(st, 5, previous=previous).layers]
+    assert replanned == [("base",), ("liba",), ("libb", "libc"), ("mid",), ("app",)]
