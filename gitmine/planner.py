@@ -579,8 +579,7 @@ def _stay_or_switch(
 ) -> list[_Group]:
     """The layers to use next: the hints in use (``kept``: as ``gitmine layout`` lays the latest
     snapshot out with them at the new budget), those improved by the key moves that pay for
-    themselves, those with one key given a layer of its own (:func:`_isolated`; with one image), or
-    the fresh plan.
+    themselves, those with one key given a layer of its own (:func:`_isolated`), or the fresh plan.
 
     Each candidate costs ``horizon`` releases of expected bytes plus its one-time switch from the
     layers in use (``in_use``, the same as ``kept`` unless the budget changed: :func:`_switch_cost`);
@@ -597,10 +596,9 @@ def _stay_or_switch(
     candidates = [start]
     if len(start) > 1:
         candidates.append(refine(groups(kept), masks, sizes, model, horizon, key_images=key_images, budget=budget))
-    if len({*key_images}) <= 1:
-        isolated = _isolated(start, deployed, sizes, masks, model, horizon)
-        if isolated is not None:
-            candidates.append(isolated)
+    isolated = _isolated(start, deployed, sizes, masks, model, horizon, key_images, budget)
+    if isolated is not None:
+        candidates.append(isolated)
     candidates.append(fresh)
     costs = [horizon * _objective(c, model) + _switch_cost(c, deployed) for c in candidates]
     return candidates[costs.index(min(costs))]
@@ -610,7 +608,14 @@ ISOLATE_TRIES = 4  # keys tried by :func:`_isolated`, those whose sharing costs 
 
 
 def _isolated(
-    start: list[_Group], deployed: list[_Group], sizes: list[int], masks: list[int], model: _RiskModel, horizon: float
+    start: list[_Group],
+    deployed: list[_Group],
+    sizes: list[int],
+    masks: list[int],
+    model: _RiskModel,
+    horizon: float,
+    key_images: list[int] | None = None,
+    budget: int | None = None,
 ) -> list[_Group] | None:
     """The layers in use with one key given a layer of its own (right above the rest of its layer) and the
     two adjacent layers whose merge costs least made one, so that the budget holds.
@@ -631,12 +636,16 @@ def _isolated(
     for _, k, at in shared:
         g = start[at]
         rest = [m for m in g.members if m != k]
-        layers = [*start[:at], _group(rest, masks, g.size - sizes[k], model), _group([k], masks, sizes[k], model), *start[at + 1 :]]
+        own = _group([k], masks, sizes[k], model, key_images)
+        layers = [*start[:at], _group(rest, masks, g.size - sizes[k], model, key_images), own, *start[at + 1 :]]
         for i in range(len(layers) - 1):
             if at + 1 in (i, i + 1):  # the key's own layer stays its own
                 continue
             a, b = layers[i], layers[i + 1]
-            merged = [*layers[:i], _group(sorted(a.members + b.members), masks, a.size + b.size, model), *layers[i + 2 :]]
+            both = _group(sorted(a.members + b.members), masks, a.size + b.size, model, key_images)
+            merged = [*layers[:i], both, *layers[i + 2 :]]
+            if budget is not None and max(_image_counts(merged), default=0) > budget:
+                continue  # with several images: one that would have more layers than the budget
             cost = horizon * _objective(merged, model) + _switch_cost(merged, deployed)
             if cost < best_cost:
                 best, best_cost = merged, cost

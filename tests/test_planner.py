@@ -431,3 +431,22 @@ def test_replanning_parts_a_volatile_key_from_its_neighbour_when_no_layer_can_ta
     assert [layer.keys for layer in plan(st, 5).layers][0] == ("base", "liba")
     replanned = [layer.keys for layer in plan(st, 5, previous=previous).layers]
     assert replanned == [("base",), ("liba",), ("libb", "libc"), ("mid",), ("app",)]
+
+
+def test_a_key_gets_a_layer_of_its_own_only_by_a_merge_that_keeps_each_image_within_the_budget():
+    # web: base, wlib, and its application sharing a layer with mid (3 layers: its budget); worker: base
+    # and klib. Merging the two small libraries would be cheapest, but leaves web with 4 layers: base and
+    # wlib merge instead
+    from gitmine.planner import _group, _image_counts, _isolated, _RiskModel
+
+    mb = 1_000_000
+    sizes = [100 * mb, 10 * mb, 10 * mb, 20 * mb, mb]  # base, wlib, klib, mid, app
+    masks = [1, 1 | 2, 1 | 4, 1 | 8, 1 | 16]
+    images = [0b11, 0b01, 0b10, 0b01, 0b01]
+    model = _RiskModel([0.001, 0.001, 0.001, 0.33, 1.0])
+    in_use = [_group(m, masks, sum(sizes[i] for i in m), model, images) for m in ([0], [1], [2], [3, 4])]
+    free = _isolated(in_use, in_use, sizes, masks, model, 29, images)  # no budget to keep
+    assert free is not None and [g.members for g in free] == [[0], [1, 2], [3], [4]]
+    kept = _isolated(in_use, in_use, sizes, masks, model, 29, images, budget=3)
+    assert kept is not None and [g.members for g in kept] == [[0, 1], [2], [3], [4]]
+    assert _image_counts(kept) == [3, 2]
