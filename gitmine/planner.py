@@ -54,6 +54,7 @@ UNPACK_WEIGHT = 1.0  # expected unpacked bytes count this much against expected 
 REFINE_ROUNDS = 4  # at most this many rounds of key moves and re-stacking
 REFINE_REACH = 8  # a key may move this many positions up or down
 CERTAIN = 1.0 - 1e-9  # the highest own-update probability the risk model takes
+ISOLATE_TRIES = 4  # keys a re-plan tries to give a layer of their own (:func:`_isolated`)
 
 
 @dataclass
@@ -602,9 +603,6 @@ def _stay_or_switch(
     candidates.append(fresh)
     costs = [horizon * _objective(c, model) + _switch_cost(c, deployed) for c in candidates]
     return candidates[costs.index(min(costs))]
-
-
-ISOLATE_TRIES = 4  # keys tried by :func:`_isolated`, those whose sharing costs most
 
 
 def _isolated(
