@@ -53,6 +53,8 @@ def test_parse_drv_name_matches_nix(name, expected):
         ("/nix/store/00000000000000000000000000000000-postgresql-15-15.19-0+deb12u1", "postgresql"),
         ("/nix/store/00000000000000000000000000000000-libnghttp2-14-1.52.0-1", "libnghttp2"),
         ("/nix/store/00000000000000000000000000000000-ghc-9-with-packages", "ghc-with-packages"),
+        ("/nix/store/00000000000000000000000000000000-texlive-2023-env", "texlive-env"),
+        ("/nix/store/00000000000000000000000000000000-x264-0-unstable-2023-10-01", "x264"),
         ("/nix/store/00000000000000000000000000000000-foo-1-beta-2", "foo"),
         ("/nix/store/00000000000000000000000000000000-foo-2-rc1-3", "foo"),
         ("/nix/store/00000000000000000000000000000000-libevent-2.1-7-2.1.12-stable-8", "libevent"),
