@@ -26,6 +26,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from graphlib import CycleError, TopologicalSorter
 from operator import itemgetter
 from datetime import date, timedelta
@@ -149,14 +150,20 @@ def _store_version(version: str) -> str:
     return version.split(":", 1)[-1].replace("~", "_").replace(":", "_")
 
 
+@lru_cache(maxsize=None)
+def system(rootfs: Path) -> tuple[dict[str, Package], dict[str, list[str]], dict[str, list[tuple[date, str]]]]:
+    """A Debian system's packages, their graph and their uploads, read once for all its images."""
+    packages = read_status(rootfs)
+    return packages, graph(packages), changelogs(rootfs, packages)
+
+
 def history(rootfs: Path, roots: list[str], weeks: int, end: date | None, app: bool) -> list[dict[str, object]]:
     """The weekly snapshots of the image made of ``roots`` and their dependencies, the last one at ``end``
     (default: the newest upload among its packages)."""
-    packages = read_status(rootfs)
+    packages, refs, logs = system(rootfs)
     missing = [r for r in roots if r not in packages]
     if missing:
         raise SystemExit(f"not installed in {rootfs}: {', '.join(missing)}")
-    refs = graph(packages)
     reachable, todo = set(roots), list(roots)
     while todo:
         for ref in refs[todo.pop()]:
@@ -164,7 +171,6 @@ def history(rootfs: Path, roots: list[str], weeks: int, end: date | None, app: b
                 reachable.add(ref)
                 todo.append(ref)
     image = list(TopologicalSorter({name: refs[name] for name in sorted(reachable)}).static_order())  # dependencies first
-    logs = changelogs(rootfs, packages)
     last = end or max((d for n in image for d, _ in logs[n]), default=date.today())
     snapshots: list[dict[str, object]] = []
     for w in range(weeks):
