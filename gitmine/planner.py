@@ -37,7 +37,7 @@ import bisect
 import heapq
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import networkx as nx
 
@@ -439,26 +439,14 @@ def forecast_images(
     keys = sorted(stats.present)
     index = {k: i for i, k in enumerate(keys)}
     model, masks = _model(stats, keys, prior_strength)
-    pulled: set[frozenset[int]] = set()
-    chains: dict[tuple[int, frozenset[int]], int] = {}  # (chain below, layer) → chain
-    pull = unpack = 0.0
+    image_layers = []
     for layers in images.values():
-        below, below_mask = -1, 0
+        groups = []
         for layer in layers:
-            members = frozenset(index[k] for k in {path_key(p) for p in layer} if k in index)
-            mask = 0
-            for m in members:
-                mask |= masks[m]
-            below_mask |= mask
-            size = sum(sizes[p] for p in layer)
-            if members not in pulled:
-                pulled.add(members)
-                pull += size * model.risk(mask)
-            chain = chains.get((below, members))
-            if chain is None:
-                chain = chains[(below, members)] = len(chains)
-                unpack += size * model.risk(below_mask)
-            below = chain
+            members = sorted({index[k] for k in {path_key(p) for p in layer} if k in index})
+            groups.append(_group(members, masks, sum(sizes[p] for p in layer), model))
+        image_layers.append(groups)
+    pull, unpack = _host_costs(image_layers, model)
     share = _changing_share(stats)
     lower = sum(stats.keys[k].size * model.risk(masks[i]) for i, k in enumerate(keys))
     return Forecast(pull=share * pull, unpack=share * unpack, lower_bound=share * lower)
@@ -550,20 +538,81 @@ def plan(
     return Hints(analysis, tuple(layers))
 
 
-def _objective(order: list[_Group], model: _RiskModel) -> float:
-    """Expected bytes pulled + unpacked per release (the quantity :func:`refine` lowers)."""
-    return sum(g.size * g.risk for g in order) + UNPACK_WEIGHT * expected_unpack(order, model)
+def _image_layers(
+    order: list[_Group], masks: list[int], sizes: list[int], model: _RiskModel, key_images: list[int] | None
+) -> list[list[_Group]]:
+    """Each image's layers, bottom first: its keys of each layer of ``order`` (``gitmine layout`` of
+    that image with these hints). With one image, ``order`` itself."""
+    present = 0
+    for g in order:
+        present |= g.images
+    if key_images is None or present.bit_count() < 2:
+        return [order]
+    images = []
+    for j in _bits(present):
+        layers = []
+        for g in order:
+            if g.images >> j & 1:
+                part = [m for m in g.members if key_images[m] >> j & 1]
+                layers.append(g if len(part) == len(g.members) else _group(part, masks, sum(sizes[m] for m in part), model))
+        images.append(layers)
+    return images
 
 
-def _switch_cost(order: list[_Group], deployed: list[_Group]) -> float:
-    """Bytes pulled and unpacked once when the layers in use become ``order``: layers whose key set
-    was not a layer before are pulled, and everything from the lowest changed position is unpacked."""
-    before = [frozenset(g.members) for g in deployed]
-    after = [frozenset(g.members) for g in order]
-    known = set(before)
-    pull = sum(g.size for g, m in zip(order, after) if m not in known)
-    lowest = next((i for i, m in enumerate(after) if i >= len(before) or before[i] != m), len(after))
-    return pull + UNPACK_WEIGHT * sum(g.size for g in order[lowest:])
+def _blobs(images: list[list[_Group]], chains: dict[tuple[int, frozenset[int]], int]) -> Iterator[tuple[_Group, frozenset[int], int, int]]:
+    """Walk each image's layers bottom up: each layer, its blob (its keys), its chain (an id in
+    ``chains``, shared by images whose layers up to it are the same blobs) and the union of the
+    closures at and below it."""
+    for layers in images:
+        below, prefix = -1, 0
+        for g in layers:
+            blob = frozenset(g.members)
+            prefix |= g.mask
+            below = chains.setdefault((below, blob), len(chains))
+            yield g, blob, below, prefix
+
+
+def _host_costs(images: list[list[_Group]], model: _RiskModel) -> tuple[float, float]:
+    """Expected bytes pulled and unpacked per release by a host running every image (each as
+    :func:`_image_layers` gives it), as ``gitmine replay`` scores them: a blob is pulled once whichever
+    images hold it, a chain of blobs from the bottom up is unpacked once."""
+    pulled: set[frozenset[int]] = set()
+    chains: dict[tuple[int, frozenset[int]], int] = {}
+    unpacked: set[int] = set()
+    pull = unpack = 0.0
+    for g, blob, chain, prefix in _blobs(images, chains):
+        if blob not in pulled:
+            pulled.add(blob)
+            pull += g.size * g.risk
+        if chain not in unpacked:
+            unpacked.add(chain)
+            unpack += g.size * model.risk(prefix)
+    return pull, unpack
+
+
+def _objective(images: list[list[_Group]], model: _RiskModel) -> float:
+    """Expected bytes pulled + unpacked per release by a host running every image (:func:`_host_costs`);
+    with one image, the quantity :func:`refine` lowers."""
+    pull, unpack = _host_costs(images, model)
+    return pull + UNPACK_WEIGHT * unpack
+
+
+def _switch_cost(images: list[list[_Group]], deployed: list[list[_Group]]) -> float:
+    """Bytes pulled and unpacked once when the layers in use (``deployed``) become ``images`` (each as
+    :func:`_image_layers` gives them): blobs not in use are pulled, and chains not in use unpacked,
+    which for one image is everything from the lowest changed position up."""
+    chains: dict[tuple[int, frozenset[int]], int] = {}
+    known = {blob for _, blob, _, _ in _blobs(deployed, chains)}
+    unpacked = set(chains.values())
+    total = 0.0
+    for g, blob, chain, _ in _blobs(images, chains):
+        if blob not in known:
+            known.add(blob)
+            total += g.size
+        if chain not in unpacked:
+            unpacked.add(chain)
+            total += UNPACK_WEIGHT * g.size
+    return total
 
 
 def _stay_or_switch(
@@ -583,8 +632,9 @@ def _stay_or_switch(
     themselves, those with one key given a layer of its own (:func:`_isolated`), or the fresh plan.
 
     Each candidate costs ``horizon`` releases of expected bytes plus its one-time switch from the
-    layers in use (``in_use``, the same as ``kept`` unless the budget changed: :func:`_switch_cost`);
-    the cheapest wins, ties going to the earlier candidate. Without this a re-analysis reshuffles
+    layers in use (``in_use``, the same as ``kept`` unless the budget changed: :func:`_switch_cost`),
+    both as a host running every image pays them (:func:`_objective`); the cheapest wins, ties going
+    to the earlier candidate. Without this a re-analysis reshuffles
     layers for small gains, and every reshuffle is a re-pull.
     """
     index = {k: i for i, k in enumerate(keys)}
@@ -601,7 +651,11 @@ def _stay_or_switch(
     if isolated is not None:
         candidates.append(isolated)
     candidates.append(fresh)
-    costs = [horizon * _objective(c, model) + _switch_cost(c, deployed) for c in candidates]
+    in_use_images = _image_layers(deployed, masks, sizes, model, key_images)
+    costs = []
+    for c in candidates:
+        images = _image_layers(c, masks, sizes, model, key_images)
+        costs.append(horizon * _objective(images, model) + _switch_cost(images, in_use_images))
     return candidates[costs.index(min(costs))]
 
 
@@ -631,6 +685,7 @@ def _isolated(
     )[:ISOLATE_TRIES]
     best: list[_Group] | None = None
     best_cost = math.inf
+    in_use = _image_layers(deployed, masks, sizes, model, key_images)
     for _, k, at in shared:
         g = start[at]
         rest = [m for m in g.members if m != k]
@@ -644,7 +699,8 @@ def _isolated(
             merged = [*layers[:i], both, *layers[i + 2 :]]
             if budget is not None and max(_image_counts(merged), default=0) > budget:
                 continue  # with several images: one that would have more layers than the budget
-            cost = horizon * _objective(merged, model) + _switch_cost(merged, deployed)
+            images = _image_layers(merged, masks, sizes, model, key_images)
+            cost = horizon * _objective(images, model) + _switch_cost(images, in_use)
             if cost < best_cost:
                 best, best_cost = merged, cost
     return best

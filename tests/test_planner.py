@@ -408,7 +408,7 @@ def test_a_volatile_key_sharing_a_layer_in_use_gets_one_of_its_own_by_merging_tw
     assert isolated is not None
     assert [g.members for g in isolated] == [[0], [1, 2], [3], [4]]
     # and over the 29 releases it pays for its switch (80 MB pulled and 101 MB unpacked once)
-    assert 29 * _objective(isolated, model) + _switch_cost(isolated, in_use) < 29 * _objective(in_use, model)
+    assert 29 * _objective([isolated], model) + _switch_cost([isolated], [in_use]) < 29 * _objective([in_use], model)
     assert _isolated(in_use[:2], in_use[:2], sizes, masks, model, horizon=29) is None  # no two layers to merge
 
 
@@ -450,3 +450,52 @@ def test_a_key_gets_a_layer_of_its_own_only_by_a_merge_that_keeps_each_image_wit
     kept = _isolated(in_use, in_use, sizes, masks, model, 29, images, budget=3)
     assert kept is not None and [g.members for g in kept] == [[0, 1], [2], [3], [4]]
     assert _image_counts(kept) == [3, 2]
+
+
+def test_switch_and_running_costs_are_what_a_host_running_every_image_pays():
+    # base in both images, alib in web only, blib in worker only. In use: web [base+alib], worker
+    # [base], [blib]; the candidate moves alib up beside blib. Web's layers become [base], [alib],
+    # worker's stay as they are: the host pulls and unpacks alib once, nothing else, although as one
+    # closure the bottom layer changed and both layers are new
+    from gitmine.planner import _group, _Group, _image_layers, _objective, _RiskModel, _switch_cost
+
+    mb = 1_000_000
+    sizes = [100 * mb, 10 * mb, 20 * mb]  # base, alib, blib
+    masks = [1, 1 | 2, 1 | 4]
+    images = [0b11, 0b01, 0b10]
+    model = _RiskModel([0.01, 0.2, 0.5])
+
+    def layers(*members: list[int]) -> list[list[_Group]]:
+        order = [_group(m, masks, sum(sizes[i] for i in m), model, images) for m in members]
+        return _image_layers(order, masks, sizes, model, images)
+
+    in_use, moved = layers([0, 1], [2]), layers([0], [1, 2])
+    assert [[g.members for g in image] for image in moved] == [[[0], [1]], [[0], [2]]]
+    assert _switch_cost(moved, in_use) == 2 * 10 * mb  # alib's blob pulled, web's chain above base unpacked
+    assert _switch_cost(in_use, in_use) == 0
+    # running cost: base's blob (shared) pulled and unpacked once, each library's blob on its own risk
+    risk = model.risk
+    pull = 100 * mb * risk(1) + 10 * mb * risk(1 | 2) + 20 * mb * risk(1 | 4)
+    unpack = 100 * mb * risk(1) + 10 * mb * risk(1 | 2) + 20 * mb * risk(1 | 4)
+    assert _objective(moved, model) == pytest.approx(pull + unpack)
+    # as one image the top layer would be one blob changing with either library
+    one = [_group(m, masks, sum(sizes[i] for i in m), model) for m in ([0], [1, 2])]
+    assert _objective([one], model) > _objective(moved, model)
+
+
+def test_replanning_with_several_images_weighs_the_switch_as_the_host_pays_it():
+    # web: base (100 MB) and alib (10 MB, updated every third release); worker: base and blib. The file in
+    # use puts alib beside base, so each alib update re-ships web's 110 MB blob. Parting them re-ships only
+    # alib to web (worker already holds a blob of base alone); counted as one closure, the switch would
+    # re-ship and unpack all 130 MB, more than eight releases save
+    mb = 1_000_000
+    snaps = []
+    for i in range(8):
+        base = sp("base-1", 100 * mb)
+        alib = sp(f"alib-1.{i // 3}", 10 * mb, (base.path,), h="abc"[i // 3])
+        blib = sp("blib-1", 20 * mb, (base.path,))
+        when = (date(2024, 1, 7) + timedelta(weeks=i)).isoformat()
+        snaps.append(Snapshot(f"r{i}", when, {"web": build_closure([base, alib]), "worker": build_closure([base, blib])}))
+    st = compute_statistics(snaps)
+    in_use = Hints(plan(st, 2).analysis, (HintLayer(("alib", "base"), 0, 0.5, 0.5), HintLayer(("blib",), 0, 0.5, 0.5)))
+    assert [layer.keys for layer in plan(st, 2, previous=in_use).layers] == [("base",), ("blib",), ("alib",)]
