@@ -22,7 +22,9 @@ Steps: merge the cheapest pair until the budget is met (agglomerative, exact cos
 key order); stack the layers to minimise expected *unpacked* bytes (a layer is unpacked whenever
 anything at or below it changes: :func:`order_layers`); then move single keys between nearby layers
 while expected pulled + unpacked bytes fall (:func:`refine`). Closures are bit masks over keys, so
-every cost is exact set arithmetic, and the result is deterministic.
+every cost is exact set arithmetic, and the result is deterministic. With several images, a host holds
+each image's keys of a layer as a blob of their own and unpacks each image's chain of blobs; the
+merges are costed so, and the finished stack is re-stacked for it (:func:`_stack_for_host`).
 
 Re-planning. Clients pull every layer whose content changed, so new hints cost a one-time re-pull
 of the layers they move. Given the hints in use, :func:`plan` keeps them, or applies the key moves
@@ -36,8 +38,8 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator, Mapping, Sequence
 
 import networkx as nx
 
@@ -446,7 +448,7 @@ def forecast_images(
             members = sorted({index[k] for k in {path_key(p) for p in layer} if k in index})
             groups.append(_group(members, masks, sum(sizes[p] for p in layer), model))
         image_layers.append(groups)
-    pull, unpack = _host_costs(image_layers, model)
+    pull, unpack = _host_costs(image_layers, model.risk)
     share = _changing_share(stats)
     lower = sum(stats.keys[k].size * model.risk(masks[i]) for i, k in enumerate(keys))
     return Forecast(pull=share * pull, unpack=share * unpack, lower_bound=share * lower)
@@ -548,15 +550,50 @@ def _image_layers(
         present |= g.images
     if key_images is None or present.bit_count() < 2:
         return [order]
-    images = []
-    for j in _bits(present):
-        layers = []
-        for g in order:
-            if g.images >> j & 1:
-                part = [m for m in g.members if key_images[m] >> j & 1]
-                layers.append(g if len(part) == len(g.members) else _group(part, masks, sum(sizes[m] for m in part), model))
-        images.append(layers)
-    return images
+    parts = [_parts(g, masks, sizes, model, key_images) for g in order]
+    return [[p[j] for p in parts if j in p] for j in _bits(present)]
+
+
+def _parts(g: _Group, masks: list[int], sizes: list[int], model: _RiskModel, key_images: list[int]) -> dict[int, _Group]:
+    """Each image's keys of layer ``g`` (image index → its blob of the layer; ``g`` itself where the
+    image holds all of it)."""
+    out = {}
+    for j in _bits(g.images):
+        part = [m for m in g.members if key_images[m] >> j & 1]
+        out[j] = g if len(part) == len(g.members) else _group(part, masks, sum(sizes[m] for m in part), model)
+    return out
+
+
+def _stack_for_host(order: list[_Group], masks: list[int], sizes: list[int], model: _RiskModel, key_images: list[int]) -> list[_Group]:
+    """Swap adjacent layers while the host running every image expects to unpack less.
+
+    :func:`order_layers` stacks one closure, in which a layer's change unpacks everything above it; a
+    host unpacks each image's own chain of blobs, and an image with no keys in a changed layer unpacks
+    nothing of it. Each image's blobs stay what they are, so only the chains are recomputed."""
+    parts = {id(g): _parts(g, masks, sizes, model, key_images) for g in order}
+    present = sorted({j for p in parts.values() for j in p})
+    known: dict[int, float] = {}  # risks of the unions the chains reach: most swaps leave them as they were
+
+    def risk(mask: int) -> float:
+        r = known.get(mask)
+        if r is None:
+            r = known[mask] = model.risk(mask)
+        return r
+
+    def cost(stack: list[_Group]) -> float:
+        images = [[parts[id(g)][j] for g in stack if j in parts[id(g)]] for j in present]
+        return _host_costs(images, risk)[1]
+
+    current = cost(order)
+    improved = True
+    while improved:
+        improved = False
+        for i in range(len(order) - 1):
+            swapped = [*order[:i], order[i + 1], order[i], *order[i + 2 :]]
+            c = cost(swapped)
+            if c < current - 1e-6:
+                order, current, improved = swapped, c, True
+    return order
 
 
 def _blobs(images: list[list[_Group]], chains: dict[tuple[int, frozenset[int]], int]) -> Iterator[tuple[_Group, frozenset[int], int, int]]:
@@ -572,10 +609,11 @@ def _blobs(images: list[list[_Group]], chains: dict[tuple[int, frozenset[int]], 
             yield g, blob, below, prefix
 
 
-def _host_costs(images: list[list[_Group]], model: _RiskModel) -> tuple[float, float]:
+def _host_costs(images: list[list[_Group]], risk: Callable[[int], float]) -> tuple[float, float]:
     """Expected bytes pulled and unpacked per release by a host running every image (each as
     :func:`_image_layers` gives it), as ``gitmine replay`` scores them: a blob is pulled once whichever
-    images hold it, a chain of blobs from the bottom up is unpacked once."""
+    images hold it, a chain of blobs from the bottom up is unpacked once. ``risk``: the model's
+    :meth:`_RiskModel.risk`, or a memo of it."""
     pulled: set[frozenset[int]] = set()
     chains: dict[tuple[int, frozenset[int]], int] = {}
     unpacked: set[int] = set()
@@ -586,14 +624,14 @@ def _host_costs(images: list[list[_Group]], model: _RiskModel) -> tuple[float, f
             pull += g.size * g.risk
         if chain not in unpacked:
             unpacked.add(chain)
-            unpack += g.size * model.risk(prefix)
+            unpack += g.size * risk(prefix)
     return pull, unpack
 
 
 def _objective(images: list[list[_Group]], model: _RiskModel) -> float:
     """Expected bytes pulled + unpacked per release by a host running every image (:func:`_host_costs`);
     with one image, the quantity :func:`refine` lowers."""
-    pull, unpack = _host_costs(images, model)
+    pull, unpack = _host_costs(images, model.risk)
     return pull + UNPACK_WEIGHT * unpack
 
 
@@ -710,7 +748,8 @@ def _fresh(
     keys: list[str], sizes: list[int], masks: list[int], model: _RiskModel, budget: int, key_images: list[int]
 ) -> list[_Group]:
     """Layers from scratch: agglomerative merging on expected re-pulled bytes (with several images,
-    of each image's blob of a layer), stacking, key moves.
+    of each image's blob of a layer), stacking, key moves (with several images, kept only if the host
+    running them pays less, and the stack re-stacked for it: :func:`_stack_for_host`).
 
     The budget is per image (``key_images``: each key's image bits): merging stops when no image
     has more than ``budget`` layers holding its keys, and only merges of two layers that share an
@@ -831,6 +870,14 @@ def _fresh(
     if len(counts) > 1:
         layers = _split_by_images(layers, masks, sizes, model, key_images, budget)
     final = order_layers(layers, model)
+    if len(final) > 1 and len(counts) > 1:
+        # key moves weigh a layer as one blob, but each image's keys of it are a blob of its own: the
+        # stack with them and the stack without, each re-stacked for the host, whichever it pays less for
+        kept = [replace(g, members=list(g.members)) for g in final]
+        moved = refine(final, masks, sizes, model, key_images=key_images, budget=budget)
+        options = [_stack_for_host(o, masks, sizes, model, key_images) for o in (moved, kept)]
+        costs = [_objective(_image_layers(o, masks, sizes, model, key_images), model) for o in options]
+        return options[costs.index(min(costs))]
     if len(final) > 1:
         final = refine(final, masks, sizes, model, key_images=key_images, budget=budget)
     return final

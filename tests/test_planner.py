@@ -499,3 +499,61 @@ def test_replanning_with_several_images_weighs_the_switch_as_the_host_pays_it():
     st = compute_statistics(snaps)
     in_use = Hints(plan(st, 2).analysis, (HintLayer(("alib", "base"), 0, 0.5, 0.5), HintLayer(("blib",), 0, 0.5, 0.5)))
     assert [layer.keys for layer in plan(st, 2, previous=in_use).layers] == [("base",), ("blib",), ("alib",)]
+
+
+def test_key_moves_of_a_plan_for_several_images_are_kept_only_if_the_host_pays_less():
+    # web: base0 (100 MB, updated every 8th release), base1 (5 MB, never), web1 (100 MB, every third) and two
+    # small keys; worker: the bases and wrk0 (100 MB, every release). Weighed as one closure, key moves put
+    # web1 beside base0, away from wrk0's every-release layer; but each image's keys of a layer are a blob of
+    # their own, and web's bottom blob (205 MB) would then change with web1: the host pulls more
+    from gitmine.planner import forecast_images
+    from gitmine.replay import hinted
+
+    mb = 1_000_000
+    snaps = []
+    for i in range(20):
+        base0, base1 = sp(f"base0-1.{i // 8}", 100 * mb), sp("base1-1", 5 * mb)
+        web = [sp(f"web0-1.{i // 4}", mb, (base0.path,)), sp(f"web1-1.{i // 3}", 100 * mb, (base1.path,)), sp(f"web2-1.{i // 5}", mb, (base0.path,))]
+        wrk = sp(f"wrk0-1.{i}", 100 * mb, (base1.path,))
+        when = (date(2024, 1, 7) + timedelta(weeks=i)).isoformat()
+        snaps.append(Snapshot(f"r{i}", when, {"web": build_closure([base0, base1, *web]), "worker": build_closure([base0, base1, wrk])}))
+    st = compute_statistics(snaps)
+    h = plan(st, 2)
+    assert [layer.keys for layer in h.layers] == [("base0",), ("base1", "web0", "web1", "web2", "wrk0")]
+    moved = Hints(h.analysis, (HintLayer(("base0", "base1", "web1"), 0, 0.5, 0.5), HintLayer(("web0", "web2", "wrk0"), 0, 0.5, 0.5)))
+    latest = snaps[-1].closures
+    sizes = {p: e.size for c in latest.values() for p, e in c.paths.items()}
+
+    def host(hints: Hints) -> float:
+        lay = hinted(hints, 2)
+        return forecast_images(st, {image: lay(c) for image, c in latest.items()}, sizes).pull
+
+    assert host(h) < 0.85 * host(moved)
+
+
+def test_layers_are_stacked_for_the_host_that_unpacks_each_images_own_chain():
+    # M holds x (web's, 1 MB, updated at every release) and y (worker's, 100 MB, never); S holds z (both
+    # images', 10 MB, a fifth of releases). As one closure M above S is the better stack (x's updates would
+    # unpack S, but M is the bigger layer). The host unpacks web's blob of M (x alone) and worker's (y
+    # alone) separately: with S below, each z update unpacks worker's 100 MB; with M below, x's updates
+    # unpack only S for web, and worker's stable y never
+    import math
+
+    from gitmine.planner import _group, _Group, _host_costs, _image_layers, _RiskModel, _stack_for_host, order_layers
+
+    mb = 1_000_000
+    sizes = [mb, 100 * mb, 10 * mb]  # x, y, z
+    masks = [1, 2, 4]
+    images = [0b01, 0b10, 0b11]
+    model = _RiskModel([30.0, 0.0, -math.log(0.8)])
+    m = _group([0, 1], masks, 101 * mb, model, images)
+    s = _group([2], masks, 10 * mb, model, images)
+    assert [g.members for g in order_layers([m, s], model)] == [[2], [0, 1]]
+    stacked = _stack_for_host([s, m], masks, sizes, model, images)
+    assert [g.members for g in stacked] == [[0, 1], [2]]
+
+    def unpack(order: list[_Group]) -> float:
+        return _host_costs(_image_layers(order, masks, sizes, model, images), model.risk)[1]
+
+    assert unpack(stacked) == pytest.approx(mb * 1.0 + 10 * mb * 1.0 + 10 * mb * 0.2)  # x, S over x for web, S for worker
+    assert unpack([s, m]) == pytest.approx(10 * mb * 0.2 + mb * 1.0 + 100 * mb * 0.2)  # S once, then each image's blob of M
