@@ -24,7 +24,8 @@ anything at or below it changes: :func:`order_layers`); then move single keys be
 while expected pulled + unpacked bytes fall (:func:`refine`). Closures are bit masks over keys, so
 every cost is exact set arithmetic, and the result is deterministic. With several images, a host holds
 each image's keys of a layer as a blob of their own and unpacks each image's chain of blobs; the
-merges are costed so, and the finished stack is re-stacked for it (:func:`_stack_for_host`).
+merges are costed so, key moves are made only where its costs fall too, and the finished stack is
+re-stacked for it (:class:`_Host`, :func:`_stack_for_host`).
 
 Re-planning. Clients pull every layer whose content changed, so new hints cost a one-time re-pull
 of the layers they move. Given the hints in use, :func:`plan` keeps them, or applies the key moves
@@ -218,6 +219,7 @@ def refine(
     *,
     key_images: list[int] | None = None,
     budget: int | None = None,
+    host: _Host | None = None,
 ) -> list[_Group]:
     """Move single keys between layers while that lowers expected pulled + unpacked bytes.
 
@@ -231,7 +233,8 @@ def refine(
     position is unpacked again), and the stacking is left as it is.
 
     With several images (``key_images``: each key's image bits, the groups' ``images`` set), a move
-    that would give an image more than ``budget`` layers is not made.
+    that would give an image more than ``budget`` layers is not made; with ``host``, nor is one that
+    the host running them expects to pay more for (the costs above weigh a layer as one closure).
     """
     touched: set[int] = set()  # ids of the groups a move has changed
     low = len(order)  # lowest changed position
@@ -331,6 +334,12 @@ def refine(
                         gain = gain * horizon - switch(a, b, a_size, b_size)
                     if gain > best_gain:
                         best, best_gain = b, gain
+                if best is not None and host is not None:
+                    trial = list(order)
+                    trial[a] = _group([m for m in src.members if m != key], masks, a_size, model, key_images)
+                    trial[best] = _group(sorted(order[best].members + [key]), masks, order[best].size + sizes[key], model, key_images)
+                    if host.cost(trial) >= host.cost(order) - 1e-6:
+                        best = None
                 if best is None:
                     idx += 1
                     continue
@@ -564,33 +573,56 @@ def _parts(g: _Group, masks: list[int], sizes: list[int], model: _RiskModel, key
     return out
 
 
-def _stack_for_host(order: list[_Group], masks: list[int], sizes: list[int], model: _RiskModel, key_images: list[int]) -> list[_Group]:
+class _Host:
+    """The costs of a host running every image (:func:`_host_costs`) for any stack of layers, each
+    layer's blobs and the risks of the chains' unions computed once."""
+
+    def __init__(self, masks: list[int], sizes: list[int], model: _RiskModel, key_images: list[int]):
+        self.masks, self.sizes, self.model, self.key_images = masks, sizes, model, key_images
+        self._parts: dict[frozenset[int], dict[int, _Group]] = {}
+        self._risks: dict[int, float] = {}
+
+    def risk(self, mask: int) -> float:
+        r = self._risks.get(mask)
+        if r is None:
+            r = self._risks[mask] = self.model.risk(mask)
+        return r
+
+    def images(self, order: list[_Group]) -> list[list[_Group]]:
+        """Each image's layers, as :func:`_image_layers` gives them."""
+        out: dict[int, list[_Group]] = {}
+        for g in order:
+            members = frozenset(g.members)
+            parts = self._parts.get(members)
+            if parts is None:  # a copy: the stack's own groups change as keys move
+                parts = self._parts[members] = _parts(replace(g, members=list(g.members)), self.masks, self.sizes, self.model, self.key_images)
+            for j, part in parts.items():
+                out.setdefault(j, []).append(part)
+        return [out[j] for j in sorted(out)]
+
+    def cost(self, order: list[_Group]) -> float:
+        """Expected bytes pulled + unpacked per release (:func:`_objective`)."""
+        pull, unpack = _host_costs(self.images(order), self.risk)
+        return pull + UNPACK_WEIGHT * unpack
+
+
+def _stack_for_host(order: list[_Group], host: _Host) -> list[_Group]:
     """Swap adjacent layers while the host running every image expects to unpack less.
 
     :func:`order_layers` stacks one closure, in which a layer's change unpacks everything above it; a
     host unpacks each image's own chain of blobs, and an image with no keys in a changed layer unpacks
-    nothing of it. Each image's blobs stay what they are, so only the chains are recomputed."""
-    parts = {id(g): _parts(g, masks, sizes, model, key_images) for g in order}
-    present = sorted({j for p in parts.values() for j in p})
-    known: dict[int, float] = {}  # risks of the unions the chains reach: most swaps leave them as they were
+    nothing of it."""
 
-    def risk(mask: int) -> float:
-        r = known.get(mask)
-        if r is None:
-            r = known[mask] = model.risk(mask)
-        return r
+    def unpack(stack: list[_Group]) -> float:
+        return _host_costs(host.images(stack), host.risk)[1]
 
-    def cost(stack: list[_Group]) -> float:
-        images = [[parts[id(g)][j] for g in stack if j in parts[id(g)]] for j in present]
-        return _host_costs(images, risk)[1]
-
-    current = cost(order)
+    current = unpack(order)
     improved = True
     while improved:
         improved = False
         for i in range(len(order) - 1):
             swapped = [*order[:i], order[i + 1], order[i], *order[i + 2 :]]
-            c = cost(swapped)
+            c = unpack(swapped)
             if c < current - 1e-6:
                 order, current, improved = swapped, c, True
     return order
@@ -748,8 +780,8 @@ def _fresh(
     keys: list[str], sizes: list[int], masks: list[int], model: _RiskModel, budget: int, key_images: list[int]
 ) -> list[_Group]:
     """Layers from scratch: agglomerative merging on expected re-pulled bytes (with several images,
-    of each image's blob of a layer), stacking, key moves (with several images, kept only if the host
-    running them pays less, and the stack re-stacked for it: :func:`_stack_for_host`).
+    of each image's blob of a layer), stacking, key moves (with several images, only those the host
+    running them pays less with, and the stack re-stacked for it: :func:`_stack_for_host`).
 
     The budget is per image (``key_images``: each key's image bits): merging stops when no image
     has more than ``budget`` layers holding its keys, and only merges of two layers that share an
@@ -871,12 +903,14 @@ def _fresh(
         layers = _split_by_images(layers, masks, sizes, model, key_images, budget)
     final = order_layers(layers, model)
     if len(final) > 1 and len(counts) > 1:
-        # key moves weigh a layer as one blob, but each image's keys of it are a blob of its own: the
-        # stack with them and the stack without, each re-stacked for the host, whichever it pays less for
+        # key moves weigh a layer as one closure, but each image's keys of it are a blob of their own:
+        # moves only where the host pays less, then the stack with them and the stack without, each
+        # re-stacked for the host, whichever it pays less for
+        host = _Host(masks, sizes, model, key_images)
         kept = [replace(g, members=list(g.members)) for g in final]
-        moved = refine(final, masks, sizes, model, key_images=key_images, budget=budget)
-        options = [_stack_for_host(o, masks, sizes, model, key_images) for o in (moved, kept)]
-        costs = [_objective(_image_layers(o, masks, sizes, model, key_images), model) for o in options]
+        moved = refine(final, masks, sizes, model, key_images=key_images, budget=budget, host=host)
+        options = [_stack_for_host(o, host) for o in (moved, kept)]
+        costs = [host.cost(o) for o in options]
         return options[costs.index(min(costs))]
     if len(final) > 1:
         final = refine(final, masks, sizes, model, key_images=key_images, budget=budget)

@@ -1,6 +1,6 @@
 """Several images from one repository: gitmine against auto-layer for a host running them all.
 
-    python scripts/bench_images.py            # about a minute
+    python scripts/bench_images.py            # about 20 seconds
     python scripts/bench_images.py --replan   # re-planned before every release instead (four minutes)
 
 A repository often builds several images on one base (a monorepo's services). `gitmine analyze` with

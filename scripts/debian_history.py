@@ -157,10 +157,9 @@ def system(rootfs: Path) -> tuple[dict[str, Package], dict[str, list[str]], dict
     return packages, graph(packages), changelogs(rootfs, packages)
 
 
-def history(rootfs: Path, roots: list[str], weeks: int, end: date | None, app: bool) -> list[dict[str, object]]:
-    """The weekly snapshots of the image made of ``roots`` and their dependencies, the last one at ``end``
-    (default: the newest upload among its packages)."""
-    packages, refs, logs = system(rootfs)
+def _packages_of(rootfs: Path, roots: list[str]) -> list[str]:
+    """The packages of the image made of ``roots``: them and their dependencies, dependencies first."""
+    packages, refs, _ = system(rootfs)
     missing = [r for r in roots if r not in packages]
     if missing:
         raise SystemExit(f"not installed in {rootfs}: {', '.join(missing)}")
@@ -170,8 +169,20 @@ def history(rootfs: Path, roots: list[str], weeks: int, end: date | None, app: b
             if ref not in reachable:
                 reachable.add(ref)
                 todo.append(ref)
-    image = list(TopologicalSorter({name: refs[name] for name in sorted(reachable)}).static_order())  # dependencies first
-    last = end or max((d for n in image for d, _ in logs[n]), default=date.today())
+    return list(TopologicalSorter({name: refs[name] for name in sorted(reachable)}).static_order())
+
+
+def _newest_upload(rootfs: Path, image: list[str]) -> date:
+    logs = system(rootfs)[2]
+    return max((d for n in image for d, _ in logs[n]), default=date.today())
+
+
+def history(rootfs: Path, roots: list[str], weeks: int, end: date | None, app: bool, app_name: str = "app") -> list[dict[str, object]]:
+    """The weekly snapshots of the image made of ``roots`` and their dependencies, the last one at ``end``
+    (default: the newest upload among its packages); with ``app``, an application named ``app_name`` on top."""
+    packages, refs, logs = system(rootfs)
+    image = _packages_of(rootfs, roots)
+    last = end or _newest_upload(rootfs, image)
     snapshots: list[dict[str, object]] = []
     for w in range(weeks):
         day = last - timedelta(weeks=weeks - 1 - w)
@@ -185,11 +196,23 @@ def history(rootfs: Path, roots: list[str], weeks: int, end: date | None, app: b
             path[name] = f"/nix/store/{store_hash(label + '|' + ','.join(references))}-{label}"
             closure.append({"path": path[name], "narSize": packages[name].size, "references": references})
         if app:
-            label = f"app-{w + 1}"
+            label = f"{app_name}-{w + 1}"
             top = sorted(path[r] for r in roots)
             closure.append({"path": f"/nix/store/{store_hash(label)}-{label}", "narSize": APP_SIZE, "references": top})
         snapshots.append({"rev": f"week-{w + 1}", "date": day.isoformat(), "closure": closure})
     return snapshots
+
+
+def several(rootfs: Path, images: dict[str, list[str]], weeks: int, app: bool) -> list[dict[str, object]]:
+    """The weekly snapshots of several images of one system (image name → its roots), dated alike: the
+    last one at the newest upload among all their packages. With ``app``, each image has an application
+    of its own on top (``NAME-app``)."""
+    end = max(_newest_upload(rootfs, _packages_of(rootfs, roots)) for roots in images.values())
+    each = {name: history(rootfs, roots, weeks, end, app, f"{name}-app") for name, roots in sorted(images.items())}
+    return [
+        {"rev": s["rev"], "date": s["date"], "closures": {name: snaps[w]["closure"] for name, snaps in each.items()}}
+        for w, s in enumerate(next(iter(each.values())))
+    ]
 
 
 def write(path: Path, snapshots: list[dict[str, object]]) -> None:

@@ -539,7 +539,7 @@ def test_layers_are_stacked_for_the_host_that_unpacks_each_images_own_chain():
     # unpack only S for web, and worker's stable y never
     import math
 
-    from gitmine.planner import _group, _Group, _host_costs, _image_layers, _RiskModel, _stack_for_host, order_layers
+    from gitmine.planner import _group, _Group, _Host, _host_costs, _image_layers, _RiskModel, _stack_for_host, order_layers
 
     mb = 1_000_000
     sizes = [mb, 100 * mb, 10 * mb]  # x, y, z
@@ -549,7 +549,7 @@ def test_layers_are_stacked_for_the_host_that_unpacks_each_images_own_chain():
     m = _group([0, 1], masks, 101 * mb, model, images)
     s = _group([2], masks, 10 * mb, model, images)
     assert [g.members for g in order_layers([m, s], model)] == [[2], [0, 1]]
-    stacked = _stack_for_host([s, m], masks, sizes, model, images)
+    stacked = _stack_for_host([s, m], _Host(masks, sizes, model, images))
     assert [g.members for g in stacked] == [[0, 1], [2]]
 
     def unpack(order: list[_Group]) -> float:
@@ -557,3 +557,34 @@ def test_layers_are_stacked_for_the_host_that_unpacks_each_images_own_chain():
 
     assert unpack(stacked) == pytest.approx(mb * 1.0 + 10 * mb * 1.0 + 10 * mb * 0.2)  # x, S over x for web, S for worker
     assert unpack([s, m]) == pytest.approx(10 * mb * 0.2 + mb * 1.0 + 100 * mb * 0.2)  # S once, then each image's blob of M
+
+
+def test_with_the_hosts_costs_key_moves_that_would_cost_the_host_more_are_not_made():
+    # the history of the test above: weighed as one closure, moving base1 and web1 down beside base0 pays;
+    # for the host it puts web1's updates under web's 205 MB blob, and refine given the host's costs keeps
+    # the stack as it is
+    from gitmine.planner import PRIOR_STRENGTH, _group, _Group, _Host, _key_images, _model, refine
+
+    mb = 1_000_000
+    snaps = []
+    for i in range(20):
+        base0, base1 = sp(f"base0-1.{i // 8}", 100 * mb), sp("base1-1", 5 * mb)
+        web = [sp(f"web0-1.{i // 4}", mb, (base0.path,)), sp(f"web1-1.{i // 3}", 100 * mb, (base1.path,)), sp(f"web2-1.{i // 5}", mb, (base0.path,))]
+        wrk = sp(f"wrk0-1.{i}", 100 * mb, (base1.path,))
+        when = (date(2024, 1, 7) + timedelta(weeks=i)).isoformat()
+        snaps.append(Snapshot(f"r{i}", when, {"web": build_closure([base0, base1, *web]), "worker": build_closure([base0, base1, wrk])}))
+    st = compute_statistics(snaps)
+    keys = sorted(st.present)
+    assert keys == ["base0", "base1", "web0", "web1", "web2", "wrk0"]
+    model, masks = _model(st, keys, PRIOR_STRENGTH)
+    sizes = [st.keys[k].size for k in keys]
+    images = _key_images(st, keys)
+    host = _Host(masks, sizes, model, images)
+
+    def stack() -> list[_Group]:
+        return [_group([0], masks, sizes[0], model, images), _group([1, 2, 3, 4, 5], masks, sum(sizes[1:]), model, images)]
+
+    closure_moves = refine(stack(), masks, sizes, model, key_images=images, budget=2)
+    assert [g.members for g in closure_moves] == [[0, 1, 3], [2, 4, 5]]
+    assert host.cost(closure_moves) > 1.2 * host.cost(stack())
+    assert [g.members for g in refine(stack(), masks, sizes, model, key_images=images, budget=2, host=host)] == [[0], [1, 2, 3, 4, 5]]
