@@ -501,14 +501,9 @@ def test_replanning_with_several_images_weighs_the_switch_as_the_host_pays_it():
     assert [layer.keys for layer in plan(st, 2, previous=in_use).layers] == [("base",), ("blib",), ("alib",)]
 
 
-def test_key_moves_of_a_plan_for_several_images_are_kept_only_if_the_host_pays_less():
-    # web: base0 (100 MB, updated every 8th release), base1 (5 MB, never), web1 (100 MB, every third) and two
-    # small keys; worker: the bases and wrk0 (100 MB, every release). Weighed as one closure, key moves put
-    # web1 beside base0, away from wrk0's every-release layer; but each image's keys of a layer are a blob of
-    # their own, and web's bottom blob (205 MB) would then change with web1: the host pulls more
-    from gitmine.planner import forecast_images
-    from gitmine.replay import hinted
-
+def _web_and_worker() -> list[Snapshot]:
+    """web: base0 (100 MB, updated every 8th release), base1 (5 MB, never), web1 (100 MB, every third) and
+    two small keys; worker: the bases and wrk0 (100 MB, every release)."""
     mb = 1_000_000
     snaps = []
     for i in range(20):
@@ -517,6 +512,16 @@ def test_key_moves_of_a_plan_for_several_images_are_kept_only_if_the_host_pays_l
         wrk = sp(f"wrk0-1.{i}", 100 * mb, (base1.path,))
         when = (date(2024, 1, 7) + timedelta(weeks=i)).isoformat()
         snaps.append(Snapshot(f"r{i}", when, {"web": build_closure([base0, base1, *web]), "worker": build_closure([base0, base1, wrk])}))
+    return snaps
+
+
+def test_key_moves_of_a_plan_for_several_images_are_kept_only_if_the_host_pays_less():
+    # (the history of _web_and_worker) weighed as one closure, key moves put web1 beside base0, away from wrk0's every-release layer; but each image's keys of a layer are a blob of
+    # their own, and web's bottom blob (205 MB) would then change with web1: the host pulls more
+    from gitmine.planner import forecast_images
+    from gitmine.replay import hinted
+
+    snaps = _web_and_worker()
     st = compute_statistics(snaps)
     h = plan(st, 2)
     assert [layer.keys for layer in h.layers] == [("base0",), ("base1", "web0", "web1", "web2", "wrk0")]
@@ -560,19 +565,12 @@ def test_layers_are_stacked_for_the_host_that_unpacks_each_images_own_chain():
 
 
 def test_with_the_hosts_costs_key_moves_that_would_cost_the_host_more_are_not_made():
-    # the history of the test above: weighed as one closure, moving base1 and web1 down beside base0 pays;
+    # the history of _web_and_worker: weighed as one closure, moving base1 and web1 down beside base0 pays;
     # for the host it puts web1's updates under web's 205 MB blob, and refine given the host's costs keeps
     # the stack as it is
     from gitmine.planner import PRIOR_STRENGTH, _group, _Group, _Host, _key_images, _model, refine
 
-    mb = 1_000_000
-    snaps = []
-    for i in range(20):
-        base0, base1 = sp(f"base0-1.{i // 8}", 100 * mb), sp("base1-1", 5 * mb)
-        web = [sp(f"web0-1.{i // 4}", mb, (base0.path,)), sp(f"web1-1.{i // 3}", 100 * mb, (base1.path,)), sp(f"web2-1.{i // 5}", mb, (base0.path,))]
-        wrk = sp(f"wrk0-1.{i}", 100 * mb, (base1.path,))
-        when = (date(2024, 1, 7) + timedelta(weeks=i)).isoformat()
-        snaps.append(Snapshot(f"r{i}", when, {"web": build_closure([base0, base1, *web]), "worker": build_closure([base0, base1, wrk])}))
+    snaps = _web_and_worker()
     st = compute_statistics(snaps)
     keys = sorted(st.present)
     assert keys == ["base0", "base1", "web0", "web1", "web2", "wrk0"]
