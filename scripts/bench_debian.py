@@ -101,7 +101,7 @@ def main() -> None:
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     t0 = time.perf_counter()
     for name, rootfs, roots in jobs:
-        layers: tuple[int, ...] | None = None
+        layers: tuple[int, int] | None = None
         for app in (False, True):
             file = out / f"{name}{'-app' if app else ''}.jsonl.gz"
             write(file, history(rootfs, roots, 104, None, app))
