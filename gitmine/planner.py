@@ -559,18 +559,7 @@ def _image_layers(
         present |= g.images
     if key_images is None or present.bit_count() < 2:
         return [order]
-    parts = [_parts(g, masks, sizes, model, key_images) for g in order]
-    return [[p[j] for p in parts if j in p] for j in _bits(present)]
-
-
-def _parts(g: _Group, masks: list[int], sizes: list[int], model: _RiskModel, key_images: list[int]) -> dict[int, _Group]:
-    """Each image's keys of layer ``g`` (image index → its blob of the layer; ``g`` itself where the
-    image holds all of it)."""
-    out = {}
-    for j in _bits(g.images):
-        part = [m for m in g.members if key_images[m] >> j & 1]
-        out[j] = g if len(part) == len(g.members) else _group(part, masks, sum(sizes[m] for m in part), model)
-    return out
+    return _Host(masks, sizes, model, key_images).images(order)
 
 
 class _Host:
@@ -594,11 +583,20 @@ class _Host:
         for g in order:
             members = frozenset(g.members)
             parts = self._parts.get(members)
-            if parts is None:  # a copy: the stack's own groups change as keys move
-                parts = self._parts[members] = _parts(replace(g, members=list(g.members)), self.masks, self.sizes, self.model, self.key_images)
+            if parts is None:
+                parts = self._parts[members] = self._split(g)
             for j, part in parts.items():
                 out.setdefault(j, []).append(part)
         return [out[j] for j in sorted(out)]
+
+    def _split(self, g: _Group) -> dict[int, _Group]:
+        """Each image's keys of layer ``g``: image index → its blob of the layer (new groups: the
+        stack's own change as keys move)."""
+        out = {}
+        for j in _bits(g.images):
+            part = [m for m in g.members if self.key_images[m] >> j & 1]
+            out[j] = _group(part, self.masks, sum(self.sizes[m] for m in part), self.model)
+        return out
 
     def cost(self, order: list[_Group]) -> float:
         """Expected bytes pulled + unpacked per release (:func:`_objective`)."""
