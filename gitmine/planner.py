@@ -549,25 +549,15 @@ def plan(
     return Hints(analysis, tuple(layers))
 
 
-def _image_layers(
-    order: list[_Group], masks: list[int], sizes: list[int], model: _RiskModel, key_images: list[int] | None
-) -> list[list[_Group]]:
-    """Each image's layers, bottom first: its keys of each layer of ``order`` (``gitmine layout`` of
-    that image with these hints). With one image, ``order`` itself."""
-    present = 0
-    for g in order:
-        present |= g.images
-    if key_images is None or present.bit_count() < 2:
-        return [order]
-    return _Host(masks, sizes, model, key_images).images(order)
-
-
 class _Host:
     """The costs of a host running every image (:func:`_host_costs`) for any stack of layers, each
-    layer's blobs and the risks of the chains' unions computed once."""
+    layer's blobs and the risks of the chains' unions computed once. ``key_images``: each key's image
+    bits (``None``: one image)."""
 
-    def __init__(self, masks: list[int], sizes: list[int], model: _RiskModel, key_images: list[int]):
-        self.masks, self.sizes, self.model, self.key_images = masks, sizes, model, key_images
+    def __init__(self, masks: list[int], sizes: list[int], model: _RiskModel, key_images: list[int] | None):
+        self.masks, self.sizes, self.model = masks, sizes, model
+        self.key_images = key_images or [1] * len(masks)
+        self.several = len(_mask_counts(self.key_images)) > 1
         self._parts: dict[frozenset[int], dict[int, _Group]] = {}
         self._risks: dict[int, float] = {}
 
@@ -578,7 +568,10 @@ class _Host:
         return r
 
     def images(self, order: list[_Group]) -> list[list[_Group]]:
-        """Each image's layers, as :func:`_image_layers` gives them."""
+        """Each image's layers, bottom first: its keys of each layer of ``order`` (``gitmine layout`` of
+        that image with these hints). With one image, ``order`` itself."""
+        if not self.several:
+            return [order]
         out: dict[int, list[_Group]] = {}
         for g in order:
             members = frozenset(g.members)
@@ -592,14 +585,18 @@ class _Host:
     def _split(self, g: _Group) -> dict[int, _Group]:
         """Each image's keys of layer ``g``: image index → its blob of the layer (new groups: the
         stack's own change as keys move)."""
+        images = 0
+        for m in g.members:
+            images |= self.key_images[m]
         out = {}
-        for j in _bits(g.images):
+        for j in _bits(images):
             part = [m for m in g.members if self.key_images[m] >> j & 1]
             out[j] = _group(part, self.masks, sum(self.sizes[m] for m in part), self.model)
         return out
 
     def cost(self, order: list[_Group]) -> float:
-        """Expected bytes pulled + unpacked per release (:func:`_objective`)."""
+        """Expected bytes pulled + unpacked per release; with one image, the quantity :func:`refine`
+        lowers."""
         pull, unpack = _host_costs(self.images(order), self.risk)
         return pull + UNPACK_WEIGHT * unpack
 
@@ -641,7 +638,7 @@ def _blobs(images: list[list[_Group]], chains: dict[tuple[int, frozenset[int]], 
 
 def _host_costs(images: list[list[_Group]], risk: Callable[[int], float]) -> tuple[float, float]:
     """Expected bytes pulled and unpacked per release by a host running every image (each as
-    :func:`_image_layers` gives it), as ``gitmine replay`` scores them: a blob is pulled once whichever
+    :meth:`_Host.images` gives it), as ``gitmine replay`` scores them: a blob is pulled once whichever
     images hold it, a chain of blobs from the bottom up is unpacked once. ``risk``: the model's
     :meth:`_RiskModel.risk`, or a memo of it."""
     pulled: set[frozenset[int]] = set()
@@ -658,16 +655,9 @@ def _host_costs(images: list[list[_Group]], risk: Callable[[int], float]) -> tup
     return pull, unpack
 
 
-def _objective(images: list[list[_Group]], model: _RiskModel) -> float:
-    """Expected bytes pulled + unpacked per release by a host running every image (:func:`_host_costs`);
-    with one image, the quantity :func:`refine` lowers."""
-    pull, unpack = _host_costs(images, model.risk)
-    return pull + UNPACK_WEIGHT * unpack
-
-
 def _switch_cost(images: list[list[_Group]], deployed: list[list[_Group]]) -> float:
     """Bytes pulled and unpacked once when the layers in use (``deployed``) become ``images`` (each as
-    :func:`_image_layers` gives them): blobs not in use are pulled, and chains not in use unpacked,
+    :meth:`_Host.images` gives them): blobs not in use are pulled, and chains not in use unpacked,
     which for one image is everything from the lowest changed position up."""
     chains: dict[tuple[int, frozenset[int]], int] = {}
     known = {blob for _, blob, _, _ in _blobs(deployed, chains)}
@@ -701,7 +691,7 @@ def _stay_or_switch(
 
     Each candidate costs ``horizon`` releases of expected bytes plus its one-time switch from the
     layers in use (``in_use``, the same as ``kept`` unless the budget changed: :func:`_switch_cost`),
-    both as a host running every image pays them (:func:`_objective`); the cheapest wins, ties going
+    both as a host running every image pays them (:class:`_Host`); the cheapest wins, ties going
     to the earlier candidate. Without this a re-analysis reshuffles
     layers for small gains, and every reshuffle is a re-pull.
     """
@@ -715,15 +705,16 @@ def _stay_or_switch(
     candidates = [start]
     if len(start) > 1:
         candidates.append(refine(groups(kept), masks, sizes, model, horizon, key_images=key_images, budget=budget))
-    isolated = _isolated(start, deployed, sizes, masks, model, horizon, key_images, budget)
+    host = _Host(masks, sizes, model, key_images)
+    isolated = _isolated(start, deployed, sizes, masks, model, horizon, key_images, budget, host)
     if isolated is not None:
         candidates.append(isolated)
     candidates.append(fresh)
-    in_use_images = _image_layers(deployed, masks, sizes, model, key_images)
+    in_use_images = host.images(deployed)
     costs = []
     for c in candidates:
-        images = _image_layers(c, masks, sizes, model, key_images)
-        costs.append(horizon * _objective(images, model) + _switch_cost(images, in_use_images))
+        images = host.images(c)
+        costs.append(horizon * host.cost(c) + _switch_cost(images, in_use_images))
     return candidates[costs.index(min(costs))]
 
 
@@ -736,6 +727,7 @@ def _isolated(
     horizon: float,
     key_images: list[int] | None = None,
     budget: int | None = None,
+    host: _Host | None = None,
 ) -> list[_Group] | None:
     """The layers in use with one key given a layer of its own (right above the rest of its layer) and the
     two adjacent layers whose merge costs least made one, so that the budget holds.
@@ -753,7 +745,8 @@ def _isolated(
     )[:ISOLATE_TRIES]
     best: list[_Group] | None = None
     best_cost = math.inf
-    in_use = _image_layers(deployed, masks, sizes, model, key_images)
+    host = host or _Host(masks, sizes, model, key_images)
+    in_use = host.images(deployed)
     for _, k, at in shared:
         g = start[at]
         rest = [m for m in g.members if m != k]
@@ -767,8 +760,7 @@ def _isolated(
             merged = [*layers[:i], both, *layers[i + 2 :]]
             if budget is not None and max(_image_counts(merged), default=0) > budget:
                 continue  # with several images: one that would have more layers than the budget
-            images = _image_layers(merged, masks, sizes, model, key_images)
-            cost = horizon * _objective(images, model) + _switch_cost(images, in_use)
+            cost = horizon * host.cost(merged) + _switch_cost(host.images(merged), in_use)
             if cost < best_cost:
                 best, best_cost = merged, cost
     return best

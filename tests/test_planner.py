@@ -397,7 +397,7 @@ def test_a_volatile_key_sharing_a_layer_in_use_gets_one_of_its_own_by_merging_tw
     # top layer with "mid" (updated at a third of them). Moving mid into a library's layer would make
     # that layer change as often; parting the two costs a layer, which the cheapest neighbouring merge
     # (the two libraries, both stable) gives
-    from gitmine.planner import _objective, _RiskModel, _group, _isolated, _switch_cost
+    from gitmine.planner import _group, _Host, _isolated, _RiskModel, _switch_cost
 
     mb = 1_000_000
     sizes = [50 * mb, 40 * mb, 40 * mb, 20 * mb, mb]  # base, lib1, lib2, mid, app
@@ -408,7 +408,8 @@ def test_a_volatile_key_sharing_a_layer_in_use_gets_one_of_its_own_by_merging_tw
     assert isolated is not None
     assert [g.members for g in isolated] == [[0], [1, 2], [3], [4]]
     # and over the 29 releases it pays for its switch (80 MB pulled and 101 MB unpacked once)
-    assert 29 * _objective([isolated], model) + _switch_cost([isolated], [in_use]) < 29 * _objective([in_use], model)
+    host = _Host(masks, sizes, model, None)
+    assert 29 * host.cost(isolated) + _switch_cost([isolated], [in_use]) < 29 * host.cost(in_use)
     assert _isolated(in_use[:2], in_use[:2], sizes, masks, model, horizon=29) is None  # no two layers to merge
 
 
@@ -457,7 +458,7 @@ def test_switch_and_running_costs_are_what_a_host_running_every_image_pays():
     # [base], [blib]; the candidate moves alib up beside blib. Web's layers become [base], [alib],
     # worker's stay as they are: the host pulls and unpacks alib once, nothing else, although as one
     # closure the bottom layer changed and both layers are new
-    from gitmine.planner import _group, _Group, _image_layers, _objective, _RiskModel, _switch_cost
+    from gitmine.planner import _group, _Group, _Host, _host_costs, _RiskModel, _switch_cost
 
     mb = 1_000_000
     sizes = [100 * mb, 10 * mb, 20 * mb]  # base, alib, blib
@@ -467,7 +468,10 @@ def test_switch_and_running_costs_are_what_a_host_running_every_image_pays():
 
     def layers(*members: list[int]) -> list[list[_Group]]:
         order = [_group(m, masks, sum(sizes[i] for i in m), model, images) for m in members]
-        return _image_layers(order, masks, sizes, model, images)
+        return _Host(masks, sizes, model, images).images(order)
+
+    def running(image_layers: list[list[_Group]]) -> float:  # expected bytes pulled + unpacked per release
+        return sum(_host_costs(image_layers, model.risk))
 
     in_use, moved = layers([0, 1], [2]), layers([0], [1, 2])
     assert [[g.members for g in image] for image in moved] == [[[0], [1]], [[0], [2]]]
@@ -477,10 +481,10 @@ def test_switch_and_running_costs_are_what_a_host_running_every_image_pays():
     risk = model.risk
     pull = 100 * mb * risk(1) + 10 * mb * risk(1 | 2) + 20 * mb * risk(1 | 4)
     unpack = 100 * mb * risk(1) + 10 * mb * risk(1 | 2) + 20 * mb * risk(1 | 4)
-    assert _objective(moved, model) == pytest.approx(pull + unpack)
+    assert running(moved) == pytest.approx(pull + unpack)
     # as one image the top layer would be one blob changing with either library
     one = [_group(m, masks, sum(sizes[i] for i in m), model) for m in ([0], [1, 2])]
-    assert _objective([one], model) > _objective(moved, model)
+    assert running([one]) > running(moved)
 
 
 def test_replanning_with_several_images_weighs_the_switch_as_the_host_pays_it():
@@ -544,7 +548,7 @@ def test_layers_are_stacked_for_the_host_that_unpacks_each_images_own_chain():
     # unpack only S for web, and worker's stable y never
     import math
 
-    from gitmine.planner import _group, _Group, _Host, _host_costs, _image_layers, _RiskModel, _stack_for_host, order_layers
+    from gitmine.planner import _group, _Group, _Host, _host_costs, _RiskModel, _stack_for_host, order_layers
 
     mb = 1_000_000
     sizes = [mb, 100 * mb, 10 * mb]  # x, y, z
@@ -558,7 +562,7 @@ def test_layers_are_stacked_for_the_host_that_unpacks_each_images_own_chain():
     assert [g.members for g in stacked] == [[0, 1], [2]]
 
     def unpack(order: list[_Group]) -> float:
-        return _host_costs(_image_layers(order, masks, sizes, model, images), model.risk)[1]
+        return _host_costs(_Host(masks, sizes, model, images).images(order), model.risk)[1]
 
     assert unpack(stacked) == pytest.approx(mb * 1.0 + 10 * mb * 1.0 + 10 * mb * 0.2)  # x, S over x for web, S for worker
     assert unpack([s, m]) == pytest.approx(10 * mb * 0.2 + mb * 1.0 + 100 * mb * 0.2)  # S once, then each image's blob of M
